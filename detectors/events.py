@@ -1,0 +1,39 @@
+"""The Detection event: what one model found in one frame."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.events import Event
+
+
+class Box(BaseModel):
+    """One detected object, in pixel coordinates of the frame as it was sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str
+    class_id: int = Field(ge=0)
+    score: float = Field(ge=0, le=1)
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    track_id: int | None = None
+
+
+class Detection(Event):
+    frame_event_id: UUID
+    kind: Literal["camera", "drone"] = "camera"
+    model: str
+    model_version: str
+    frame_width: int = Field(gt=0)
+    frame_height: int = Field(gt=0)
+    boxes: tuple[Box, ...] = ()
+    inference_ms: float = Field(ge=0)
+
+    def count(self, labels: frozenset[str], min_score: float = 0.0) -> int:
+        return sum(1 for box in self.boxes if box.label in labels and box.score >= min_score)

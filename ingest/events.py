@@ -1,0 +1,111 @@
+"""The base event contract and the events ingest owns (frames, readings).
+
+Every event carries a unique `event_id` (sinks deduplicate on it), a
+`schema_version` (so consumers can refuse what they do not understand), the
+`source_id` it came from and an aware UTC `time` of when it happened.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, Self
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+
+SourceKind = Literal["camera", "drone", "sensor"]
+
+
+class EventFormatError(ValueError):
+    """Raised when bytes cannot be decoded into an event; the message says why."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """Fields every event shares. Frozen so an event cannot change after it is made."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: UUID = Field(default_factory=uuid4)
+    schema_version: int = SCHEMA_VERSION
+    source_id: str = Field(min_length=1, max_length=200)
+    time: AwareDatetime
+
+    @field_validator("time")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {value} (this build reads {SCHEMA_VERSION})")
+        return value
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Self:
+        """Decode and validate; any problem becomes an EventFormatError with the reason."""
+        try:
+            return cls.model_validate_json(raw)
+        except ValueError as exc:
+            raise EventFormatError(f"invalid {cls.__name__}: {_first_lines(str(exc))}") from exc
+
+
+def _first_lines(text: str, limit: int = 6) -> str:
+    lines = text.strip().splitlines()
+    return " | ".join(line.strip() for line in lines[:limit])
+
+
+class GeoPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class FrameHeader(Event):
+    """Metadata of one sampled frame; the JPEG bytes travel beside it (see frame_codec)."""
+
+    kind: Literal["camera", "drone"] = "camera"
+    sequence: int = Field(ge=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    encoding: Literal["jpeg"] = "jpeg"
+    position: GeoPoint | None = None
+
+
+class Reading(Event):
+    """One sensor report: pollutant values with their units, and the derived AQI."""
+
+    kind: Literal["sensor"] = "sensor"
+    values: dict[str, float]
+    units: dict[str, str]
+    period_s: int | None = Field(default=None, gt=0, description="averaging period of the values")
+    position: GeoPoint | None = None
+    aqi: int | None = Field(default=None, ge=0, le=500)
+    aqi_pollutant: str | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _not_empty(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("a reading needs at least one value")
+        return value
+
+    def field(self, name: str) -> float | None:
+        """A value by name; 'aqi' is the derived index. Rules read fields through this."""
+        if name == "aqi":
+            return None if self.aqi is None else float(self.aqi)
+        return self.values.get(name)
+
+    def describe(self) -> dict[str, Any]:
+        return {"values": self.values, "units": self.units, "aqi": self.aqi}

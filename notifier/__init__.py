@@ -1,0 +1,1 @@
+"""Notifier: deliver alerts to people by SMS and email, exactly once per recipient and channel."""

@@ -1,0 +1,59 @@
+"""Email through SMTP with aiosmtplib (STARTTLS/TLS and auth where configured)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+
+from notifier.channels import DeliveryError, Message
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    from_addr: str
+    username: str | None = None
+    password: str | None = None
+    use_tls: bool = False
+    start_tls: bool | None = None  # None: upgrade if the server offers it
+    timeout_s: float = 10.0
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+
+    async def send(self, address: str, message: Message) -> str:
+        cfg = self.config
+        email = EmailMessage()
+        email["From"] = cfg.from_addr
+        email["To"] = address
+        email["Subject"] = message.subject
+        message_id = make_msgid(domain=cfg.from_addr.partition("@")[2] or "citywatch.local")
+        email["Message-ID"] = message_id
+        email.set_content(message.text)
+        try:
+            await aiosmtplib.send(
+                email,
+                hostname=cfg.host,
+                port=cfg.port,
+                username=cfg.username,
+                password=cfg.password,
+                use_tls=cfg.use_tls,
+                start_tls=cfg.start_tls,
+                timeout=cfg.timeout_s,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"SMTP refused the recipient: {exc}", permanent=True) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            permanent = 500 <= exc.code < 600
+            raise DeliveryError(f"SMTP {exc.code}: {exc.message}", permanent=permanent) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"SMTP delivery failed: {exc}") from exc
+        return message_id

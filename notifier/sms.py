@@ -1,0 +1,72 @@
+"""SMS through the official twilio client (async).
+
+`api_base_url` points the real client at another Twilio-compatible endpoint (the
+local one in the demo and tests) through the client's own http_client hook;
+the request the client builds is unchanged, only its host.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from notifier.channels import DeliveryError, Message
+
+TWILIO_API = "https://api.twilio.com"
+# Twilio errors that will not succeed on retry (invalid/unreachable number, blocked...).
+PERMANENT_TWILIO_CODES = {21211, 21408, 21610, 21612, 21614}
+
+# The client logs request details at INFO; keep them (and any credentials) out of our logs.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class TwilioConfig:
+    account_sid: str
+    auth_token: str
+    from_number: str
+    api_base_url: str | None = None
+    status_callback: str | None = None
+
+
+class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self._base_url = base_url.rstrip("/")
+
+    async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if url.startswith(TWILIO_API):
+            url = self._base_url + url[len(TWILIO_API):]
+        return await super().request(method, url, *args, **kwargs)
+
+
+class SmsChannel:
+    name = "sms"
+
+    def __init__(self, config: TwilioConfig) -> None:
+        self.config = config
+        http_client = (
+            _RedirectingHttpClient(config.api_base_url)
+            if config.api_base_url
+            else AsyncTwilioHttpClient()
+        )
+        self._client = Client(config.account_sid, config.auth_token, http_client=http_client)
+
+    async def send(self, address: str, message: Message) -> str:
+        kwargs: dict[str, Any] = {"to": address, "from_": self.config.from_number, "body": message.text}
+        if self.config.status_callback:
+            kwargs["status_callback"] = self.config.status_callback
+        try:
+            created = await self._client.messages.create_async(**kwargs)
+        except TwilioRestException as exc:
+            permanent = exc.code in PERMANENT_TWILIO_CODES or 400 <= exc.status < 500 and exc.status != 429
+            raise DeliveryError(f"Twilio {exc.status} (code {exc.code}): {exc.msg}", permanent=permanent) from exc
+        except Exception as exc:  # aiohttp/network errors surface untyped through the client
+            raise DeliveryError(f"Twilio request failed: {type(exc).__name__}: {exc}") from exc
+        return str(created.sid)

@@ -1,0 +1,1 @@
+"""Rules: the YAML alert language, its validating loader and the streaming evaluator."""

@@ -1,0 +1,93 @@
+"""Load and validate rule files (one rule or a list of rules per file)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import ValidationError
+from ruamel.yaml.comments import CommentedSeq
+
+from rules.model import Rule
+from rules.yaml_source import (
+    SourceError,
+    YamlFileError,
+    load_yaml,
+    position_of,
+    to_plain,
+    validation_errors,
+)
+
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
+def parse_rules(text: str, filename: str) -> list[Rule]:
+    """Every rule in `text`; raises YamlFileError listing every problem with its position."""
+    document = load_yaml(text, filename)
+    if document is None:
+        return []
+    items = document if isinstance(document, CommentedSeq) else [document]
+    rules: list[Rule] = []
+    errors: list[SourceError] = []
+    for index, item in enumerate(items):
+        prefix: list[int | str] = [index] if isinstance(document, CommentedSeq) else []
+        if not isinstance(item, dict):
+            line, column = position_of(document, prefix)
+            errors.append(SourceError(filename, line, column, "a rule must be a mapping of keys"))
+            continue
+        try:
+            rules.append(Rule.model_validate(to_plain(item)))
+        except ValidationError as exc:
+            errors.extend(validation_errors(exc, document, filename, prefix))
+    errors.extend(_duplicates(rules, document, filename))
+    if errors:
+        raise YamlFileError(errors)
+    return rules
+
+
+def load_rule_file(path: Path) -> list[Rule]:
+    return parse_rules(path.read_text(encoding="utf-8"), str(path))
+
+
+def rule_files(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES))
+        else:
+            found.append(path)
+    return found
+
+
+def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[SourceError]]:
+    """All valid rules under `paths`, and every error; a bad file does not hide good ones."""
+    rules: list[Rule] = []
+    errors: list[SourceError] = []
+    seen: dict[str, str] = {}
+    for path in rule_files(paths):
+        try:
+            file_rules = load_rule_file(path)
+        except YamlFileError as exc:
+            errors.extend(exc.errors)
+            continue
+        except OSError as exc:
+            errors.append(SourceError(str(path), 1, 1, f"cannot read: {exc.strerror}"))
+            continue
+        for rule in file_rules:
+            if rule.id in seen:
+                errors.append(SourceError(str(path), 1, 1, f"rule id {rule.id!r} already defined in {seen[rule.id]}"))
+                continue
+            seen[rule.id] = str(path)
+            rules.append(rule)
+    return rules, errors
+
+
+def _duplicates(rules: list[Rule], document: object, filename: str) -> list[SourceError]:
+    seen: set[str] = set()
+    errors = []
+    for index, rule in enumerate(rules):
+        if rule.id in seen:
+            line, column = position_of(document, [index, "id"])
+            errors.append(SourceError(filename, line, column, f"duplicate rule id {rule.id!r}"))
+        seen.add(rule.id)
+    return errors

@@ -1,0 +1,136 @@
+"""The rule language's schema (a first, small version; see docs/rules.md).
+
+A rule selects sources, states a condition that must hold for a duration, and says
+whom to notify. Models forbid unknown keys, so a typo in a rule file is an error
+with a line number, never a silently ignored option.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from detectors.events import Detection
+from ingest.events import Reading, SourceKind
+
+Severity = Literal["info", "warning", "critical"]
+Channel = Literal["email", "sms"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """'90s', '5m', '2h', '1d' or a number of seconds, to seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '5m'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m, 2h, 1d)")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SourceSelector(StrictModel):
+    """Which sources a rule watches; empty lists mean 'any'."""
+
+    ids: list[str] = Field(default_factory=list)
+    kinds: list[SourceKind] = Field(default_factory=list)
+
+    def matches(self, source_id: str, kind: str) -> bool:
+        return (not self.ids or source_id in self.ids) and (not self.kinds or kind in self.kinds)
+
+
+class Observation(StrictModel):
+    """What a condition saw in one event: whether it holds, and the values that decided it."""
+
+    holds: bool
+    values: dict[str, Any]
+
+
+class DetectionCondition(StrictModel):
+    """At least `min_count` objects of `classes` (each scored >= min_score) in a frame."""
+
+    type: Literal["detection"]
+    classes: list[str] = Field(min_length=1)
+    min_count: int = Field(default=1, ge=1)
+    min_score: float = Field(default=0.25, ge=0, le=1)
+    for_: Duration = Field(default=0.0, alias="for")
+
+    def observe(self, event: Detection | Reading) -> Observation | None:
+        if not isinstance(event, Detection):
+            return None
+        count = event.count(frozenset(self.classes), self.min_score)
+        return Observation(
+            holds=count >= self.min_count,
+            values={"count": count, "classes": self.classes, "model": event.model},
+        )
+
+
+class ThresholdCondition(StrictModel):
+    """A reading's field (or 'aqi') above and/or below a limit."""
+
+    type: Literal["threshold"]
+    field: str = Field(min_length=1)
+    above: float | None = None
+    below: float | None = None
+    for_: Duration = Field(default=0.0, alias="for")
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> ThresholdCondition:
+        if self.above is None and self.below is None:
+            raise ValueError("give 'above' or 'below' (or both)")
+        return self
+
+    def observe(self, event: Detection | Reading) -> Observation | None:
+        if not isinstance(event, Reading):
+            return None
+        value = event.field(self.field)
+        if value is None:
+            return None  # this reading does not carry the field: no evidence either way
+        holds = (self.above is not None and value > self.above) or (
+            self.below is not None and value < self.below
+        )
+        unit = event.units.get(self.field, "")
+        return Observation(holds=holds, values={self.field: value, "unit": unit})
+
+
+Condition = Annotated[DetectionCondition | ThresholdCondition, Field(discriminator="type")]
+
+
+class NotifyTarget(StrictModel):
+    recipient: str = Field(min_length=1, description="a recipient name from the settings")
+    channels: list[Channel] = Field(min_length=1)
+
+
+class Rule(StrictModel):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+    title: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    severity: Severity = "warning"
+    enabled: bool = True
+    owner: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    sources: SourceSelector = Field(default_factory=SourceSelector)
+    condition: Condition
+    resolve_after: Duration = Field(
+        default=0.0, description="the condition must be false this long before the alert resolves"
+    )
+    notify: list[NotifyTarget] = Field(default_factory=list)
+
+    @property
+    def event_type(self) -> type[Detection] | type[Reading]:
+        return Detection if isinstance(self.condition, DetectionCondition) else Reading

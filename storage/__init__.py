@@ -1,0 +1,1 @@
+"""Storage: TimescaleDB schema and migrations, the batched idempotent writer, the notification log."""

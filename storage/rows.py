@@ -1,0 +1,61 @@
+"""How each event type becomes a row: the columns we query typed, the rest as jsonb."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from detectors.events import Detection
+from ingest.events import Event, Reading
+from notifier.events import Notification
+from rules.events import Alert
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    table: str
+    columns: tuple[str, ...]
+    row: Callable[[Any], tuple[Any, ...]]
+
+
+def _reading(e: Reading) -> tuple[Any, ...]:
+    pos = e.position
+    return (e.time, e.event_id, e.source_id, json.dumps(e.values), json.dumps(e.units),
+            e.period_s, e.aqi, e.aqi_pollutant, pos.lat if pos else None, pos.lon if pos else None)
+
+
+def _detection(e: Detection) -> tuple[Any, ...]:
+    boxes = json.dumps([b.model_dump(exclude_none=True) for b in e.boxes])
+    labels = sorted({b.label for b in e.boxes})
+    return (e.time, e.event_id, e.source_id, e.frame_event_id, e.model, e.model_version,
+            len(e.boxes), labels, boxes, e.inference_ms)
+
+
+def _alert(e: Alert) -> tuple[Any, ...]:
+    return (e.time, e.event_id, e.alert_id, e.rule_id, e.state, e.severity, e.source_id, e.title,
+            e.started_at, e.resolved_at, json.dumps(e.labels), e.evidence.model_dump_json())
+
+
+def _notification(e: Notification) -> tuple[Any, ...]:
+    return (e.time, e.event_id, e.alert_id, e.alert_state, e.rule_id, e.recipient, e.channel,
+            e.address, e.status, e.attempts, e.provider_id, e.error)
+
+
+TABLES: dict[type[Event], TableSpec] = {
+    Reading: TableSpec("readings", (
+        "time", "event_id", "source_id", "values", "units", "period_s", "aqi", "aqi_pollutant",
+        "lat", "lon"), _reading),
+    Detection: TableSpec("detections", (
+        "time", "event_id", "source_id", "frame_event_id", "model", "model_version", "box_count",
+        "labels", "boxes", "inference_ms"), _detection),
+    Alert: TableSpec("alerts", (
+        "time", "event_id", "alert_id", "rule_id", "state", "severity", "source_id", "title",
+        "started_at", "resolved_at", "labels", "evidence"), _alert),
+    Notification: TableSpec("notifications", (
+        "time", "event_id", "alert_id", "alert_state", "rule_id", "recipient", "channel",
+        "address", "status", "attempts", "provider_id", "error"), _notification),
+}
+
+EVENT_TABLES = tuple(spec.table for spec in TABLES.values())
