@@ -112,8 +112,15 @@ def validation_errors(
     error: ValidationError, root: Any, filename: str, prefix: Sequence[int | str] = ()
 ) -> list[SourceError]:
     """Turn pydantic's errors into positioned, plain-words messages."""
+    return positioned_errors(error.errors(include_url=False), root, filename, prefix)
+
+
+def positioned_errors(
+    items: Sequence[Any], root: Any, filename: str, prefix: Sequence[int | str] = ()
+) -> list[SourceError]:
+    """Like validation_errors, for a chosen subset of pydantic's error items."""
     result = []
-    for item in error.errors(include_url=False):
+    for item in items:
         line, column, kept = locate(root, [*prefix, *item["loc"]])
         where = ".".join(str(part) for part in kept[len(prefix):]) or "(top level)"
         result.append(SourceError(filename, line, column, f"{where}: {_plain(item)}"))

@@ -1,0 +1,1 @@
+"""CityWatch composition root: settings, the Faust app and agents, CLI, console."""

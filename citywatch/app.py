@@ -1,0 +1,199 @@
+"""The Faust app: topics, the rule-state table and four thin agents wiring the domains.
+
+    frames ──detect──► detections ─┐
+    readings ──────────────────────┼─evaluate──► alerts ──notify──► notifications
+                                   └──────────── store ◄── (readings, detections, alerts, notifications)
+
+Every topic is raw bytes; agents decode themselves so a malformed message becomes a
+dead letter with its reason instead of a crashed agent. An agent never raises out of
+its loop: a crashed Faust agent leaves its message unacknowledged and blocks shutdown.
+Delivery is at-least-once; storage and notifications are idempotent on event ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+
+from citywatch.codecs import decode_event
+from citywatch.deadletter import DeadLetter, Headers
+from citywatch.runtime import Runtime
+from citywatch.settings import Settings
+from citywatch.sources import SourceCounters, run_sources
+from citywatch.topics import TopicName, Topics
+from ingest.events import Event, EventFormatError
+from ingest.frame_codec import Frame, decode_frame
+
+log = logging.getLogger(__name__)
+
+FRAME_BATCH_WITHIN_S = 0.05
+STORE_RETRY_MAX_S = 30.0
+
+
+class FaustPublisher:
+    """Publisher over the app's raw topics (used by in-worker sources and agents)."""
+
+    def __init__(self, app: faust.App, topics: Topics) -> None:
+        self._topics = {short: _raw_topic(app, topics.name(short)) for short in _SHORTS}
+
+    async def send(
+        self, topic: TopicName, key: bytes, value: bytes, headers: Headers | None = None
+    ) -> None:
+        await self._topics[topic].send(key=key, value=value, headers=headers)
+
+
+_SHORTS: tuple[TopicName, ...] = (
+    "frames", "readings", "detections", "alerts", "notifications", "deadletter"
+)
+
+
+def _raw_topic(app: faust.App, *names: str, partitions: int | None = None) -> Any:
+    return app.topic(
+        *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
+    broker = settings.broker
+    topics = Topics(broker.topic_prefix)
+    runtime = runtime or Runtime(settings)
+    app = faust.App(
+        broker.app_id,
+        broker=broker.url,
+        store="memory://",
+        topic_partitions=broker.partitions,
+        topic_replication_factor=broker.replication_factor,
+        broker_session_timeout=broker.session_timeout_s,
+        broker_heartbeat_interval=broker.heartbeat_interval_s,
+        broker_rebalance_timeout=broker.rebalance_timeout_s,
+        producer_max_request_size=broker.max_message_bytes,
+        consumer_max_fetch_size=broker.max_message_bytes,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        datadir=str(settings.infra.state_dir / "worker"),
+    )
+    publisher = FaustPublisher(app, topics)
+    counters = SourceCounters()
+    rule_state = app.Table("rule-state", default=None, partitions=broker.partitions)
+
+    async def dead_letter(event: Any, reason: str, consumer: str) -> None:
+        message = event.message
+        log.warning("dead letter from %s (%s): %s", consumer, message.topic, reason)
+        letter = DeadLetter(
+            origin_topic=message.topic, reason=reason, raw=event.value or b"", consumer=consumer,
+            origin_partition=message.partition, origin_offset=message.offset,
+            source_id=(event.key or b"").decode(errors="replace") or None,
+        )
+        await publisher.send("deadletter", letter.origin_topic.encode(), letter.raw, letter.headers())
+
+    @app.agent(_raw_topic(app, topics.name("frames")), name="detect")
+    async def detect(stream: Any) -> None:
+        batch_size = max((m.batch_size for m in settings.models), default=1)
+        async for events in stream.take_events(batch_size, within=FRAME_BATCH_WITHIN_S):
+            try:
+                await _detect_batch(events)
+            except Exception as exc:  # noqa: BLE001 - never let the agent die
+                log.exception("detect failed on a batch of %d frames", len(events))
+                for event in events:
+                    await dead_letter(event, f"detect: {type(exc).__name__}: {exc}", "detect")
+
+    async def _detect_batch(events: Sequence[Any]) -> None:
+        frames: list[Frame] = []
+        raw_by_frame: dict[int, Any] = {}
+        for event in events:
+            try:
+                frame = decode_frame(event.value or b"")
+            except EventFormatError as exc:
+                await dead_letter(event, str(exc), "detect")
+                continue
+            raw_by_frame[id(frame)] = event
+            frames.append(frame)
+        if not frames:
+            return
+        runner = await runtime.runner()
+        result = await runner.run(frames)
+        for frame, reason in result.rejected:
+            await dead_letter(raw_by_frame[id(frame)], reason, "detect")
+        for detection in result.detections:
+            await publisher.send("detections", detection.source_id.encode(), detection.to_json())
+
+    @app.agent(_raw_topic(app, topics.name("detections"), topics.name("readings")), name="evaluate")
+    async def evaluate(stream: Any) -> None:
+        engine = None
+        async for event in stream.events():
+            try:
+                if engine is None:
+                    engine = runtime.rule_engine(rule_state)
+                decoded = decode_event(topics.short(event.message.topic), event.value or b"")
+                for alert in engine.evaluate(decoded):  # type: ignore[arg-type]
+                    log.info("alert %s %s for %s", alert.rule_id, alert.state, alert.group_key)
+                    await publisher.send("alerts", alert.kafka_key.encode(), alert.to_json())
+            except EventFormatError as exc:
+                await dead_letter(event, str(exc), "evaluate")
+            except Exception as exc:  # noqa: BLE001 - never let the agent die
+                log.exception("evaluate failed")
+                await dead_letter(event, f"evaluate: {type(exc).__name__}: {exc}", "evaluate")
+
+    @app.agent(_raw_topic(app, topics.name("alerts")), name="notify")
+    async def notify(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                alert = decode_event("alerts", event.value or b"")
+                dispatcher = await runtime.dispatcher()
+                for outcome in await dispatcher.dispatch(alert):  # type: ignore[arg-type]
+                    log.info("notification %s %s via %s: %s", outcome.rule_id, outcome.recipient,
+                             outcome.channel, outcome.status)
+                    await publisher.send("notifications", str(outcome.alert_id).encode(),
+                                         outcome.to_json())
+            except EventFormatError as exc:
+                await dead_letter(event, str(exc), "notify")
+            except Exception as exc:  # noqa: BLE001 - never let the agent die
+                log.exception("notify failed")
+                await dead_letter(event, f"notify: {type(exc).__name__}: {exc}", "notify")
+
+    stored_topics = [topics.name(t) for t in ("readings", "detections", "alerts", "notifications")]
+
+    @app.agent(_raw_topic(app, *stored_topics), name="store")
+    async def store(stream: Any) -> None:
+        async for events in stream.take_events(
+            settings.storage.batch_size, within=settings.storage.batch_window_s
+        ):
+            decoded: list[Event] = []
+            for event in events:
+                try:
+                    decoded.append(decode_event(topics.short(event.message.topic), event.value or b""))
+                except EventFormatError as exc:
+                    await dead_letter(event, str(exc), "store")
+            await _store_until_written(decoded)
+
+    async def _store_until_written(events: list[Event]) -> None:
+        """A database outage is not the messages' fault: retry, never dead-letter them."""
+        delay = 0.5
+        while events:
+            try:
+                writer = await runtime.writer()
+                await writer.write(events)
+                return
+            except Exception as exc:  # noqa: BLE001 - asyncpg/OS errors: retry with backoff
+                log.error("storing %d events failed (%s); retrying in %.1f s", len(events), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, STORE_RETRY_MAX_S)
+
+    if settings.worker.run_sources:
+        @app.task
+        async def sources() -> None:
+            try:
+                await run_sources(settings, publisher, counters)
+            except Exception:
+                log.exception("sources stopped")
+
+    @app.on_before_shutdown.connect
+    async def _close(app: faust.App, **_: Any) -> None:
+        await runtime.close()
+
+    return app

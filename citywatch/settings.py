@@ -1,0 +1,351 @@
+"""The one settings tree: YAML file, then secrets file, then `CITYWATCH_*` environment.
+
+Every model forbids unknown keys, so a typo is an error with its file, line and
+column rather than a silently ignored default. Environment variables override the
+file with `__` between levels (`CITYWATCH_BROKER__URL=kafka://kafka:9092`); an
+unknown variable is an error too. Secrets (SMTP password, Twilio auth token) are
+refused in the YAML file: they come only from the environment or a dotenv-style
+secrets file (`CITYWATCH_SECRETS_FILE`, default `<state_dir>/secrets.env`), and
+are SecretStr so they never print.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from rules.yaml_source import (
+    SourceError,
+    YamlFileError,
+    load_yaml_file,
+    position_of,
+    positioned_errors,
+    to_plain,
+)
+
+ENV_PREFIX = "CITYWATCH_"
+# Variables that steer loading itself, not settings keys.
+LOADER_VARIABLES = {"CITYWATCH_CONFIG", "CITYWATCH_SECRETS_FILE"}
+SECRET_KEYS = {("channels", "email", "password"), ("channels", "sms", "auth_token")}
+DEFAULT_CONFIG = Path("citywatch.yaml")
+
+
+class SettingsError(ValueError):
+    """Settings cannot be loaded; the message names each bad key and where it came from."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BrokerSettings(Strict):
+    """Kafka (or the local Tansu broker). Short group timeouts so a restarted worker rejoins fast."""
+
+    url: str = "kafka://127.0.0.1:19092"
+    topic_prefix: str = Field(default="citywatch", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    app_id: str = "citywatch"
+    session_timeout_s: float = Field(default=6.0, gt=0)
+    heartbeat_interval_s: float = Field(default=2.0, gt=0)
+    rebalance_timeout_s: float = Field(default=6.0, gt=0)
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """aiokafka's form of the URL: host:port[,host:port] without the scheme."""
+        return ",".join(part.split("://", 1)[-1] for part in self.url.split(";"))
+
+
+class StorageSettings(Strict):
+    dsn: str = "postgresql://postgres@127.0.0.1:15433/citywatch"
+    pool_size: int = Field(default=4, ge=1)
+    batch_size: int = Field(default=500, ge=1)
+    batch_window_s: float = Field(default=1.0, gt=0)
+
+
+class LocalInfraSettings(Strict):
+    """The embedded default: a local Tansu broker and TimescaleDB under `state_dir`."""
+
+    state_dir: Path = Path(".citywatch")
+    host: str = "127.0.0.1"
+    broker_port: int = Field(default=19092, ge=1, le=65535)
+    db_port: int = Field(default=15433, ge=1, le=65535)
+
+
+class DevServerSettings(Strict):
+    """Local SMTP server and Twilio-compatible endpoint, for the demo and tests."""
+
+    host: str = "127.0.0.1"
+    smtp_port: int = Field(default=11025, ge=1, le=65535)
+    twilio_port: int = Field(default=18088, ge=1, le=65535)
+    mail_dir: Path = Path(".citywatch/mail")
+    sms_file: Path = Path(".citywatch/sms.jsonl")
+
+
+class GeoSettings(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class CameraSourceSettings(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    kind: Literal["camera", "drone"] = "camera"
+    path: Path
+    fps: float = Field(default=2.0, gt=0, le=60)
+    loop: bool = True
+    jpeg_quality: int = Field(default=85, ge=10, le=100)
+    max_width: int | None = Field(default=None, ge=32)
+    position: GeoSettings | None = None
+
+
+class CsvColumnSettings(Strict):
+    field: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
+
+
+class AirQualitySourceSettings(Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    format: Literal["csv"] = "csv"
+    path: Path
+    columns: dict[str, CsvColumnSettings] = Field(min_length=1)
+    time_column: str = "date"
+    time_format: str = "%Y-%m-%d %H:%M:%S"
+    timezone: str = "UTC"
+    period_s: int | None = Field(default=3600, gt=0)
+    speed: float = Field(default=3600.0, gt=0, description="data seconds replayed per wall second")
+    start_row: int = Field(default=0, ge=0)
+    max_rows: int | None = Field(default=None, ge=1)
+    position: GeoSettings | None = None
+
+
+class SourcesSettings(Strict):
+    cameras: list[CameraSourceSettings] = Field(default_factory=list)
+    air_quality: list[AirQualitySourceSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> SourcesSettings:
+        ids = [s.id for s in self.cameras] + [s.id for s in self.air_quality]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate source ids: {', '.join(duplicates)}")
+        return self
+
+
+class ModelSettings(Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    backend: Literal["onnx-yolo"] = "onnx-yolo"
+    version: str = "1"
+    path: Path
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(default=0, ge=0)
+    min_score: float = Field(default=0.25, ge=0, le=1)
+    iou: float = Field(default=0.45, gt=0, le=1)
+    batch_size: int = Field(default=4, ge=1, le=64)
+
+
+class RulesSettings(Strict):
+    paths: list[Path] = Field(default_factory=lambda: [Path("rules.d")])
+
+
+class SmtpSettings(Strict):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    from_addr: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    username: str | None = None
+    password: SecretStr | None = None
+    use_tls: bool = False
+    start_tls: bool | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class TwilioSettings(Strict):
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr | None = None
+    from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    api_base_url: str | None = Field(default=None, description="a Twilio-compatible endpoint")
+    status_callback: str | None = None
+
+
+class ChannelsSettings(Strict):
+    email: SmtpSettings | None = None
+    sms: TwilioSettings | None = None
+
+
+class RecipientSettings(Strict):
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+
+
+class NotifySettings(Strict):
+    attempts: int = Field(default=3, ge=1, le=20)
+    base_delay_s: float = Field(default=0.5, ge=0)
+    max_delay_s: float = Field(default=10.0, ge=0)
+
+
+class WorkerSettings(Strict):
+    run_sources: bool = Field(
+        default=True, description="run the configured sources inside the worker (laptop default)"
+    )
+    loglevel: Literal["crit", "error", "warn", "info", "debug"] = "info"
+
+
+class Settings(Strict):
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    infra: LocalInfraSettings = Field(default_factory=LocalInfraSettings)
+    devservers: DevServerSettings = Field(default_factory=DevServerSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    models: list[ModelSettings] = Field(default_factory=list)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
+    channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
+    recipients: dict[str, RecipientSettings] = Field(default_factory=dict)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    cache_dir: Path = Path(".cache")
+
+    @model_validator(mode="after")
+    def _unique_model_names(self) -> Settings:
+        names = [m.name for m in self.models]
+        if len(names) != len(set(names)):
+            raise ValueError("model names must be unique")
+        return self
+
+    def resolved(self, base: Path) -> Settings:
+        """Relative paths made absolute against `base` (the config file's folder)."""
+        def fix(path: Path) -> Path:
+            return path if path.is_absolute() else (base / path).resolve()
+
+        data = self.model_dump()
+        data["cache_dir"] = fix(self.cache_dir)
+        data["infra"]["state_dir"] = fix(self.infra.state_dir)
+        data["devservers"]["mail_dir"] = fix(self.devservers.mail_dir)
+        data["devservers"]["sms_file"] = fix(self.devservers.sms_file)
+        data["rules"]["paths"] = [fix(p) for p in self.rules.paths]
+        for group in ("cameras", "air_quality"):
+            for item in data["sources"][group]:
+                item["path"] = fix(Path(item["path"]))
+        for model in data["models"]:
+            model["path"] = fix(Path(model["path"]))
+        _restore_secrets(data, self)
+        return Settings.model_validate(data)
+
+
+def _restore_secrets(data: dict[str, Any], settings: Settings) -> None:
+    """model_dump keeps SecretStr objects, but make sure they survive as secrets."""
+    if settings.channels.email and settings.channels.email.password:
+        data["channels"]["email"]["password"] = settings.channels.email.password
+    if settings.channels.sms and settings.channels.sms.auth_token:
+        data["channels"]["sms"]["auth_token"] = settings.channels.sms.auth_token
+
+
+def load_settings(
+    config: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    secrets_file: Path | None = None,
+) -> Settings:
+    """Load YAML (if any), apply the secrets file and the environment, validate, resolve paths."""
+    env = dict(os.environ if environ is None else environ)
+    path = config or Path(env.get("CITYWATCH_CONFIG", DEFAULT_CONFIG))
+    document: Any = None
+    if path.exists():
+        document = load_yaml_file(path)
+    elif config is not None or "CITYWATCH_CONFIG" in env:
+        raise SettingsError(f"config file not found: {path}")
+    data = to_plain(document) if document is not None else {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}:1:1: the settings file must be a mapping of keys")
+    errors = _secrets_in_file(document, str(path))
+    base = path.resolve().parent
+    state_dir = Path(str(data.get("infra", {}).get("state_dir", ".citywatch")))
+    secrets_path = secrets_file or Path(
+        env.get("CITYWATCH_SECRETS_FILE", str(state_dir if state_dir.is_absolute() else base / state_dir)
+                + "/secrets.env")
+    )
+    overrides: dict[str, str] = {}
+    if secrets_path.is_file():
+        overrides.update({k: v for k, v in dotenv_values(secrets_path).items() if v is not None})
+    overrides.update({k: v for k, v in env.items() if k.startswith(ENV_PREFIX)})
+    origins: dict[tuple[str, ...], str] = {}
+    for name, value in overrides.items():
+        if name in LOADER_VARIABLES or not name.startswith(ENV_PREFIX):
+            continue
+        keys = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+        if not all(keys):
+            errors.append(f"{name}: empty key part (use single underscores inside a key, __ between levels)")
+            continue
+        _assign(data, keys, _parse_env_value(value))
+        origins[keys] = name
+    if errors:
+        raise SettingsError("\n".join(errors))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, document, str(path), origins)) from exc
+    return settings.resolved(base)
+
+
+def _secrets_in_file(document: Any, filename: str) -> list[str]:
+    errors = []
+    for keys in SECRET_KEYS:
+        node = document
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            line, column = position_of(document, list(keys))
+            env_name = ENV_PREFIX + "__".join(k.upper() for k in keys)
+            errors.append(str(SourceError(
+                filename, line, column,
+                f"{'.'.join(keys)}: secrets are not allowed in the settings file; "
+                f"set {env_name} in the environment or the secrets file")))
+    return errors
+
+
+def _assign(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = {}
+            node[key] = child
+        node = child
+    node[keys[-1]] = value
+
+
+def _parse_env_value(value: str) -> Any:
+    """JSON for lists and objects (`[...]`, `{...}`); everything else stays a string for pydantic."""
+    text = value.strip()
+    if text.startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _describe(
+    exc: ValidationError, document: Any, filename: str, origins: dict[tuple[str, ...], str]
+) -> str:
+    lines = []
+    for item in exc.errors(include_url=False):
+        loc = tuple(str(part) for part in item["loc"])
+        env_name = next((name for keys, name in origins.items() if loc[: len(keys)] == keys), None)
+        if env_name is not None:
+            where = ".".join(loc) or "(top level)"
+            lines.append(f"environment {env_name}: {where}: {item['msg']}")
+            continue
+        if document is None:
+            lines.append(f"{'.'.join(loc) or '(top level)'}: {item['msg']}")
+            continue
+        lines.extend(str(e) for e in positioned_errors([item], document, filename))
+    return "\n".join(lines)
+
+
+__all__ = ["Settings", "SettingsError", "YamlFileError", "load_settings"]

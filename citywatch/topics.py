@@ -1,0 +1,60 @@
+"""Topic names (prefix configurable) and their creation with the right partitioning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+TopicName = Literal[
+    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter"
+]
+ALL_TOPICS: tuple[TopicName, ...] = (
+    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter",
+)
+COMPACTED: frozenset[TopicName] = frozenset({"rules"})
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = "citywatch"
+
+    def name(self, short: TopicName) -> str:
+        return f"{self.prefix}.{short}"
+
+    def short(self, full: str) -> str:
+        return full.removeprefix(f"{self.prefix}.")
+
+    @property
+    def all(self) -> list[str]:
+        return [self.name(t) for t in ALL_TOPICS]
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: Topics, partitions: int, replication_factor: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(
+                name=topics.name(short),
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                topic_configs={"cleanup.policy": "compact"} if short in COMPACTED else {},
+            )
+            for short in ALL_TOPICS
+            if topics.name(short) not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another process created them between list and create
+        return [t.name for t in wanted]
+    finally:
+        await admin.close()
