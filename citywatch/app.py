@@ -97,7 +97,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         async for events in stream.take_events(batch_size, within=FRAME_BATCH_WITHIN_S):
             try:
                 await _detect_batch(events)
-            except Exception as exc:  # noqa: BLE001 - never let the agent die
+            except Exception as exc:
                 log.exception("detect failed on a batch of %d frames", len(events))
                 for event in events:
                     await dead_letter(event, f"detect: {type(exc).__name__}: {exc}", "detect")
@@ -135,7 +135,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                     await publisher.send("alerts", alert.kafka_key.encode(), alert.to_json())
             except EventFormatError as exc:
                 await dead_letter(event, str(exc), "evaluate")
-            except Exception as exc:  # noqa: BLE001 - never let the agent die
+            except Exception as exc:
                 log.exception("evaluate failed")
                 await dead_letter(event, f"evaluate: {type(exc).__name__}: {exc}", "evaluate")
 
@@ -152,7 +152,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                                          outcome.to_json())
             except EventFormatError as exc:
                 await dead_letter(event, str(exc), "notify")
-            except Exception as exc:  # noqa: BLE001 - never let the agent die
+            except Exception as exc:
                 log.exception("notify failed")
                 await dead_letter(event, f"notify: {type(exc).__name__}: {exc}", "notify")
 
@@ -179,21 +179,23 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 writer = await runtime.writer()
                 await writer.write(events)
                 return
-            except Exception as exc:  # noqa: BLE001 - asyncpg/OS errors: retry with backoff
+            except Exception as exc:
                 log.error("storing %d events failed (%s); retrying in %.1f s", len(events), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_RETRY_MAX_S)
 
-    if settings.worker.run_sources:
-        @app.task
-        async def sources() -> None:
-            try:
-                await run_sources(settings, publisher, counters)
-            except Exception:
-                log.exception("sources stopped")
+    async def sources() -> None:
+        try:
+            await run_sources(settings, publisher, counters)
+        except Exception:
+            log.exception("sources stopped")
 
-    @app.on_before_shutdown.connect
-    async def _close(app: faust.App, **_: Any) -> None:
+    if settings.worker.run_sources:
+        app.task(sources)
+
+    async def close_runtime(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await runtime.close()
+
+    app.on_before_shutdown.connect(close_runtime)
 
     return app

@@ -162,7 +162,8 @@ class Demo:
     ) -> None:
         started = time.monotonic()
         while duration is None or time.monotonic() - started < duration:
-            await asyncio.sleep(min(PROGRESS_EVERY_S, max(0.1, (duration or 1e9) - (time.monotonic() - started))))
+            remaining = (duration or 1e9) - (time.monotonic() - started)
+            await asyncio.sleep(min(PROGRESS_EVERY_S, max(0.1, remaining)))
             if self.worker is not None and self.worker.poll() is not None:
                 raise RuntimeError(f"the worker exited with {self.worker.returncode}; see {self.worker_log}")
             c = watcher.counts

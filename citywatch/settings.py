@@ -334,9 +334,14 @@ def _describe(
     exc: ValidationError, document: Any, filename: str, origins: dict[tuple[str, ...], str]
 ) -> str:
     lines = []
+    document_keys = set(document) if isinstance(document, dict) else set()
     for item in exc.errors(include_url=False):
         loc = tuple(str(part) for part in item["loc"])
-        env_name = next((name for keys, name in origins.items() if loc[: len(keys)] == keys), None)
+        env_name = next(
+            (name for keys, name in origins.items()
+             if loc[: len(keys)] == keys or (loc and keys[: len(loc)] == loc and loc[0] not in document_keys)),
+            None,
+        )
         if env_name is not None:
             where = ".".join(loc) or "(top level)"
             lines.append(f"environment {env_name}: {where}: {item['msg']}")

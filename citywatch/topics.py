@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,10 +52,9 @@ async def ensure_topics(
             if topics.name(short) not in existing
         ]
         if wanted:
-            try:
+            # another process may create them between list and create
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another process created them between list and create
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -46,7 +46,7 @@ class TopicWatcher:
         self._task = asyncio.create_task(self._run())
 
     async def _partitions(self, name: str) -> set[int]:
-        await self._consumer._client.force_metadata_update()  # noqa: SLF001 - aiokafka has no public call
+        await self._consumer._client.force_metadata_update()
         return self._consumer.partitions_for_topic(name) or set()
 
     async def _run(self) -> None:

@@ -97,7 +97,8 @@ def sub_index(pollutant: str, value: float, unit: str, period_s: int) -> int | N
     for c_lo, c_hi, i_lo, i_hi in scale.rows:
         if conc <= c_hi:
             # Truncation keeps conc out of the gaps between rows (9.0 < C < 9.1 cannot occur).
-            return round((i_hi - i_lo) / (c_hi - c_lo) * (max(conc, c_lo) - c_lo) + i_lo)
+            index: float = (i_hi - i_lo) / (c_hi - c_lo) * (max(conc, c_lo) - c_lo) + i_lo
+            return round(index)
     return 500  # beyond the index: the EPA caps the reported value
 
 

@@ -69,8 +69,7 @@ class CsvReplaySensor:
         opener = gzip.open if self.config.path.suffix == ".gz" else open
         with opener(self.config.path, "rt", newline="") as handle:
             assert isinstance(handle, io.TextIOBase)
-            for number, row in enumerate(csv.DictReader(handle), start=2):
-                yield number, row
+            yield from enumerate(csv.DictReader(handle), start=2)
 
     def parse(self, line: int, row: dict[str, str]) -> Reading | Rejected | None:
         """One CSV row to a Reading; None for a row with no measured value (a gap)."""
@@ -89,7 +88,8 @@ class CsvReplaySensor:
             try:
                 values[spec.field] = float(text)
             except ValueError:
-                return Rejected(cfg.source_id, f"{cfg.path.name}:{line}: {column}={text!r} is not a number", raw)
+                reason = f"{cfg.path.name}:{line}: {column}={text!r} is not a number"
+                return Rejected(cfg.source_id, reason, raw)
             units[spec.field] = spec.unit
         if not values:
             return None

@@ -65,8 +65,9 @@ class SmsChannel:
         try:
             created = await self._client.messages.create_async(**kwargs)
         except TwilioRestException as exc:
-            permanent = exc.code in PERMANENT_TWILIO_CODES or 400 <= exc.status < 500 and exc.status != 429
-            raise DeliveryError(f"Twilio {exc.status} (code {exc.code}): {exc.msg}", permanent=permanent) from exc
+            permanent = exc.code in PERMANENT_TWILIO_CODES or (400 <= exc.status < 500 and exc.status != 429)
+            reason = f"Twilio {exc.status} (code {exc.code}): {exc.msg}"
+            raise DeliveryError(reason, permanent=permanent) from exc
         except Exception as exc:  # aiohttp/network errors surface untyped through the client
             raise DeliveryError(f"Twilio request failed: {type(exc).__name__}: {exc}") from exc
         return str(created.sid)

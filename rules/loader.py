@@ -75,7 +75,8 @@ def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[SourceError]]:
             continue
         for rule in file_rules:
             if rule.id in seen:
-                errors.append(SourceError(str(path), 1, 1, f"rule id {rule.id!r} already defined in {seen[rule.id]}"))
+                message = f"rule id {rule.id!r} already defined in {seen[rule.id]}"
+                errors.append(SourceError(str(path), 1, 1, message))
                 continue
             seen[rule.id] = str(path)
             rules.append(rule)

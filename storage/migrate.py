@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from importlib import resources
 
-import asyncpg
+from storage.connection import Connection
 
 _LOCK_KEY = 0x63_77_6D_67  # 'cwmg'
 
 
 def available_migrations() -> list[tuple[str, str]]:
     folder = resources.files("storage").joinpath("migrations")
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
 
 
-async def migrate(connection: asyncpg.Connection) -> list[str]:
+async def migrate(connection: Connection) -> list[str]:
     """Apply what is missing; return the names applied now."""
     applied_now: list[str] = []
     await connection.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import asyncpg
 
 from ingest.events import Event
+from storage.connection import Connection
 from storage.rows import TABLES, TableSpec
 
 
@@ -43,7 +44,7 @@ class EventWriter:
         return inserted
 
     @staticmethod
-    async def _write_table(connection: asyncpg.Connection, spec: TableSpec, items: list[Event]) -> int:
+    async def _write_table(connection: Connection, spec: TableSpec, items: list[Event]) -> int:
         stage = f"_stage_{spec.table}"
         columns = ", ".join(spec.columns)
         async with connection.transaction():

@@ -1,1 +1,4 @@
-"""Local stand-ins for external services used by the demo and tests: an SMTP server and a Twilio-compatible HTTP endpoint."""
+"""Local stand-ins for external services in the demo and tests.
+
+A real SMTP server (aiosmtpd) and an HTTP endpoint speaking Twilio's Messages API.
+"""

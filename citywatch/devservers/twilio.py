@@ -92,7 +92,7 @@ class LocalTwilioEndpoint:
         if not body:
             return _error(400, 21602, "Message body is required.")
         now = datetime.now(UTC)
-        message = {
+        message: dict[str, Any] = {
             "sid": "SM" + secrets.token_hex(16), "account_sid": sid, "to": to, "from": sender,
             "body": body, "status": "queued", "num_segments": str(-(-len(body) // GSM_SEGMENT_CHARS)),
             "direction": "outbound-api", "api_version": "2010-04-01",

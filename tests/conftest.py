@@ -1,0 +1,75 @@
+"""Shared fixtures. Integration fixtures start the real broker and TimescaleDB once per run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from citywatch.infra.manager import LocalInfra
+from citywatch.infra.process import free_port
+from storage.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache"
+
+
+def asset(relative: str) -> Path:
+    path = CACHE / relative
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run the set-up (./dev.sh setup) first")
+    return path
+
+
+@pytest.fixture(scope="session")
+def bus_jpg() -> Path:
+    return asset("media/bus.jpg")
+
+
+@pytest.fixture(scope="session")
+def vtest_avi() -> Path:
+    return asset("media/vtest.avi")
+
+
+@pytest.fixture(scope="session")
+def yolo_onnx() -> Path:
+    return asset("models/yolov8n-coco.onnx")
+
+
+@pytest.fixture(scope="session")
+def aq_csv() -> Path:
+    return asset("data/aq_data.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def local_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalInfra]:
+    """A real Tansu broker and a real TimescaleDB on free ports, for the whole run."""
+    state = tmp_path_factory.mktemp("infra")
+    infra = LocalInfra.create(state, "127.0.0.1", free_port(), free_port())
+    infra.up()
+    try:
+        yield infra
+    finally:
+        infra.down()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(local_infra: LocalInfra) -> str:
+    return f"127.0.0.1:{local_infra.broker.port}"
+
+
+@pytest.fixture(scope="session")
+def dsn(local_infra: LocalInfra) -> str:
+    return local_infra.database.dsn
+
+
+@pytest.fixture(scope="session")
+async def pg_pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    assert pool is not None
+    async with pool.acquire() as connection:
+        await migrate(connection)
+    yield pool
+    await pool.close()

@@ -1,0 +1,67 @@
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import pytest
+
+from detectors.base import DetectorError
+from detectors.model_file import ModelChecksumError
+from detectors.onnx_yolo import OnnxYoloConfig, OnnxYoloDetector
+from detectors.runner import DetectorRunner
+from ingest.events import FrameHeader
+from ingest.frame_codec import Frame
+
+SHA = "75cc3648650bdab6baac92fcff3627148405a9a15aca86ca7117b6d1ab478726"
+
+
+@pytest.fixture(scope="module")
+def yolo(yolo_onnx: Path) -> OnnxYoloDetector:
+    detector = OnnxYoloDetector(OnnxYoloConfig(name="yolov8n", version="1", path=yolo_onnx, sha256=SHA,
+                                               device="cpu"))
+    detector.load()
+    return detector
+
+
+def frame(jpeg: bytes, width: int = 810, height: int = 1080) -> Frame:
+    return Frame(FrameHeader(source_id="cam-1", time=datetime.now(UTC), sequence=0, width=width,
+                             height=height), jpeg)
+
+
+def test_yolo_finds_the_people_and_the_bus(yolo: OnnxYoloDetector, bus_jpg: Path) -> None:
+    image = cv2.imread(str(bus_jpg))
+    [boxes] = yolo.infer_batch([image])
+    labels = [b.label for b in boxes]
+    assert labels.count("person") >= 3 and "bus" in labels
+    bus = next(b for b in boxes if b.label == "bus")
+    assert 0 <= bus.x1 < bus.x2 <= image.shape[1] and bus.score > 0.5
+    assert len(yolo.classes) == 80 and yolo.classes[0] == "person"
+
+
+def test_batches_give_the_same_boxes_as_single_images(yolo: OnnxYoloDetector, bus_jpg: Path) -> None:
+    image = cv2.imread(str(bus_jpg))
+    single = yolo.infer_batch([image])[0]
+    batch = yolo.infer_batch([image, cv2.flip(image, 1), image])
+    assert [b.label for b in batch[0]] == [b.label for b in single] == [b.label for b in batch[2]]
+
+
+def test_wrong_checksum_refuses_to_load(yolo_onnx: Path) -> None:
+    with pytest.raises(ModelChecksumError):
+        OnnxYoloDetector(OnnxYoloConfig(name="x", version="1", path=yolo_onnx, sha256="0" * 64)).load()
+    with pytest.raises(DetectorError):
+        OnnxYoloDetector(OnnxYoloConfig(name="x", version="1", path=Path("/nope.onnx"))).load()
+
+
+async def test_runner_emits_deterministic_detections_and_rejects_corrupt_frames(
+    yolo: OnnxYoloDetector, bus_jpg: Path
+) -> None:
+    runner = DetectorRunner([yolo])
+    good = frame(bus_jpg.read_bytes())
+    corrupt = frame(b"\xff\xd8 this is not really a jpeg")
+    result = await runner.run([good, corrupt])
+    assert [f for f, _ in result.rejected] == [corrupt]
+    assert "undecodable JPEG" in result.rejected[0][1]
+    [det] = result.detections
+    assert det.frame_event_id == good.header.event_id and det.time == good.header.time
+    assert det.count(frozenset({"person"})) >= 3
+    again = await runner.run([good])
+    assert again.detections[0].event_id == det.event_id

@@ -1,0 +1,73 @@
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from notifier.channels import DeliveryError, Message
+from notifier.dispatcher import Dispatcher, Recipient, RetryPolicy
+from notifier.log import InMemoryNotificationLog
+from rules.events import Alert
+from rules.model import NotifyTarget
+
+NO_WAIT = RetryPolicy(attempts=3, base_delay_s=0, max_delay_s=0)
+
+
+class FakeChannel:
+    """Records sends; fails the first `failures` calls with the given permanence."""
+
+    def __init__(self, name: str, failures: int = 0, permanent: bool = False) -> None:
+        self.name = name
+        self.failures = failures
+        self.permanent = permanent
+        self.sent: list[tuple[str, Message]] = []
+        self.calls = 0
+
+    async def send(self, address: str, message: Message) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise DeliveryError("provider said no", permanent=self.permanent)
+        self.sent.append((address, message))
+        return f"id-{self.calls}"
+
+
+def alert(*targets: NotifyTarget) -> Alert:
+    now = datetime.now(UTC)
+    return Alert(source_id="cam-1", time=now, alert_id=uuid4(), rule_id="crowd", title="Crowd forming",
+                 severity="warning", state="fired", group_key="cam-1", started_at=now, notify=list(targets))
+
+
+RECIPIENTS = {"ops": Recipient("ops", email="ops@example.org", phone="+15551234567")}
+
+
+async def test_each_recipient_channel_gets_one_message_and_redelivery_sends_nothing() -> None:
+    email, sms = FakeChannel("email"), FakeChannel("sms")
+    dispatcher = Dispatcher({"email": email, "sms": sms}, RECIPIENTS, InMemoryNotificationLog(), NO_WAIT)
+    the_alert = alert(NotifyTarget(recipient="ops", channels=["email", "sms"]))
+    first = await dispatcher.dispatch(the_alert)
+    again = await dispatcher.dispatch(the_alert)  # the alert delivered twice (at-least-once)
+    assert sorted(n.status for n in first) == ["sent", "sent"]
+    assert sorted(n.status for n in again) == ["duplicate", "duplicate"]
+    assert len(email.sent) == 1 and len(sms.sent) == 1
+    assert "Crowd forming" in sms.sent[0][1].text and len(sms.sent[0][1].text) <= 160
+    assert all("+1555" not in (n.address or "") or "***" in n.address for n in first)
+
+
+async def test_transient_failures_are_retried_then_succeed() -> None:
+    email = FakeChannel("email", failures=2)
+    dispatcher = Dispatcher({"email": email}, RECIPIENTS, InMemoryNotificationLog(), NO_WAIT)
+    [outcome] = await dispatcher.dispatch(alert(NotifyTarget(recipient="ops", channels=["email"])))
+    assert (outcome.status, outcome.attempts) == ("sent", 3)
+
+
+async def test_permanent_failure_is_not_retried() -> None:
+    sms = FakeChannel("sms", failures=5, permanent=True)
+    dispatcher = Dispatcher({"sms": sms}, RECIPIENTS, InMemoryNotificationLog(), NO_WAIT)
+    [outcome] = await dispatcher.dispatch(alert(NotifyTarget(recipient="ops", channels=["sms"])))
+    assert (outcome.status, outcome.attempts, sms.calls) == ("failed", 1, 1)
+    assert outcome.error == "provider said no"
+
+
+async def test_unknown_recipient_or_channel_is_reported_not_dropped() -> None:
+    dispatcher = Dispatcher({}, RECIPIENTS, InMemoryNotificationLog(), NO_WAIT)
+    outcomes = await dispatcher.dispatch(alert(
+        NotifyTarget(recipient="nobody", channels=["email"]), NotifyTarget(recipient="ops", channels=["sms"])))
+    assert [(o.status, o.error) for o in outcomes] == [
+        ("failed", "unknown recipient 'nobody'"), ("failed", "channel 'sms' is not configured")]

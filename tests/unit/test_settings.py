@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+
+from citywatch.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MINIMAL = """\
+broker:
+  url: kafka://k:9092
+sources:
+  cameras:
+    - id: cam-1
+      path: video.avi
+channels:
+  sms:
+    account_sid: AC00000000000000000000000000000000
+    from_number: "+15005550006"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "citywatch.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_repository_example_is_valid() -> None:
+    settings = load_settings(ROOT / "citywatch.yaml", environ={})
+    assert settings.sources.cameras and settings.sources.air_quality and settings.models
+    assert settings.models[0].path.is_absolute()
+
+
+def test_unknown_key_is_an_error_with_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace("      path: video.avi", "      path: video.avi\n      fsp: 3"))
+    with pytest.raises(SettingsError) as info:
+        load_settings(path, environ={})
+    assert f"{path}:7:7: sources.cameras.0.fsp: unknown key" in str(info.value)
+
+
+def test_wrong_type_names_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "storage:\n  batch_size: lots\n")
+    with pytest.raises(SettingsError, match=r"citywatch.yaml:12:3: storage.batch_size"):
+        load_settings(path, environ={})
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    settings = load_settings(path, environ={
+        "CITYWATCH_BROKER__URL": "kafka://prod:9092",
+        "CITYWATCH_STORAGE__BATCH_SIZE": "50",
+        "CITYWATCH_RULES__PATHS": '["/etc/rules"]',
+    })
+    assert settings.broker.url == "kafka://prod:9092"
+    assert settings.storage.batch_size == 50
+    assert settings.rules.paths == [Path("/etc/rules")]
+    assert settings.sources.cameras[0].path == tmp_path / "video.avi"
+
+
+def test_misspelt_environment_variable_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(SettingsError, match="environment CITYWATCH_BROKR__URL"):
+        load_settings(path, environ={"CITYWATCH_BROKR__URL": "x"})
+
+
+def test_secrets_are_refused_in_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "    auth_token: hunter2\n")
+    with pytest.raises(SettingsError, match="CITYWATCH_CHANNELS__SMS__AUTH_TOKEN"):
+        load_settings(path, environ={})
+
+
+def test_secrets_come_from_env_or_secrets_file_and_never_print(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text("CITYWATCH_CHANNELS__SMS__AUTH_TOKEN=from-file-token\n")
+    settings = load_settings(path, environ={"CITYWATCH_SECRETS_FILE": str(secrets)})
+    assert settings.channels.sms and settings.channels.sms.auth_token
+    assert settings.channels.sms.auth_token.get_secret_value() == "from-file-token"
+    assert "from-file-token" not in settings.model_dump_json() and "from-file-token" not in repr(settings)
+    env_wins = load_settings(path, environ={"CITYWATCH_SECRETS_FILE": str(secrets),
+                                            "CITYWATCH_CHANNELS__SMS__AUTH_TOKEN": "env-token"})
+    assert env_wins.channels.sms and env_wins.channels.sms.auth_token
+    assert env_wins.channels.sms.auth_token.get_secret_value() == "env-token"
+
+
+def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings(tmp_path / "nope.yaml", environ={})
