@@ -62,6 +62,8 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     broker = settings.broker
     topics = Topics(broker.topic_prefix)
     runtime = runtime or Runtime(settings)
+    datadir = settings.infra.state_dir / "worker"
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         broker.app_id,
         broker=broker.url,
@@ -75,7 +77,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         consumer_max_fetch_size=broker.max_message_bytes,
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
-        datadir=str(settings.infra.state_dir / "worker"),
+        datadir=str(datadir),
     )
     publisher = FaustPublisher(app, topics)
     counters = SourceCounters()

@@ -80,6 +80,7 @@ class Runtime:
         self._runner: DetectorRunner | None = None
         self._dispatcher: Dispatcher | None = None
         self._rules: list[Rule] | None = None
+        self._channels: dict[str, Channel] = {}
 
     async def pool(self) -> asyncpg.Pool:
         async with self._lock:
@@ -121,13 +122,18 @@ class Runtime:
                 name: Recipient(name=name, email=r.email, phone=r.phone)
                 for name, r in self.settings.recipients.items()
             }
+            self._channels = build_channels(self.settings)
             self._dispatcher = Dispatcher(
-                build_channels(self.settings), recipients, PgNotificationLog(await self.pool()),
+                self._channels, recipients, PgNotificationLog(await self.pool()),
                 RetryPolicy(notify.attempts, notify.base_delay_s, notify.max_delay_s),
             )
         return self._dispatcher
 
     async def close(self) -> None:
+        for channel in self._channels.values():
+            close = getattr(channel, "close", None)
+            if close is not None:
+                await close()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -330,6 +330,14 @@ def _parse_env_value(value: str) -> Any:
     return value
 
 
+def _from_env(loc: tuple[str, ...], keys: tuple[str, ...], document_keys: set[str]) -> bool:
+    """Whether an error at `loc` is about the value an environment variable set at `keys`."""
+    if loc[: len(keys)] == keys:
+        return True
+    # An unknown section (e.g. CITYWATCH_BROKR__URL) errors at the section, above the variable.
+    return bool(loc) and keys[: len(loc)] == loc and loc[0] not in document_keys
+
+
 def _describe(
     exc: ValidationError, document: Any, filename: str, origins: dict[tuple[str, ...], str]
 ) -> str:
@@ -337,11 +345,8 @@ def _describe(
     document_keys = set(document) if isinstance(document, dict) else set()
     for item in exc.errors(include_url=False):
         loc = tuple(str(part) for part in item["loc"])
-        env_name = next(
-            (name for keys, name in origins.items()
-             if loc[: len(keys)] == keys or (loc and keys[: len(loc)] == loc and loc[0] not in document_keys)),
-            None,
-        )
+        env_name = next((name for keys, name in origins.items()
+                         if _from_env(loc, keys, document_keys)), None)
         if env_name is not None:
             where = ".".join(loc) or "(top level)"
             lines.append(f"environment {env_name}: {where}: {item['msg']}")

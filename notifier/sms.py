@@ -56,7 +56,12 @@ class SmsChannel:
             if config.api_base_url
             else AsyncTwilioHttpClient()
         )
+        self._http = http_client
         self._client = Client(config.account_sid, config.auth_token, http_client=http_client)
+
+    async def close(self) -> None:
+        """Close the client's pooled HTTP session."""
+        await self._http.close()
 
     async def send(self, address: str, message: Message) -> str:
         kwargs: dict[str, Any] = {"to": address, "from_": self.config.from_number, "body": message.text}

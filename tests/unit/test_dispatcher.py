@@ -67,7 +67,7 @@ async def test_permanent_failure_is_not_retried() -> None:
 
 async def test_unknown_recipient_or_channel_is_reported_not_dropped() -> None:
     dispatcher = Dispatcher({}, RECIPIENTS, InMemoryNotificationLog(), NO_WAIT)
-    outcomes = await dispatcher.dispatch(alert(
-        NotifyTarget(recipient="nobody", channels=["email"]), NotifyTarget(recipient="ops", channels=["sms"])))
+    outcomes = await dispatcher.dispatch(alert(NotifyTarget(recipient="nobody", channels=["email"]),
+                                               NotifyTarget(recipient="ops", channels=["sms"])))
     assert [(o.status, o.error) for o in outcomes] == [
         ("failed", "unknown recipient 'nobody'"), ("failed", "channel 'sms' is not configured")]

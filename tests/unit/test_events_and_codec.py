@@ -45,7 +45,7 @@ def test_event_time_must_be_aware_and_becomes_utc() -> None:
     reading = Reading(source_id="s", time=local, values={"no2": 1.0}, units={"no2": "ppb"})
     assert reading.time == datetime(2026, 1, 1, 10, tzinfo=UTC)
     with pytest.raises(ValueError, match="timezone"):
-        Reading(source_id="s", time=datetime(2026, 1, 1), values={"no2": 1.0}, units={})  # noqa: DTZ001
+        Reading(source_id="s", time=datetime(2026, 1, 1), values={"no2": 1.0}, units={})
 
 
 def test_every_event_gets_a_unique_id() -> None:

@@ -1,0 +1,64 @@
+"""The local infrastructure manager against the real Tansu and PostgreSQL binaries."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from citywatch.infra.manager import LocalInfra
+from citywatch.infra.process import InfraError, free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def test_session_infra_is_healthy_and_timescaledb_is_loaded(local_infra: LocalInfra, dsn: str) -> None:
+    status = local_infra.status()
+    assert status["tansu"]["healthy"] and status["timescaledb"]["healthy"]
+    connection = await asyncpg.connect(dsn)
+    try:
+        version = await connection.fetchval("SELECT extversion FROM pg_extension WHERE extname='timescaledb'")
+        listen = await connection.fetchval("SHOW listen_addresses")
+    finally:
+        await connection.close()
+    assert version and version.startswith("2.")
+    assert listen == "127.0.0.1"
+
+
+def test_port_in_use_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        infra = LocalInfra.create(tmp_path, "127.0.0.1", port, free_port())
+        started = time.monotonic()
+        with pytest.raises(InfraError, match=f"port 127.0.0.1:{port} for the broker is already in use"):
+            infra.up()
+        assert time.monotonic() - started < 5
+    assert infra.status()["tansu"]["pid"] is None
+
+
+def test_cli_up_status_down_stops_exactly_what_it_started(tmp_path: Path) -> None:
+    config = tmp_path / "citywatch.yaml"
+    config.write_text(f"infra:\n  state_dir: {tmp_path / 'state'}\n  broker_port: {free_port()}\n"
+                      f"  db_port: {free_port()}\n")
+    cli = [sys.executable, "-m", "citywatch", "--config", str(config), "infra"]
+    up = subprocess.run([*cli, "up"], capture_output=True, text=True, timeout=120)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "kafka://127.0.0.1" in up.stdout and "postgresql://" in up.stdout
+        status = subprocess.run([*cli, "status"], capture_output=True, text=True, timeout=30)
+        assert status.returncode == 0, status.stdout
+        assert (tmp_path / "state" / "logs" / "tansu.log").exists()
+        pids = [int(p.read_text()) for p in (tmp_path / "state").glob("*.pid")]
+        assert len(pids) == 2
+    finally:
+        down = subprocess.run([*cli, "down"], capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    after = subprocess.run([*cli, "status"], capture_output=True, text=True, timeout=30)
+    assert after.returncode == 1
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()

@@ -1,0 +1,50 @@
+"""Topics, publisher and watcher against the real Tansu broker."""
+
+import asyncio
+from uuid import uuid4
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from citywatch.deadletter import DeadLetter
+from citywatch.publisher import KafkaPublisher, publish_dead_letter
+from citywatch.topics import ALL_TOPICS, Topics, ensure_topics
+from citywatch.watch import TopicWatcher
+
+pytestmark = pytest.mark.integration
+
+async def test_topics_publish_watch_and_dead_letters(bootstrap: str) -> None:
+    topics = Topics(f"t{uuid4().hex[:8]}")
+    created = await ensure_topics(bootstrap, topics, partitions=3)
+    assert sorted(created) == sorted(topics.name(t) for t in ALL_TOPICS)
+    assert await ensure_topics(bootstrap, topics, partitions=3) == []
+
+    publisher = KafkaPublisher(bootstrap, topics, max_message_bytes=1 << 20)
+    await publisher.start()
+    await publisher.send("readings", b"old", b"before the watcher")
+    watcher = TopicWatcher(bootstrap, topics, max_message_bytes=1 << 20)
+    await watcher.start()
+    try:
+        for i in range(5):
+            await publisher.send("frames", b"cam-1", bytes(100_000) + bytes([i]))
+        letter = DeadLetter(origin_topic=topics.name("readings"), reason="bad time", raw=b"x,y",
+                            consumer="test", source_id="aq-1")
+        await publish_dead_letter(publisher, topics, letter)
+        consumer = AIOKafkaConsumer(topics.name("deadletter"), bootstrap_servers=bootstrap,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            message = await consumer.getone()
+        finally:
+            await consumer.stop()
+        assert DeadLetter.from_message(message.value or b"", list(message.headers)) == letter
+        assert message.key == topics.name("readings").encode()
+        for _ in range(50):
+            if watcher.counts["frames"] == 5 and watcher.counts["deadletter"] == 1:
+                break
+            await asyncio.sleep(0.1)
+        assert watcher.counts["frames"] == 5 and watcher.counts["deadletter"] == 1
+        assert watcher.counts["readings"] == 0  # produced before it started watching
+    finally:
+        await watcher.stop()
+        await publisher.stop()

@@ -1,0 +1,58 @@
+"""The writer, migrations and notification log against a real TimescaleDB."""
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from detectors.events import Box, Detection
+from ingest.events import Reading
+from notifier.log import DeliveryKey
+from rules.events import Alert
+from storage.migrate import migrate
+from storage.notification_log import PgNotificationLog
+from storage.writer import EventWriter
+
+pytestmark = pytest.mark.integration
+
+
+async def test_tables_are_hypertables_and_migrations_are_idempotent(pg_pool: asyncpg.Pool) -> None:
+    async with pg_pool.acquire() as connection:
+        assert await migrate(connection) == []
+        tables = {r["hypertable_name"] for r in await connection.fetch(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables")}
+    assert {"readings", "detections", "alerts", "notifications"} <= tables
+
+
+async def test_writer_stores_each_event_once(pg_pool: asyncpg.Pool) -> None:
+    now = datetime.now(UTC)
+    source = f"test-{uuid4()}"
+    reading = Reading(source_id=source, time=now, values={"no2": 120.0}, units={"no2": "ug/m3"},
+                      period_s=3600, aqi=60, aqi_pollutant="no2")
+    detection = Detection(source_id=source, time=now, frame_event_id=uuid4(), model="m", model_version="1",
+                          frame_width=10, frame_height=10, inference_ms=3.5,
+                          boxes=(Box(label="person", class_id=0, score=0.9, x1=0, y1=0, x2=5, y2=5),))
+    alert = Alert(source_id=source, time=now, alert_id=uuid4(), rule_id="r", title="t", severity="critical",
+                  state="fired", group_key=source, started_at=now - timedelta(hours=2))
+    writer = EventWriter(pg_pool)
+    assert await writer.write([reading, detection, alert]) == 3
+    assert await writer.write([reading, detection, alert]) == 0  # redelivered: nothing new
+    row = await pg_pool.fetchrow("SELECT values->>'no2' AS no2, aqi FROM readings WHERE source_id=$1", source)
+    assert row is not None and (float(row["no2"]), row["aqi"]) == (120.0, 60)
+    labels = await pg_pool.fetchval("SELECT labels FROM detections WHERE source_id=$1", source)
+    assert labels == ["person"]
+    assert await pg_pool.fetchval("SELECT count(*) FROM alerts WHERE source_id=$1", source) == 1
+
+
+async def test_notification_log_claims_once_and_counts_attempts(pg_pool: asyncpg.Pool) -> None:
+    log = PgNotificationLog(pg_pool)
+    key = DeliveryKey(uuid4(), "fired", "on-call", "sms")
+    first = await log.claim(key, max_attempts=2)
+    assert (first.send, first.attempt) == (True, 1)
+    await log.mark_failed(key, "timeout", permanent=False)
+    second = await log.claim(key, max_attempts=2)
+    assert (second.send, second.attempt) == (True, 2)
+    await log.mark_sent(key, "SM123")
+    third = await log.claim(key, max_attempts=5)
+    assert (third.send, third.reason) == (False, "already sent")

@@ -1,0 +1,170 @@
+"""The worker as a subprocess, end to end on real infrastructure.
+
+Video file → frames → YOLO → detections → crowd rule → alert → email on a real SMTP
+server; CSV replay → readings → NO2 rule → alert → SMS through the real twilio client
+to the local endpoint; everything stored in TimescaleDB; malformed messages on the
+input topics end in the dead-letter topic with their reason while the worker goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from citywatch.deadletter import DeadLetter
+from citywatch.devservers.smtp import LocalSmtpServer
+from citywatch.devservers.twilio import LocalTwilioEndpoint
+from citywatch.infra.process import free_port
+from citywatch.publisher import KafkaPublisher
+from citywatch.topics import Topics, ensure_topics
+from ingest.events import FrameHeader
+from ingest.frame_codec import Frame, encode_frame
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+ROOT = Path(__file__).resolve().parents[2]
+SID = "AC" + "2" * 32
+TOKEN = "e2e-" + uuid4().hex
+DEADLINE_S = 150
+
+
+def config_text(tmp: Path, run: str, bootstrap: str, dsn: str, smtp_port: int, twilio_url: str,
+                vtest: Path, aq: Path, model: Path) -> str:
+    return f"""
+broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: 2}}
+storage: {{dsn: "{dsn}", batch_window_s: 0.5}}
+infra: {{state_dir: "{tmp / 'state'}"}}
+sources:
+  cameras:
+    - {{id: cam-{run}, path: "{vtest}", fps: 4}}
+  air_quality:
+    - id: aq-{run}
+      path: "{aq}"
+      columns: {{no2: {{field: no2, unit: ug/m3}}}}
+      speed: 36000
+      start_row: 195
+      max_rows: 40
+models:
+  - {{name: yolov8n-coco, path: "{model}", version: "8.0-coco80"}}
+rules: {{paths: ["{ROOT / 'examples' / 'rules'}"]}}
+channels:
+  email: {{host: 127.0.0.1, port: {smtp_port}, from_addr: citywatch@localhost}}
+  sms: {{account_sid: {SID}, from_number: "+15005550006", api_base_url: "{twilio_url}"}}
+recipients:
+  ops-desk: {{email: ops-desk@example.org}}
+  on-call: {{phone: "+447700900123"}}
+worker: {{loglevel: info}}
+"""
+
+
+@pytest.fixture
+async def dev_servers(tmp_path: Path) -> AsyncIterator[tuple[LocalSmtpServer, LocalTwilioEndpoint]]:
+    smtp = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
+    twilio = LocalTwilioEndpoint("127.0.0.1", free_port(), tmp_path / "sms.jsonl", SID, TOKEN)
+    smtp.start()
+    await twilio.start()
+    yield smtp, twilio
+    await twilio.stop()
+    smtp.stop()
+
+
+async def publish_malformed(bootstrap: str, topics: Topics, run: str) -> None:
+    publisher = KafkaPublisher(bootstrap, topics, 1 << 20)
+    await publisher.start()
+    try:
+        await publisher.send("frames", f"cam-{run}".encode(), b"definitely not a frame")
+        corrupt = Frame(FrameHeader(source_id=f"cam-{run}", time=datetime.now(UTC), sequence=0, width=4,
+                                    height=4), b"\xff\xd8 truncated jpeg")
+        await publisher.send("frames", f"cam-{run}".encode(), encode_frame(corrupt))
+        await publisher.send("readings", f"aq-{run}".encode(), b'{"source_id": "aq", "values": "high"}')
+    finally:
+        await publisher.stop()
+
+
+async def dead_letters(bootstrap: str, topics: Topics, expected: int) -> list[DeadLetter]:
+    consumer = AIOKafkaConsumer(topics.name("deadletter"), bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    letters: list[DeadLetter] = []
+    try:
+        batches = await consumer.getmany(timeout_ms=3000)
+        for messages in batches.values():
+            letters += [DeadLetter.from_message(m.value or b"", list(m.headers)) for m in messages]
+    finally:
+        await consumer.stop()
+    return letters
+
+
+async def stored(pool: asyncpg.Pool, run: str) -> dict[str, int]:
+    return {
+        "readings": await pool.fetchval("SELECT count(*) FROM readings WHERE source_id=$1", f"aq-{run}"),
+        "detections": await pool.fetchval("SELECT count(*) FROM detections WHERE source_id=$1", f"cam-{run}"),
+        "alerts": await pool.fetchval(
+            "SELECT count(*) FROM alerts WHERE source_id = ANY($1::text[])", [f"cam-{run}", f"aq-{run}"]),
+        "notifications": await pool.fetchval(
+            "SELECT count(*) FROM notifications WHERE status='sent' AND alert_id IN"
+            " (SELECT alert_id FROM alerts WHERE source_id = ANY($1::text[]))",
+            [f"cam-{run}", f"aq-{run}"]),
+    }
+
+
+async def test_worker_runs_the_whole_pipeline(
+    tmp_path: Path, bootstrap: str, dsn: str, pg_pool: asyncpg.Pool,
+    dev_servers: tuple[LocalSmtpServer, LocalTwilioEndpoint],
+    vtest_avi: Path, aq_csv: Path, yolo_onnx: Path,
+) -> None:
+    smtp, twilio = dev_servers
+    run = f"e2e{uuid4().hex[:8]}"
+    topics = Topics(run)
+    config = tmp_path / "citywatch.yaml"
+    config.write_text(config_text(tmp_path, run, bootstrap, dsn, int(smtp.address.rsplit(":", 1)[1]),
+                                  twilio.base_url, vtest_avi, aq_csv, yolo_onnx))
+    await ensure_topics(bootstrap, topics, partitions=2)
+    await publish_malformed(bootstrap, topics, run)
+    log = tmp_path / "worker.log"
+    env = {**os.environ, "CITYWATCH_CHANNELS__SMS__AUTH_TOKEN": TOKEN}
+    with log.open("wb") as out:
+        worker = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, waited for below
+            [sys.executable, "-m", "citywatch", "--config", str(config), "worker"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        started = time.monotonic()
+        counts: dict[str, int] = {}
+        while time.monotonic() - started < DEADLINE_S:
+            assert worker.poll() is None, f"worker exited:\n{log.read_text()[-3000:]}"
+            counts = await stored(pg_pool, run)
+            if smtp.store.messages() and twilio.store.messages() and all(counts.values()):
+                break
+            await asyncio.sleep(2)
+        letters = await dead_letters(bootstrap, topics, expected=3)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(40)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    output = log.read_text()
+    assert all(counts.values()), f"rows: {counts}\n{output[-3000:]}"
+    [mail, *_] = smtp.store.messages()
+    assert mail["to"] == ["ops-desk@example.org"] and "Crowd forming" in mail["subject"]
+    [sms, *_] = twilio.store.messages()
+    assert sms["to"] == "+447700900123" and "NO2" in sms["body"]
+    assert TOKEN not in output
+    reasons = sorted((letter.consumer, letter.reason) for letter in letters)
+    assert any(c == "detect" and "not a frame message" in r for c, r in reasons), reasons
+    assert any(c == "detect" and "undecodable JPEG" in r for c, r in reasons), reasons
+    assert any(c == "store" and "invalid Reading" in r for c, r in reasons), reasons
+    assert worker.returncode in (0, -signal.SIGTERM)
