@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 
+from citywatch import metrics
 from citywatch.codecs import decode_event
 from citywatch.deadletter import DeadLetter, Headers
 from citywatch.runtime import Runtime
@@ -86,6 +87,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     async def dead_letter(event: Any, reason: str, consumer: str) -> None:
         message = event.message
         log.warning("dead letter from %s (%s): %s", consumer, message.topic, reason)
+        metrics.DEAD_LETTERS.labels(consumer).inc()
         letter = DeadLetter(
             origin_topic=message.topic, reason=reason, raw=event.value or b"", consumer=consumer,
             origin_partition=message.partition, origin_offset=message.offset,
@@ -97,6 +99,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     async def detect(stream: Any) -> None:
         batch_size = max((m.batch_size for m in settings.models), default=1)
         async for events in stream.take_events(batch_size, within=FRAME_BATCH_WITHIN_S):
+            metrics.MESSAGES.labels("detect").inc(len(events))
             try:
                 await _detect_batch(events)
             except Exception as exc:
@@ -121,6 +124,12 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         result = await runner.run(frames)
         for frame, reason in result.rejected:
             await dead_letter(raw_by_frame[id(frame)], reason, "detect")
+        for detector in runner.detectors:
+            mine = [d for d in result.detections if d.model == detector.name]
+            if mine:
+                metrics.FRAMES_INFERRED.labels(detector.name).inc(len(mine))
+                metrics.INFERENCE_SECONDS.labels(detector.name).observe(
+                    sum(d.inference_ms for d in mine) / 1000)
         for detection in result.detections:
             await publisher.send("detections", detection.source_id.encode(), detection.to_json())
 
@@ -128,12 +137,14 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     async def evaluate(stream: Any) -> None:
         engine = None
         async for event in stream.events():
+            metrics.MESSAGES.labels("evaluate").inc()
             try:
                 if engine is None:
                     engine = runtime.rule_engine(rule_state)
                 decoded = decode_event(topics.short(event.message.topic), event.value or b"")
                 for alert in engine.evaluate(decoded):  # type: ignore[arg-type]
                     log.info("alert %s %s for %s", alert.rule_id, alert.state, alert.group_key)
+                    metrics.ALERTS.labels(alert.rule_id, alert.state).inc()
                     await publisher.send("alerts", alert.kafka_key.encode(), alert.to_json())
             except EventFormatError as exc:
                 await dead_letter(event, str(exc), "evaluate")
@@ -144,6 +155,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     @app.agent(_raw_topic(app, topics.name("alerts")), name="notify")
     async def notify(stream: Any) -> None:
         async for event in stream.events():
+            metrics.MESSAGES.labels("notify").inc()
             try:
                 alert = decode_event("alerts", event.value or b"")
                 dispatcher = await runtime.dispatcher()
@@ -152,6 +164,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                              outcome.channel, outcome.status)
                     await publisher.send("notifications", str(outcome.alert_id).encode(),
                                          outcome.to_json())
+                    metrics.NOTIFICATIONS.labels(outcome.channel, outcome.status).inc()
             except EventFormatError as exc:
                 await dead_letter(event, str(exc), "notify")
             except Exception as exc:
@@ -165,6 +178,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         async for events in stream.take_events(
             settings.storage.batch_size, within=settings.storage.batch_window_s
         ):
+            metrics.MESSAGES.labels("store").inc(len(events))
             decoded: list[Event] = []
             for event in events:
                 try:
@@ -179,9 +193,10 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         while events:
             try:
                 writer = await runtime.writer()
-                await writer.write(events)
+                metrics.ROWS_STORED.inc(await writer.write(events))
                 return
             except Exception as exc:
+                metrics.STORE_FAILURES.inc()
                 log.error("storing %d events failed (%s); retrying in %.1f s", len(events), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_RETRY_MAX_S)

@@ -99,9 +99,12 @@ def worker(ctx: Context) -> None:
     import faust
 
     from citywatch.app import build_app
+    from citywatch.metrics import serve
 
     settings = ctx.settings
     app = build_app(settings)
+    if settings.metrics.port is not None:
+        serve(settings.metrics.host, settings.metrics.port)
     faust.Worker(app, loglevel=settings.worker.loglevel).execute_from_commandline()
 
 
@@ -201,6 +204,18 @@ def rules_check(ctx: Context, paths: tuple[Path, ...]) -> None:
     click.echo(f"{len(found)} valid rules, {len(errors)} errors", err=True)
     if errors:
         sys.exit(1)
+
+
+@main.command()
+@pass_context
+def console(ctx: Context) -> None:
+    """Serve the operator console (alert feed, API) with uvicorn."""
+    import uvicorn
+
+    from citywatch.console.app import create_app
+
+    settings = ctx.settings
+    uvicorn.run(create_app(settings.storage.dsn), host=settings.console.host, port=settings.console.port)
 
 
 @main.command("config")

@@ -197,6 +197,18 @@ class WorkerSettings(Strict):
     loglevel: Literal["crit", "error", "warn", "info", "debug"] = "info"
 
 
+class MetricsSettings(Strict):
+    """Prometheus exposition of a worker's counters; off unless a port is given."""
+
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class ConsoleSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
 class Settings(Strict):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -209,6 +221,8 @@ class Settings(Strict):
     recipients: dict[str, RecipientSettings] = Field(default_factory=dict)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     cache_dir: Path = Path(".cache")
 
     @model_validator(mode="after")

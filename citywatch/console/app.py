@@ -1,0 +1,48 @@
+"""Console HTTP app: a health check, the recent-alerts API, and the alert feed page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from storage.queries import recent_alerts
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+def create_app(dsn: str) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    app = FastAPI(title="CityWatch console", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> dict[str, str]:
+        try:
+            await request.app.state.pool.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise HTTPException(503, f"database unavailable: {exc}") from exc
+        return {"status": "ok"}
+
+    @app.get("/api/alerts")
+    async def alerts(request: Request, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return await recent_alerts(request.app.state.pool, limit)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def feed(request: Request) -> HTMLResponse:
+        rows = await recent_alerts(request.app.state.pool, 100)
+        return TEMPLATES.TemplateResponse(request, "feed.html", {"alerts": rows})
+
+    return app
