@@ -147,12 +147,14 @@ def assets() -> None:
 
 
 @assets.command("fetch")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="where to put them (default: the settings' cache_dir)")
 @pass_context
-def assets_fetch(ctx: Context) -> None:
+def assets_fetch(ctx: Context, cache_dir: Path | None) -> None:
     """Fetch every asset missing from the cache (checked by sha256) and check the broker binary."""
     from citywatch.assets import ASSETS, AssetError, broker_binary_ok, fetch, is_present
 
-    cache = ctx.settings.cache_dir if ctx.config.exists() else Path(".cache").resolve()
+    cache = (cache_dir or (ctx.settings.cache_dir if ctx.config.exists() else Path(".cache"))).resolve()
     try:
         for asset in ASSETS:
             state = "present" if is_present(asset, cache) else "fetched"

@@ -1,0 +1,77 @@
+"""compose/ validated statically (no Docker engine here): files parse, every service runs a
+real CLI command, and every setting its config file and environment name exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from dotenv import dotenv_values
+from ruamel.yaml import YAML
+
+from citywatch.cli import main
+from citywatch.settings import load_settings
+
+COMPOSE = Path(__file__).resolve().parents[2] / "compose"
+
+
+def load(name: str) -> Any:
+    return YAML(typ="safe").load((COMPOSE / name).read_text())
+
+
+COMPOSE_FILE = load("compose.yaml")
+SERVICES: dict[str, Any] = COMPOSE_FILE["services"]
+CITYWATCH_SERVICES = sorted(name for name, s in SERVICES.items() if s.get("image") == "citywatch:latest")
+
+
+def test_the_expected_services_exist() -> None:
+    assert {"kafka", "timescaledb", "worker", "console", "prometheus"} <= set(SERVICES)
+    assert "controller" in SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
+    assert SERVICES["timescaledb"]["image"].startswith("timescale/timescaledb:")
+    assert "container_name" not in SERVICES["worker"] and "ports" not in SERVICES["worker"]  # --scale
+
+
+@pytest.mark.parametrize("service", CITYWATCH_SERVICES)
+def test_service_runs_an_existing_cli_command(service: str) -> None:
+    command: click.Command = main
+    for word in SERVICES[service]["command"]:
+        assert isinstance(command, click.Group), f"{service}: {word!r} follows a plain command"
+        assert word in command.commands, f"{service}: no such command {word!r}"
+        command = command.commands[word]
+    assert not isinstance(command, click.Group)
+
+
+@pytest.mark.parametrize("service", CITYWATCH_SERVICES)
+def test_service_settings_and_environment_are_valid(service: str) -> None:
+    spec = SERVICES[service]
+    environment = {k: str(v) for k, v in spec["environment"].items()}
+    for env_file in spec["env_file"]:
+        example = COMPOSE / f"{env_file}.example"
+        assert example.exists(), f"{service}: {env_file} has no documented example"
+        environment.update({k: v or "" for k, v in dotenv_values(example).items()})
+    mounts = dict(reversed(m.split(":")[:2]) for m in spec["volumes"] if m.startswith("."))
+    config_in_container = environment.pop("CITYWATCH_CONFIG")
+    host_config = COMPOSE / mounts[config_in_container]
+    settings = load_settings(host_config, environ=environment)  # raises on any unknown key
+    assert settings.broker.url == "kafka://kafka:9092"
+    for host_path in mounts.values():
+        assert (COMPOSE / host_path).exists(), host_path
+    if service == "worker":
+        assert settings.metrics.port is not None and not settings.worker.run_sources
+
+
+def test_prometheus_scrapes_the_worker_metrics_port() -> None:
+    port = int(SERVICES["worker"]["environment"]["CITYWATCH_METRICS__PORT"])
+    jobs = load("prometheus.yml")["scrape_configs"]
+    assert any(sd["names"] == ["worker"] and sd["port"] == port for job in jobs for sd in job["dns_sd_configs"])
+
+
+def test_dockerfile_copies_what_exists() -> None:
+    text = (COMPOSE / "Dockerfile").read_text()
+    for sources in re.findall(r"^COPY (.+) \S+$", text, flags=re.M):
+        for source in sources.split():
+            assert (COMPOSE.parent / source).exists(), source
+    assert 'ENTRYPOINT ["citywatch"]' in text
