@@ -66,7 +66,8 @@ def test_service_settings_and_environment_are_valid(service: str) -> None:
 def test_prometheus_scrapes_the_worker_metrics_port() -> None:
     port = int(SERVICES["worker"]["environment"]["CITYWATCH_METRICS__PORT"])
     jobs = load("prometheus.yml")["scrape_configs"]
-    assert any(sd["names"] == ["worker"] and sd["port"] == port for job in jobs for sd in job["dns_sd_configs"])
+    targets = [sd for job in jobs for sd in job["dns_sd_configs"]]
+    assert any(sd["names"] == ["worker"] and sd["port"] == port for sd in targets)
 
 
 def test_dockerfile_copies_what_exists() -> None:
