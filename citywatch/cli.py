@@ -100,8 +100,13 @@ def worker(ctx: Context) -> None:
 
     from citywatch.app import build_app
     from citywatch.metrics import serve
+    from citywatch.runtime import ConfigurationError, check_channels
 
     settings = ctx.settings
+    try:
+        check_channels(settings)  # fail now, not on the first alert, if a secret is missing
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
     app = build_app(settings)
     if settings.metrics.port is not None:
         serve(settings.metrics.host, settings.metrics.port)

@@ -41,7 +41,7 @@ def ensure_demo_secrets(config: Path, settings: Settings) -> Settings:
     sms = settings.channels.sms
     if sms is None or sms.auth_token is not None:
         return settings
-    secrets_file = settings.infra.state_dir / "secrets.env"
+    secrets_file = Path(os.environ.get("CITYWATCH_SECRETS_FILE", settings.infra.state_dir / "secrets.env"))
     secrets_file.parent.mkdir(parents=True, exist_ok=True)
     with secrets_file.open("a", encoding="utf-8") as handle:
         handle.write(f"CITYWATCH_CHANNELS__SMS__AUTH_TOKEN={secrets.token_hex(16)}\n")
@@ -131,7 +131,7 @@ class Demo:
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "citywatch", "--config", str(self.config), "worker"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "CITYWATCH_SECRETS_FILE": str(self.settings.infra.state_dir / "secrets.env")},
+            env=dict(os.environ),  # the worker finds the same settings and secrets file
             start_new_session=True,  # Ctrl-C reaches us; we stop the worker in order
         )
         log.close()
@@ -192,6 +192,9 @@ def run_demo(config: Path, settings: Settings, duration: float | None, as_json: 
     except KeyboardInterrupt:
         demo.say("stopped")
         return 130
+    except (RuntimeError, OSError) as exc:
+        demo.say(f"demo failed: {exc}")
+        return 1
     if as_json:
         print(json.dumps(summary, sort_keys=True))
     else:

@@ -36,7 +36,18 @@ class ConfigurationError(RuntimeError):
     """The settings cannot work as given (e.g. an SMS channel without its auth token)."""
 
 
+def check_channels(settings: Settings) -> None:
+    """Raise ConfigurationError if a configured channel lacks its secret (checked at start-up)."""
+    sms = settings.channels.sms
+    if sms is not None and sms.auth_token is None:
+        raise ConfigurationError(
+            "channels.sms is configured but CITYWATCH_CHANNELS__SMS__AUTH_TOKEN is not set "
+            "(environment or secrets file)")
+
+
 def build_channels(settings: Settings) -> dict[str, Channel]:
+    """The configured channels; call inside the event loop (the twilio client opens a session)."""
+    check_channels(settings)
     channels: dict[str, Channel] = {}
     email = settings.channels.email
     if email is not None:
@@ -46,11 +57,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
             use_tls=email.use_tls, start_tls=email.start_tls, timeout_s=email.timeout_s,
         ))
     sms = settings.channels.sms
-    if sms is not None:
-        if sms.auth_token is None:
-            raise ConfigurationError(
-                "channels.sms is configured but CITYWATCH_CHANNELS__SMS__AUTH_TOKEN is not set "
-                "(environment or secrets file)")
+    if sms is not None and sms.auth_token is not None:
         channels["sms"] = SmsChannel(TwilioConfig(
             account_sid=sms.account_sid, auth_token=sms.auth_token.get_secret_value(),
             from_number=sms.from_number, api_base_url=sms.api_base_url,

@@ -278,11 +278,7 @@ def load_settings(
         raise SettingsError(f"{path}:1:1: the settings file must be a mapping of keys")
     errors = _secrets_in_file(document, str(path))
     base = path.resolve().parent
-    state_dir = Path(str(data.get("infra", {}).get("state_dir", ".citywatch")))
-    secrets_path = secrets_file or Path(
-        env.get("CITYWATCH_SECRETS_FILE", str(state_dir if state_dir.is_absolute() else base / state_dir)
-                + "/secrets.env")
-    )
+    secrets_path = secrets_file or secrets_file_for(path, data, env)
     overrides: dict[str, str] = {}
     if secrets_path.is_file():
         overrides.update({k: v for k, v in dotenv_values(secrets_path).items() if v is not None})
@@ -304,6 +300,19 @@ def load_settings(
     except ValidationError as exc:
         raise SettingsError(_describe(exc, document, str(path), origins)) from exc
     return settings.resolved(base)
+
+
+def secrets_file_for(config: Path, data: Mapping[str, Any], env: Mapping[str, str]) -> Path:
+    """CITYWATCH_SECRETS_FILE, else secrets.env in the effective state directory."""
+    if "CITYWATCH_SECRETS_FILE" in env:
+        return Path(env["CITYWATCH_SECRETS_FILE"])
+    infra = data.get("infra")
+    state_dir = Path(env.get("CITYWATCH_INFRA__STATE_DIR")
+                     or str((infra or {}).get("state_dir", ".citywatch") if isinstance(infra, dict)
+                            else ".citywatch"))
+    if not state_dir.is_absolute():
+        state_dir = config.resolve().parent / state_dir
+    return state_dir / "secrets.env"
 
 
 def _secrets_in_file(document: Any, filename: str) -> list[str]:

@@ -86,3 +86,13 @@ def test_secrets_come_from_env_or_secrets_file_and_never_print(tmp_path: Path) -
 def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="not found"):
         load_settings(tmp_path / "nope.yaml", environ={})
+
+
+def test_default_secrets_file_follows_the_effective_state_dir(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    state = tmp_path / "elsewhere"
+    state.mkdir()
+    (state / "secrets.env").write_text("CITYWATCH_CHANNELS__SMS__AUTH_TOKEN=t0k3n\n")
+    settings = load_settings(path, environ={"CITYWATCH_INFRA__STATE_DIR": str(state)})
+    assert settings.channels.sms and settings.channels.sms.auth_token
+    assert settings.channels.sms.auth_token.get_secret_value() == "t0k3n"
