@@ -14,25 +14,29 @@ import asyncio
 import json
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from detectors.decode import decode_jpeg
 from detectors.onnx_yolo import OnnxYoloConfig, OnnxYoloDetector
 from detectors.runner import DetectorRunner
+from ingest.capture import FileReader
+from ingest.events import FrameHeader
 from ingest.frame_codec import Frame
-from ingest.video import VideoFileCamera, VideoFileConfig
+from ingest.jpeg import encode_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def sample_frames(count: int) -> list[Frame]:
-    camera = VideoFileCamera(VideoFileConfig(source_id="bench", path=ROOT / ".cache/media/vtest.avi",
-                                             fps=2, loop=True, realtime=False))
+def sample_frames(count: int) -> list[Frame]:
+    reader = FileReader(ROOT / ".cache/media/vtest.avi", loop=True)
     frames = []
-    async for frame in camera.frames():
-        frames.append(frame)
-        if len(frames) == count:
-            break
+    for sequence in range(count):
+        image = reader.read(0.5)
+        header = FrameHeader(source_id="bench", time=datetime.now(UTC), sequence=sequence,
+                             width=image.shape[1], height=image.shape[0])
+        frames.append(Frame(header, encode_jpeg(image, 85)))
+    reader.close()
     return frames
 
 
@@ -41,7 +45,7 @@ async def main(count: int, batch: int) -> dict[str, object]:
                                                path=ROOT / ".cache/models/yolov8n-coco.onnx"))
     detector.load()
     detector.warm_up()
-    frames = await sample_frames(count)
+    frames = sample_frames(count)
     images = [decode_jpeg(f.jpeg) for f in frames]
 
     started = time.perf_counter()

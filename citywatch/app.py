@@ -48,7 +48,7 @@ class FaustPublisher:
 
 
 _SHORTS: tuple[TopicName, ...] = (
-    "frames", "readings", "detections", "alerts", "notifications", "deadletter"
+    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "deadletter"
 )
 
 
@@ -171,7 +171,9 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 log.exception("notify failed")
                 await dead_letter(event, f"notify: {type(exc).__name__}: {exc}", "notify")
 
-    stored_topics = [topics.name(t) for t in ("readings", "detections", "alerts", "notifications")]
+    stored_topics = [
+        topics.name(t) for t in ("readings", "detections", "alerts", "notifications", "telemetry")
+    ]
 
     @app.agent(_raw_topic(app, *stored_topics), name="store")
     async def store(stream: Any) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from detectors.events import Detection
-from ingest.events import Event, EventFormatError, Reading
+from ingest.events import DataQuality, Event, EventFormatError, Reading, SourceHealth
 from notifier.events import Notification
 from rules.events import Alert
 
@@ -15,8 +17,18 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+TELEMETRY_TYPES: dict[str, type[Event]] = {"health": SourceHealth, "quality": DataQuality}
+_KIND = re.compile(rb'"kind"\s*:\s*"([a-z_]+)"')
+
+
 def decode_event(topic: str, raw: bytes) -> Event:
     """Decode a JSON event from the topic it arrived on; EventFormatError says what is wrong."""
+    if topic == "telemetry":
+        match = _KIND.search(raw or b"")
+        kind = match.group(1).decode() if match else None
+        if kind not in TELEMETRY_TYPES:
+            raise EventFormatError(f"telemetry event of unknown kind {kind!r}")
+        return TELEMETRY_TYPES[kind].from_json(raw)
     event_type = EVENT_TYPES.get(topic)
     if event_type is None:
         raise EventFormatError(f"no JSON event type is carried on topic {topic!r}")

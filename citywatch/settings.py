@@ -94,15 +94,61 @@ class GeoSettings(Strict):
     lon: float = Field(ge=-180, le=180)
 
 
+class MotionSettings(Strict):
+    """Motion gating: a static scene sends only a heartbeat keyframe every `heartbeat_s`."""
+
+    enabled: bool = True
+    pixel_threshold: int = Field(default=25, ge=1, le=255)
+    min_changed_ratio: float = Field(default=0.002, gt=0, le=1)
+    heartbeat_s: float = Field(default=30.0, gt=0)
+    hold_s: float = Field(default=10.0, gt=0, description="stay at the active rate this long after motion")
+
+
+class ImageQualitySettings(Strict):
+    frozen_after_s: float = Field(default=30.0, gt=0)
+    dark_below: float = Field(default=16.0, ge=0, le=255)
+    overexposed_above: float = Field(default=240.0, ge=0, le=255)
+
+
+Point = tuple[float, float]
+
+
 class CameraSourceSettings(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    name: str = ""
     kind: Literal["camera", "drone"] = "camera"
-    path: Path
-    fps: float = Field(default=2.0, gt=0, le=60)
-    loop: bool = True
+    url: str = Field(min_length=1, description="file path, rtsp://, http(s):// MJPEG, or usb:N")
+    fps: float = Field(default=2.0, gt=0, le=60, description="sampling rate while active")
+    idle_fps: float = Field(default=0.5, gt=0, le=60, description="sampling rate of a static scene")
+    motion: MotionSettings = Field(default_factory=MotionSettings)
+    quality: ImageQualitySettings = Field(default_factory=ImageQualitySettings)
+    loop: bool = Field(default=True, description="files: start again at the end")
+    realtime: bool = Field(default=True, description="files: pace like a live camera")
     jpeg_quality: int = Field(default=85, ge=10, le=100)
     max_width: int | None = Field(default=None, ge=32)
+    buffer_size: int = Field(default=4, ge=1)
+    buffer_policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest"
+    reconnect_initial_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=60.0, gt=0)
+    stall_timeout_s: float = Field(default=10.0, gt=0)
+    health_every_s: float = Field(default=10.0, gt=0)
     position: GeoSettings | None = None
+    tags: list[str] = Field(default_factory=list)
+    zones: dict[str, list[Point]] = Field(
+        default_factory=dict, description="named polygons in frame pixels, for detectors")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CameraSourceSettings:
+        if self.idle_fps > self.fps:
+            raise ValueError("idle_fps must not exceed fps")
+        for name, polygon in self.zones.items():
+            if len(polygon) < 3:
+                raise ValueError(f"zone {name!r} needs at least 3 points")
+        return self
+
+    @property
+    def is_file(self) -> bool:
+        return "://" not in self.url and not self.url.startswith("usb:")
 
 
 class CsvColumnSettings(Strict):
@@ -243,9 +289,11 @@ class Settings(Strict):
         data["devservers"]["mail_dir"] = fix(self.devservers.mail_dir)
         data["devservers"]["sms_file"] = fix(self.devservers.sms_file)
         data["rules"]["paths"] = [fix(p) for p in self.rules.paths]
-        for group in ("cameras", "air_quality"):
-            for item in data["sources"][group]:
-                item["path"] = fix(Path(item["path"]))
+        for item, camera in zip(data["sources"]["cameras"], self.sources.cameras, strict=True):
+            if camera.is_file:
+                item["url"] = str(fix(Path(camera.url)))
+        for item in data["sources"]["air_quality"]:
+            item["path"] = fix(Path(item["path"]))
         for model in data["models"]:
             model["path"] = fix(Path(model["path"]))
         _restore_secrets(data, self)

@@ -1,8 +1,8 @@
-"""Run the configured sources: cameras (video files) and air-quality replays, into Kafka.
+"""Run the configured sources into Kafka: settings → ingest adapters → a sink over the publisher.
 
-A source that fails (file missing, decoder error) is logged and retried after a
-pause; it never takes the other sources or the worker down. Rows a source cannot
-parse go to the dead-letter topic with the reason.
+A source that fails is logged and retried (cameras reconnect themselves); it never
+takes the other sources or the worker down. Whatever a source rejects goes to the
+dead-letter topic with the reason.
 """
 
 from __future__ import annotations
@@ -10,34 +10,78 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from citywatch.deadletter import DeadLetter
 from citywatch.publisher import Publisher, publish_dead_letter
 from citywatch.settings import AirQualitySourceSettings, CameraSourceSettings, Settings
 from citywatch.topics import Topics
+from ingest.camera import CameraConfig, CameraSource
 from ingest.csv_replay import Column, CsvReplayConfig, CsvReplaySensor
-from ingest.events import GeoPoint
-from ingest.frame_codec import encode_frame
+from ingest.events import Event, GeoPoint, Reading
+from ingest.frame_codec import Frame, encode_frame
+from ingest.motion import MotionConfig
+from ingest.quality import ImageQualityConfig
+from ingest.rate import RateConfig
 from ingest.rejected import Rejected
-from ingest.video import SourceError, VideoFileCamera, VideoFileConfig
+from ingest.sink import Stream
 
 log = logging.getLogger(__name__)
-
-RETRY_DELAY_S = 10.0
 
 
 @dataclass
 class SourceCounters:
-    """What the sources produced, for the demo summary and metrics."""
+    """What the sources produced, for status lines and the demo summary."""
 
     counts: Counter[str] = field(default_factory=Counter)
 
 
-def camera_config(cfg: CameraSourceSettings) -> VideoFileConfig:
-    return VideoFileConfig(
-        source_id=cfg.id, path=cfg.path, fps=cfg.fps, loop=cfg.loop,
-        jpeg_quality=cfg.jpeg_quality, max_width=cfg.max_width,
+class PublisherSink:
+    """The ingest EventSink over a Kafka publisher: every event keyed by its source id."""
+
+    def __init__(self, publisher: Publisher, topics: Topics, counters: SourceCounters) -> None:
+        self.publisher = publisher
+        self.topics = topics
+        self.counters = counters
+
+    async def frame(self, frame: Frame) -> None:
+        await self.publisher.send("frames", frame.source_id.encode(), encode_frame(frame))
+        self.counters.counts["frames"] += 1
+
+    async def reading(self, reading: Reading) -> None:
+        await self.publisher.send("readings", reading.source_id.encode(), reading.to_json())
+        self.counters.counts["readings"] += 1
+
+    async def telemetry(self, event: Event) -> None:
+        await self.publisher.send("telemetry", event.source_id.encode(), event.to_json())
+        self.counters.counts["telemetry"] += 1
+
+    async def rejected(self, item: Rejected, stream: Stream) -> None:
+        await publish_dead_letter(self.publisher, self.topics, DeadLetter(
+            origin_topic=self.topics.name(stream), reason=item.reason, raw=item.raw,
+            consumer=f"source:{item.source_id}", source_id=item.source_id))
+        self.counters.counts["rejected"] += 1
+
+
+def _geo(position: object) -> GeoPoint | None:
+    lat, lon = getattr(position, "lat", None), getattr(position, "lon", None)
+    return GeoPoint(lat=lat, lon=lon) if lat is not None and lon is not None else None
+
+
+def camera_config(cfg: CameraSourceSettings) -> CameraConfig:
+    m, q = cfg.motion, cfg.quality
+    return CameraConfig(
+        source_id=cfg.id, url=cfg.url, kind=cfg.kind,
+        rate=RateConfig(active_fps=cfg.fps, idle_fps=cfg.idle_fps if m.enabled else cfg.fps, hold_s=m.hold_s),
+        motion=MotionConfig(enabled=m.enabled, pixel_threshold=m.pixel_threshold,
+                            min_changed_ratio=m.min_changed_ratio, heartbeat_s=m.heartbeat_s),
+        quality=ImageQualityConfig(frozen_after_s=q.frozen_after_s, dark_below=q.dark_below,
+                                   overexposed_above=q.overexposed_above),
+        max_width=cfg.max_width, jpeg_quality=cfg.jpeg_quality, loop=cfg.loop, realtime=cfg.realtime,
+        buffer_size=cfg.buffer_size, buffer_policy=cfg.buffer_policy,
+        reconnect_initial_s=cfg.reconnect_initial_s, reconnect_max_s=cfg.reconnect_max_s,
+        stall_timeout_s=cfg.stall_timeout_s, health_every_s=cfg.health_every_s, position=_geo(cfg.position),
     )
 
 
@@ -47,51 +91,42 @@ def air_quality_config(cfg: AirQualitySourceSettings) -> CsvReplayConfig:
         columns={name: Column(c.field, c.unit) for name, c in cfg.columns.items()},
         time_column=cfg.time_column, time_format=cfg.time_format, timezone=cfg.timezone,
         period_s=cfg.period_s, speed=cfg.speed, start_row=cfg.start_row, max_rows=cfg.max_rows,
-        position=GeoPoint(lat=cfg.position.lat, lon=cfg.position.lon) if cfg.position else None,
+        position=_geo(cfg.position),
     )
 
 
-async def run_camera(
-    cfg: CameraSourceSettings, publisher: Publisher, counters: SourceCounters
-) -> None:
-    while True:
-        try:
-            camera = VideoFileCamera(camera_config(cfg))
-            async for frame in camera.frames():
-                await publisher.send("frames", cfg.id.encode(), encode_frame(frame))
-                counters.counts["frames"] += 1
-            return  # a non-looping file has ended
-        except SourceError as exc:
-            log.error("camera %s failed: %s; retrying in %.0f s", cfg.id, exc, RETRY_DELAY_S)
-            counters.counts["source_errors"] += 1
-            await asyncio.sleep(RETRY_DELAY_S)
-
-
-async def run_air_quality(
-    cfg: AirQualitySourceSettings, publisher: Publisher, topics: Topics, counters: SourceCounters
-) -> None:
+async def run_air_quality(cfg: AirQualitySourceSettings, sink: PublisherSink) -> None:
     try:
         sensor = CsvReplaySensor(air_quality_config(cfg))
     except (OSError, ValueError) as exc:
         log.error("air-quality source %s cannot start: %s", cfg.id, exc)
-        counters.counts["source_errors"] += 1
+        sink.counters.counts["source_errors"] += 1
         return
     async for item in sensor.readings():
         if isinstance(item, Rejected):
-            await publish_dead_letter(publisher, topics, DeadLetter(
-                origin_topic=topics.name("readings"), reason=item.reason, raw=item.raw,
-                consumer=f"source:{cfg.id}", source_id=cfg.id))
-            counters.counts["rejected_rows"] += 1
-            continue
-        await publisher.send("readings", cfg.id.encode(), item.to_json())
-        counters.counts["readings"] += 1
+            await sink.rejected(item, "readings")
+        else:
+            await sink.reading(item)
     log.info("air-quality replay %s finished: %s", cfg.id, sensor.stats)
 
 
-async def run_sources(settings: Settings, publisher: Publisher, counters: SourceCounters) -> None:
-    """All configured sources concurrently, until cancelled."""
-    topics = Topics(settings.broker.topic_prefix)
-    tasks = [run_camera(c, publisher, counters) for c in settings.sources.cameras]
-    tasks += [run_air_quality(a, publisher, topics, counters) for a in settings.sources.air_quality]
+def selected(
+    settings: Settings, only: Sequence[str] = ()
+) -> tuple[list[CameraSource], list[AirQualitySourceSettings]]:
+    cameras = [CameraSource(camera_config(c)) for c in settings.sources.cameras if not only or c.id in only]
+    sensors = [a for a in settings.sources.air_quality if not only or a.id in only]
+    return cameras, sensors
+
+
+async def run_sources(
+    settings: Settings, publisher: Publisher, counters: SourceCounters,
+    cameras: Sequence[CameraSource] | None = None,
+    sensors: Sequence[AirQualitySourceSettings] | None = None,
+) -> None:
+    """The given (default: all configured) sources concurrently, until cancelled."""
+    if cameras is None or sensors is None:
+        cameras, sensors = selected(settings)
+    sink = PublisherSink(publisher, Topics(settings.broker.topic_prefix), counters)
+    tasks = [camera.run(sink) for camera in cameras] + [run_air_quality(a, sink) for a in sensors]
     if tasks:
         await asyncio.gather(*tasks)

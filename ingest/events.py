@@ -109,3 +109,33 @@ class Reading(Event):
 
     def describe(self) -> dict[str, Any]:
         return {"values": self.values, "units": self.units, "aqi": self.aqi}
+
+
+class SourceHealth(Event):
+    """Periodic health of a source: goes to the telemetry topic and into metrics."""
+
+    kind: Literal["health"] = "health"
+    connected: bool
+    last_frame_time: AwareDatetime | None = None
+    measured_fps: float = Field(default=0.0, ge=0)
+    reconnects: int = Field(default=0, ge=0)
+    frames_captured: int = Field(default=0, ge=0)
+    frames_sent: int = Field(default=0, ge=0)
+    frames_gated: int = Field(default=0, ge=0, description="skipped by motion gating")
+    frames_dropped: int = Field(default=0, ge=0, description="dropped by back-pressure")
+    sample_fps: float = Field(default=0.0, ge=0, description="the current adaptive sampling rate")
+
+
+QualityIssue = Literal[
+    "frozen", "dark", "overexposed", "offline", "stuck_value", "missing_reports", "out_of_range"
+]
+
+
+class DataQuality(Event):
+    """A source's data became (or stopped being) untrustworthy; rules can alert on it."""
+
+    kind: Literal["quality"] = "quality"
+    issue: QualityIssue
+    active: bool = Field(description="true when the problem starts, false when it clears")
+    detail: str = ""
+    field: str | None = None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.events import Detection
-from ingest.events import Event, Reading
+from ingest.events import DataQuality, Event, Reading, SourceHealth
 from notifier.events import Notification
 from rules.events import Alert
 
@@ -43,6 +43,14 @@ def _notification(e: Notification) -> tuple[Any, ...]:
             e.address, e.status, e.attempts, e.provider_id, e.error)
 
 
+def _source_event(e: SourceHealth | DataQuality) -> tuple[Any, ...]:
+    issue = e.issue if isinstance(e, DataQuality) else None
+    active = e.active if isinstance(e, DataQuality) else None
+    return (e.time, e.event_id, e.source_id, e.kind, issue, active, e.model_dump_json())
+
+
+_SOURCE_EVENT_COLUMNS = ("time", "event_id", "source_id", "kind", "issue", "active", "body")
+
 TABLES: dict[type[Event], TableSpec] = {
     Reading: TableSpec("readings", (
         "time", "event_id", "source_id", "values", "units", "period_s", "aqi", "aqi_pollutant",
@@ -56,6 +64,8 @@ TABLES: dict[type[Event], TableSpec] = {
     Notification: TableSpec("notifications", (
         "time", "event_id", "alert_id", "alert_state", "rule_id", "recipient", "channel",
         "address", "status", "attempts", "provider_id", "error"), _notification),
+    SourceHealth: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),
+    DataQuality: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),
 }
 
-EVENT_TABLES = tuple(spec.table for spec in TABLES.values())
+EVENT_TABLES = tuple(dict.fromkeys(spec.table for spec in TABLES.values()))

@@ -28,19 +28,18 @@ class EventWriter:
 
     async def write(self, events: Iterable[Event]) -> int:
         """Store events; returns how many rows were new. All-or-nothing per table."""
-        by_spec: dict[str, tuple[TableSpec, list[Event]]] = {}
-        grouped: dict[type, list[Event]] = defaultdict(list)
+        by_table: dict[str, list[Event]] = defaultdict(list)
+        specs: dict[str, TableSpec] = {}
         for event in events:
-            grouped[type(event)].append(event)
-        for event_type, items in grouped.items():
-            spec = TABLES.get(event_type)
+            spec = TABLES.get(type(event))
             if spec is None:
-                raise UnknownEventType(f"no table for {event_type.__name__}")
-            by_spec[spec.table] = (spec, items)
+                raise UnknownEventType(f"no table for {type(event).__name__}")
+            specs[spec.table] = spec
+            by_table[spec.table].append(event)
         inserted = 0
         async with self.pool.acquire() as connection:
-            for spec, items in by_spec.values():
-                inserted += await self._write_table(connection, spec, items)
+            for table, items in by_table.items():
+                inserted += await self._write_table(connection, specs[table], items)
         return inserted
 
     @staticmethod

@@ -48,7 +48,7 @@ storage: {{dsn: "{dsn}", batch_window_s: 0.5}}
 infra: {{state_dir: "{tmp / 'state'}"}}
 sources:
   cameras:
-    - {{id: cam-{run}, path: "{vtest}", fps: 4}}
+    - {{id: cam-{run}, url: "{vtest}", fps: 4, idle_fps: 1}}
   air_quality:
     - id: aq-{run}
       path: "{aq}"

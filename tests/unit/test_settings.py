@@ -11,7 +11,7 @@ broker:
 sources:
   cameras:
     - id: cam-1
-      path: video.avi
+      url: video.avi
 channels:
   sms:
     account_sid: AC00000000000000000000000000000000
@@ -32,7 +32,7 @@ def test_repository_example_is_valid() -> None:
 
 
 def test_unknown_key_is_an_error_with_line_and_column(tmp_path: Path) -> None:
-    path = write(tmp_path, MINIMAL.replace("      path: video.avi", "      path: video.avi\n      fsp: 3"))
+    path = write(tmp_path, MINIMAL.replace("      url: video.avi", "      url: video.avi\n      fsp: 3"))
     with pytest.raises(SettingsError) as info:
         load_settings(path, environ={})
     assert f"{path}:7:7: sources.cameras.0.fsp: unknown key" in str(info.value)
@@ -54,7 +54,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert settings.broker.url == "kafka://prod:9092"
     assert settings.storage.batch_size == 50
     assert settings.rules.paths == [Path("/etc/rules")]
-    assert settings.sources.cameras[0].path == tmp_path / "video.avi"
+    assert settings.sources.cameras[0].url == str(tmp_path / "video.avi")
 
 
 def test_misspelt_environment_variable_is_an_error(tmp_path: Path) -> None:

@@ -1,0 +1,224 @@
+"""A camera (or drone video) source: capture, adaptive sampling, motion gating, quality, health.
+
+    reader ──sample at the adaptive rate──► thumbnail ─► quality checks ─► DataQuality events
+                                                    └─► motion gate ─► buffer (policy) ─► JPEG ─► sink
+
+A static scene is sampled at the idle rate and sends a heartbeat keyframe now and
+then; motion raises the rate and every sampled frame goes out. A camera that drops
+is reconnected with exponential backoff and jitter, reported offline while it is
+down, and its health (connected, fps, counters) goes out periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import cv2
+
+from ingest.backoff import Backoff
+from ingest.backpressure import BoundedBuffer, Policy
+from ingest.capture import EndOfStream, FrameReader, Image, SourceError, open_reader
+from ingest.events import DataQuality, FrameHeader, GeoPoint, SourceHealth
+from ingest.frame_codec import Frame
+from ingest.jpeg import encode_jpeg
+from ingest.motion import MotionConfig, MotionGate, thumbnail
+from ingest.quality import ImageQualityConfig, ImageQualityMonitor
+from ingest.rate import AdaptiveRate, RateConfig
+from ingest.sink import EventSink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    source_id: str
+    url: str  # a file path, rtsp://, http(s):// (MJPEG) or usb:N
+    kind: Literal["camera", "drone"] = "camera"
+    rate: RateConfig = field(default_factory=RateConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    quality: ImageQualityConfig = field(default_factory=ImageQualityConfig)
+    max_width: int | None = None
+    jpeg_quality: int = 85
+    loop: bool = True
+    realtime: bool = True
+    buffer_size: int = 4
+    buffer_policy: Policy = "drop_oldest"
+    reconnect_initial_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    stall_timeout_s: float = 10.0
+    health_every_s: float = 10.0
+    position: GeoPoint | None = None
+
+
+@dataclass
+class CameraStats:
+    connected: bool = False
+    reconnects: int = 0
+    captured: int = 0
+    sent: int = 0
+    gated: int = 0
+    last_frame_time: datetime | None = None
+    _window: list[float] = field(default_factory=list)
+
+    def measured_fps(self, now: float, span_s: float = 10.0) -> float:
+        self._window = [t for t in self._window if now - t <= span_s]
+        return len(self._window) / span_s
+
+
+@dataclass(frozen=True)
+class _Pending:
+    image: Image
+    captured_at: datetime
+
+
+class CameraSource:
+    def __init__(
+        self,
+        config: CameraConfig,
+        clock: Callable[[], float] = time.monotonic,
+        reader_factory: Callable[[CameraConfig], FrameReader] | None = None,
+    ) -> None:
+        self.config = config
+        self.stats = CameraStats()
+        self.rate = AdaptiveRate(config.rate)
+        self._clock = clock
+        self._gate = MotionGate(config.motion)
+        self._quality = ImageQualityMonitor(config.quality)
+        self._buffer: BoundedBuffer[_Pending] = BoundedBuffer(config.buffer_size, config.buffer_policy)
+        self._sequence = 0
+        self._offline = False
+        self._open = reader_factory or (
+            lambda c: open_reader(c.url, loop=c.loop, stall_timeout_s=c.stall_timeout_s))
+
+    @property
+    def dropped(self) -> int:
+        return self._buffer.dropped
+
+    async def run(self, sink: EventSink) -> None:
+        """Until cancelled (or a non-looping file ends)."""
+        publisher = asyncio.create_task(self._publish(sink))
+        health = asyncio.create_task(self._report_health(sink))
+        try:
+            await self._capture(sink)
+            await self._buffer.join()  # a finished file: publish what is buffered
+        finally:
+            for task in (publisher, health):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await sink.telemetry(self.health())
+
+    async def _capture(self, sink: EventSink) -> None:
+        cfg = self.config
+        backoff = Backoff(cfg.reconnect_initial_s, cfg.reconnect_max_s)
+        while True:
+            try:
+                reader = await asyncio.to_thread(self._open, cfg)
+            except SourceError as exc:
+                await self._went_offline(sink, str(exc))
+                await asyncio.sleep(backoff.next_delay())
+                self.stats.reconnects += 1
+                continue
+            backoff.reset()
+            await self._came_online(sink)
+            try:
+                await self._sample(reader, sink)
+                return
+            except EndOfStream:
+                return
+            except SourceError as exc:
+                await self._went_offline(sink, str(exc))
+                await asyncio.sleep(backoff.next_delay())
+                self.stats.reconnects += 1
+            finally:
+                await asyncio.to_thread(reader.close)
+
+    async def _sample(self, reader: FrameReader, sink: EventSink) -> None:
+        cfg = self.config
+        next_due = self._clock()
+        while True:
+            interval = self.rate.interval(self._clock())
+            image = await asyncio.to_thread(reader.read, interval)
+            if cfg.realtime:
+                delay = next_due - self._clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                next_due = max(next_due + interval, self._clock() - interval)
+            await self._process(image, sink)
+
+    async def _process(self, image: Image, sink: EventSink) -> None:
+        now = self._clock()
+        captured_at = datetime.now(UTC)
+        self.stats.captured += 1
+        self.stats.last_frame_time = captured_at
+        self.stats._window.append(now)
+        thumb = thumbnail(image)
+        for change in self._quality.observe(thumb, now):
+            await sink.telemetry(DataQuality(
+                source_id=self.config.source_id, time=captured_at, issue=change.issue,
+                active=change.active, detail=change.detail))
+        decision = self._gate.decide(thumb, now)
+        if decision.reason == "motion":
+            self.rate.boost(now)
+        if decision.send:
+            await self._buffer.put(_Pending(image, captured_at))
+        else:
+            self.stats.gated += 1
+
+    async def _publish(self, sink: EventSink) -> None:
+        while True:
+            pending = await self._buffer.get()
+            frame = await asyncio.to_thread(self._encode, pending)
+            await sink.frame(frame)
+            self.stats.sent += 1
+            self._buffer.task_done()
+
+    def _encode(self, pending: _Pending) -> Frame:
+        cfg = self.config
+        image = pending.image
+        if cfg.max_width and image.shape[1] > cfg.max_width:
+            scale = cfg.max_width / image.shape[1]
+            image = cv2.resize(image, (cfg.max_width, round(image.shape[0] * scale)),
+                               interpolation=cv2.INTER_AREA)
+        height, width = image.shape[:2]
+        header = FrameHeader(source_id=cfg.source_id, time=pending.captured_at, kind=cfg.kind,
+                             sequence=self._sequence, width=width, height=height, position=cfg.position)
+        self._sequence += 1
+        return Frame(header, encode_jpeg(image, cfg.jpeg_quality))
+
+    async def _report_health(self, sink: EventSink) -> None:
+        while True:
+            await asyncio.sleep(self.config.health_every_s)
+            await sink.telemetry(self.health())
+
+    def health(self) -> SourceHealth:
+        s = self.stats
+        return SourceHealth(
+            source_id=self.config.source_id, time=datetime.now(UTC), connected=s.connected,
+            last_frame_time=s.last_frame_time, measured_fps=round(s.measured_fps(self._clock()), 3),
+            reconnects=s.reconnects, frames_captured=s.captured, frames_sent=s.sent,
+            frames_gated=s.gated, frames_dropped=self.dropped,
+            sample_fps=self.rate.fps(self._clock()),
+        )
+
+    async def _went_offline(self, sink: EventSink, reason: str) -> None:
+        self.stats.connected = False
+        log.warning("camera %s offline: %s", self.config.source_id, reason)
+        if not self._offline:
+            self._offline = True
+            await sink.telemetry(DataQuality(source_id=self.config.source_id, time=datetime.now(UTC),
+                                             issue="offline", active=True, detail=reason))
+
+    async def _came_online(self, sink: EventSink) -> None:
+        self.stats.connected = True
+        if self._offline:
+            self._offline = False
+            await sink.telemetry(DataQuality(source_id=self.config.source_id, time=datetime.now(UTC),
+                                             issue="offline", active=False, detail="reconnected"))

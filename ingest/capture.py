@@ -1,0 +1,128 @@
+"""Frame readers over OpenCV: video files, and live streams (RTSP, HTTP MJPEG, USB devices).
+
+Files are read strided (grab() skips what is not sampled), optionally paced in real
+time so they behave like a camera. Live streams are drained continuously by a
+thread that keeps only the newest frame: sampling slower than the camera sends
+must not build up latency in OpenCV's buffer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+Image = np.ndarray[Any, Any]
+LIVE_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "udp://", "tcp://")
+
+
+class SourceError(RuntimeError):
+    """A source cannot be opened or read."""
+
+
+class EndOfStream(Exception):
+    """A non-looping file has no more frames."""
+
+
+class FrameReader(Protocol):
+    def read(self, interval_s: float) -> Image:
+        """The next frame at least `interval_s` of source time after the previous one."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def open_reader(url: str, loop: bool = True, stall_timeout_s: float = 10.0) -> FrameReader:
+    """Blocking: opens the capture. Raises SourceError when it cannot."""
+    if url.startswith("usb:"):
+        return StreamReader(int(url.removeprefix("usb:")), url, stall_timeout_s)
+    if url.startswith(LIVE_SCHEMES):
+        return StreamReader(url, url, stall_timeout_s)
+    return FileReader(Path(url.removeprefix("file://")), loop)
+
+
+class FileReader:
+    def __init__(self, path: Path, loop: bool) -> None:
+        if not path.is_file():
+            raise SourceError(f"video file not found: {path}")
+        self.path = path
+        self.loop = loop
+        self._capture = cv2.VideoCapture(str(path))
+        if not self._capture.isOpened():
+            raise SourceError(f"OpenCV cannot open {path}")
+        self.native_fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 25.0)
+
+    def read(self, interval_s: float) -> Image:
+        stride = max(1, round(interval_s * self.native_fps))
+        image = self._strided(stride)
+        if image is None:
+            if not self.loop:
+                raise EndOfStream(str(self.path))
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            image = self._strided(stride)
+            if image is None:
+                raise SourceError(f"no frames in {self.path}")
+        return image
+
+    def _strided(self, stride: int) -> Image | None:
+        for _ in range(stride - 1):
+            if not self._capture.grab():
+                return None
+        ok, image = self._capture.read()
+        return image if ok else None
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class StreamReader:
+    """A live source drained by a background thread; read() returns the newest frame."""
+
+    def __init__(self, target: str | int, name: str, stall_timeout_s: float) -> None:
+        self.name = name
+        self.stall_timeout_s = stall_timeout_s
+        self._capture = cv2.VideoCapture(target)
+        if not self._capture.isOpened():
+            raise SourceError(f"cannot connect to {name}")
+        self._latest: Image | None = None
+        self._latest_seq = 0
+        self._returned_seq = 0
+        self._error: str | None = None
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._drain, name=f"capture-{name}", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._closed:
+            ok, image = self._capture.read()
+            with self._cond:
+                if not ok:
+                    self._error = f"{self.name}: stream ended or read failed"
+                    self._cond.notify_all()
+                    return
+                self._latest, self._latest_seq = image, self._latest_seq + 1
+                self._cond.notify_all()
+
+    def read(self, interval_s: float) -> Image:
+        deadline = time.monotonic() + self.stall_timeout_s
+        with self._cond:
+            while self._latest_seq == self._returned_seq and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise SourceError(f"{self.name}: no frame for {self.stall_timeout_s:.0f} s")
+                self._cond.wait(remaining)
+            if self._error is not None and self._latest_seq == self._returned_seq:
+                raise SourceError(self._error)
+            self._returned_seq = self._latest_seq
+            assert self._latest is not None
+            return self._latest
+
+    def close(self) -> None:
+        self._closed = True
+        self._thread.join(timeout=2.0)  # a blocked read ends with the release below
+        self._capture.release()
