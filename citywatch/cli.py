@@ -114,25 +114,47 @@ def worker(ctx: Context) -> None:
 
 
 @main.command()
+@click.option("--source", "only", multiple=True, help="run only this source id (repeatable)")
+@click.option("--status-every", type=float, default=5.0, show_default=True,
+              help="seconds between status lines (0: none)")
 @pass_context
-def ingest(ctx: Context) -> None:
-    """Run only the configured sources, producing to Kafka (for separate ingest processes)."""
+def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
+    """Run the configured sources, producing to Kafka, with a live status line per source."""
+    from citywatch.ingest_status import status_lines
     from citywatch.publisher import KafkaPublisher
-    from citywatch.sources import SourceCounters, run_sources
+    from citywatch.sources import SourceCounters, run_sources, selected
     from citywatch.topics import Topics
 
     settings = ctx.settings
+    known = {s.id for s in settings.sources.cameras} | {s.id for s in settings.sources.air_quality}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise click.ClickException(
+            f"unknown source ids: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    cameras, sensors = selected(settings, only)
+    counters = SourceCounters()
+
+    async def report() -> None:
+        while status_every > 0:
+            await asyncio.sleep(status_every)
+            for line in status_lines(cameras, counters):
+                click.echo(line, err=True)
 
     async def run() -> None:
         publisher = KafkaPublisher(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
                                    settings.broker.max_message_bytes)
         await publisher.start()
+        reporter = asyncio.create_task(report())
         try:
-            await run_sources(settings, publisher, SourceCounters())
+            await run_sources(settings, publisher, counters, cameras, sensors)
         finally:
+            reporter.cancel()
             await publisher.stop()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        click.echo("ingest stopped", err=True)
 
 
 @main.command()

@@ -1,0 +1,62 @@
+"""`citywatch ingest` against the real broker: one chosen source, status lines, frames and health."""
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from citywatch.codecs import decode_event
+from citywatch.topics import Topics, ensure_topics
+from ingest.events import SourceHealth
+from ingest.frame_codec import decode_frame
+
+pytestmark = pytest.mark.integration
+
+
+async def drain(bootstrap: str, topic: str) -> list[bytes]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=3000)
+        return [m.value or b"" for messages in batches.values() for m in messages]
+    finally:
+        await consumer.stop()
+
+
+async def test_ingest_runs_the_chosen_source_with_status_lines(
+    tmp_path: Path, bootstrap: str, vtest_avi: Path, aq_csv: Path
+) -> None:
+    run = f"ing{uuid4().hex[:8]}"
+    topics = Topics(run)
+    await ensure_topics(bootstrap, topics, partitions=1)
+    config = tmp_path / "citywatch.yaml"
+    config.write_text(f"""
+broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, partitions: 1}}
+sources:
+  cameras:
+    - {{id: cam-a, url: "{vtest_avi}", fps: 4, idle_fps: 2, health_every_s: 1}}
+    - {{id: cam-b, url: "{tmp_path / 'missing.avi'}"}}
+  air_quality:
+    - {{id: aq-1, path: "{aq_csv}", columns: {{no2: {{field: no2, unit: ug/m3}}}}}}
+""")
+    cli = [sys.executable, "-m", "citywatch", "--config", str(config), "ingest"]
+    unknown = subprocess.run([*cli, "--source", "nope"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode != 0 and "unknown source ids: nope" in unknown.stderr
+    process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, stopped below
+        [*cli, "--source", "cam-a", "--status-every", "1"], stderr=subprocess.PIPE, text=True)
+    await asyncio.sleep(8)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert "cam-a" in stderr and "connected" in stderr and "cam-b" not in stderr
+    frames = [decode_frame(raw) for raw in await drain(bootstrap, topics.name("frames"))]
+    assert frames and {f.source_id for f in frames} == {"cam-a"}
+    telemetry = [decode_event("telemetry", raw) for raw in await drain(bootstrap, topics.name("telemetry"))]
+    health = [e for e in telemetry if isinstance(e, SourceHealth)]
+    assert health and health[-1].connected and health[-1].frames_sent > 0
+    assert not await drain(bootstrap, topics.name("readings"))
