@@ -171,13 +171,33 @@ class AirQualitySourceSettings(Strict):
     position: GeoSettings | None = None
 
 
+class SensorSettings(Strict):
+    """A registered air-quality sensor that pushes readings (HTTP); others are refused."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    device_id: str = Field(min_length=1, description="e.g. esp8266-13572468 (Sensor.Community X-Sensor)")
+    name: str = ""
+    position: GeoSettings | None = None
+    expected_interval_s: float = Field(default=150.0, gt=0)
+
+
+class HttpReceiverSettings(Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=1, le=65535)
+    stuck_after: int = Field(default=12, ge=2, description="identical reports before a value is stuck")
+    missing_after_intervals: float = Field(default=3.0, gt=1)
+
+
 class SourcesSettings(Strict):
     cameras: list[CameraSourceSettings] = Field(default_factory=list)
     air_quality: list[AirQualitySourceSettings] = Field(default_factory=list)
+    sensors: list[SensorSettings] = Field(default_factory=list)
+    http_receiver: HttpReceiverSettings = Field(default_factory=HttpReceiverSettings)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SourcesSettings:
-        ids = [s.id for s in self.cameras] + [s.id for s in self.air_quality]
+        ids = [s.id for s in self.cameras] + [s.id for s in self.air_quality] + [s.id for s in self.sensors]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"duplicate source ids: {', '.join(duplicates)}")

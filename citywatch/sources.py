@@ -17,6 +17,8 @@ from citywatch.deadletter import DeadLetter
 from citywatch.publisher import Publisher, publish_dead_letter
 from citywatch.settings import AirQualitySourceSettings, CameraSourceSettings, Settings
 from citywatch.topics import Topics
+from ingest.aq_receiver import AirQualityReceiver
+from ingest.aq_receiver import serve as serve_http
 from ingest.camera import CameraConfig, CameraSource
 from ingest.csv_replay import Column, CsvReplayConfig, CsvReplaySensor
 from ingest.events import Event, GeoPoint, Reading
@@ -25,6 +27,7 @@ from ingest.motion import MotionConfig
 from ingest.quality import ImageQualityConfig
 from ingest.rate import RateConfig
 from ingest.rejected import Rejected
+from ingest.sensors import SensorRegistry, SensorSpec, SensorWatch
 from ingest.sink import Stream
 
 log = logging.getLogger(__name__)
@@ -118,6 +121,16 @@ def selected(
     return cameras, sensors
 
 
+def air_quality_receiver(settings: Settings, sink: PublisherSink) -> AirQualityReceiver:
+    registry = SensorRegistry([
+        SensorSpec(id=s.id, device_id=s.device_id, name=s.name, position=_geo(s.position),
+                   expected_interval_s=s.expected_interval_s)
+        for s in settings.sources.sensors
+    ])
+    http = settings.sources.http_receiver
+    return AirQualityReceiver(registry, sink, SensorWatch(http.stuck_after, http.missing_after_intervals))
+
+
 async def run_sources(
     settings: Settings, publisher: Publisher, counters: SourceCounters,
     cameras: Sequence[CameraSource] | None = None,
@@ -128,5 +141,9 @@ async def run_sources(
         cameras, sensors = selected(settings)
     sink = PublisherSink(publisher, Topics(settings.broker.topic_prefix), counters)
     tasks = [camera.run(sink) for camera in cameras] + [run_air_quality(a, sink) for a in sensors]
+    http = settings.sources.http_receiver
+    if http.enabled:
+        log.info("air-quality HTTP receiver on http://%s:%d", http.host, http.port)
+        tasks.append(serve_http(air_quality_receiver(settings, sink), http.host, http.port))
     if tasks:
         await asyncio.gather(*tasks)

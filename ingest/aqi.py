@@ -57,8 +57,16 @@ class UnitError(ValueError):
     """A concentration cannot be converted to the unit the AQI needs."""
 
 
-def to_unit(pollutant: str, value: float, unit: str, target: str) -> float:
-    """Convert between ug/m3, ppb and ppm for a gas at 25 °C; PM stays in ug/m3."""
+def molar_volume(temperature_c: float = 25.0, pressure_hpa: float = 1013.25) -> float:
+    """Litres per mole of an ideal gas (22.414 L at 0 °C and 1 atm)."""
+    return 22.414 * (temperature_c + 273.15) / 273.15 * 1013.25 / pressure_hpa
+
+
+def to_unit(
+    pollutant: str, value: float, unit: str, target: str, temperature_c: float = 25.0
+) -> float:
+    """Convert between ug/m3, ppb and ppm for a gas at `temperature_c` (the EPA's reference is
+    25 °C); PM stays in ug/m3. A sensor measuring in ambient air passes its own temperature."""
     unit, target = _norm_unit(unit), _norm_unit(target)
     if unit == target:
         return value
@@ -67,12 +75,13 @@ def to_unit(pollutant: str, value: float, unit: str, target: str) -> float:
     molar_mass = MOLAR_MASS.get(pollutant)
     if molar_mass is None:
         raise UnitError(f"cannot convert {pollutant} from {unit} to {target}")
+    volume = MOLAR_VOLUME_25C if temperature_c == 25.0 else molar_volume(temperature_c)
     if unit == "ug/m3":
-        ppb = value * MOLAR_VOLUME_25C / molar_mass
+        ppb = value * volume / molar_mass
         return ppb if target == "ppb" else ppb / 1000
     ppb = value if unit == "ppb" else value * 1000
     if target == "ug/m3":
-        return ppb * molar_mass / MOLAR_VOLUME_25C
+        return ppb * molar_mass / volume
     raise UnitError(f"unknown unit {target!r}")
 
 

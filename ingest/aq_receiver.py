@@ -1,0 +1,112 @@
+"""Air-quality readings pushed over HTTP: Sensor.Community and the generic JSON format.
+
+    POST /sensor-community   (X-Sensor: esp8266-<chip id>)  -> 201 {"accepted": 1}
+    POST /readings           generic JSON, one object or a list -> 201 {"accepted": n}
+
+Whatever cannot become a Reading (not JSON, wrong shape, unknown sensor, a value out of
+range) is answered 4xx with the reason and goes to the dead-letter stream with the
+original body. Accepted readings get the AQI where the averaging period allows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from ingest.aq_formats import FormatError, ParsedReading, parse_generic, parse_sensor_community
+from ingest.aqi import overall_aqi
+from ingest.events import Reading
+from ingest.rejected import Rejected
+from ingest.sensors import SensorRegistry, SensorWatch, UnknownSensor
+from ingest.sink import EventSink
+from ingest.validation import out_of_range
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class AirQualityReceiver:
+    def __init__(self, registry: SensorRegistry, sink: EventSink, watch: SensorWatch | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.registry = registry
+        self.sink = sink
+        self.watch = watch or SensorWatch()
+        self.clock = clock
+        self.accepted = 0
+        self.rejected = 0
+
+    async def receive(self, protocol: str, body: bytes, sensor_header: str | None = None) -> tuple[int, str]:
+        """Returns (HTTP status, message). Every rejection is also a dead letter."""
+        try:
+            if protocol == "sensor-community":
+                parsed = [parse_sensor_community(body, sensor_header)]
+            else:
+                parsed = parse_generic(body)
+            readings = [self._to_reading(item) for item in parsed]
+        except (FormatError, UnknownSensor, ValueError) as exc:
+            status = 404 if isinstance(exc, UnknownSensor) else 400
+            reason = f"{protocol}: {exc}"
+            self.rejected += 1
+            await self.sink.rejected(Rejected(sensor_header or "http", reason, body), "readings")
+            return status, reason
+        for reading in readings:
+            await self.sink.reading(reading)
+            spec = self.registry.lookup(reading.source_id)
+            for event in self.watch.observe(spec, reading.time, reading.values):
+                await self.sink.telemetry(event)
+        self.accepted += len(readings)
+        return 201, f"accepted {len(readings)}"
+
+    def _to_reading(self, item: ParsedReading) -> Reading:
+        spec = self.registry.lookup(item.device_id)
+        problems = out_of_range(item.values, item.units)
+        if problems:
+            raise ValueError(f"sensor {spec.id}: " + "; ".join(problems))
+        aqi = overall_aqi(item.values, item.units, item.period_s)
+        return Reading(
+            source_id=spec.id, time=item.time or self.clock(), values=item.values, units=item.units,
+            period_s=item.period_s, position=spec.position,
+            aqi=aqi[0] if aqi else None, aqi_pollutant=aqi[1] if aqi else None,
+        )
+
+    async def watch_missing(self, every_s: float = 30.0) -> None:
+        """Until cancelled: report registered sensors that stopped reporting."""
+        while True:
+            await asyncio.sleep(every_s)
+            for event in self.watch.check_missing(list(self.registry), self.clock()):
+                await self.sink.telemetry(event)
+
+
+def http_app(receiver: AirQualityReceiver) -> web.Application:
+    async def handle(request: web.Request, protocol: str) -> web.Response:
+        body = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            return web.json_response({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status=413)
+        status, message = await receiver.receive(protocol, body, request.headers.get("X-Sensor"))
+        key = "accepted" if status < 300 else "error"
+        return web.json_response({key: message}, status=status)
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES * 2)
+    app.router.add_post("/sensor-community", lambda r: handle(r, "sensor-community"))
+    app.router.add_post("/readings", lambda r: handle(r, "generic"))
+    return app
+
+
+async def serve(receiver: AirQualityReceiver, host: str, port: int) -> None:
+    """Serve until cancelled."""
+    runner = web.AppRunner(http_app(receiver), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        missing = asyncio.create_task(receiver.watch_missing())
+        try:
+            await asyncio.Event().wait()
+        finally:
+            missing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await missing
+    finally:
+        await runner.cleanup()

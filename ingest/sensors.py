@@ -1,0 +1,97 @@
+"""The sensor registry (who may report, where they stand) and per-sensor data-quality watch.
+
+Only registered sensors are accepted: an unknown device is a dead letter, not a new
+data stream nobody placed on a map. The watch notices a value stuck at the same number
+(a frozen sensor keeps reporting) and a sensor that stopped reporting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ingest.events import DataQuality, GeoPoint
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    id: str
+    device_id: str  # what the device calls itself (X-Sensor header, MQTT client, sensor_id)
+    name: str = ""
+    position: GeoPoint | None = None
+    expected_interval_s: float = 150.0
+
+
+class UnknownSensor(LookupError):
+    pass
+
+
+class SensorRegistry:
+    def __init__(self, sensors: list[SensorSpec]) -> None:
+        self._by_device = {s.device_id: s for s in sensors}
+        self._by_id = {s.id: s for s in sensors}
+
+    def lookup(self, device_or_id: str) -> SensorSpec:
+        spec = self._by_device.get(device_or_id) or self._by_id.get(device_or_id)
+        if spec is None:
+            raise UnknownSensor(f"unknown sensor {device_or_id!r} (not in the sensor registry)")
+        return spec
+
+    def __iter__(self) -> Iterator[SensorSpec]:
+        return iter(self._by_id.values())
+
+
+@dataclass
+class _SensorState:
+    last_report: datetime | None = None
+    last_values: dict[str, float] = field(default_factory=dict)
+    repeats: dict[str, int] = field(default_factory=dict)
+    stuck: set[str] = field(default_factory=set)
+    missing: bool = False
+
+
+class SensorWatch:
+    """Feed it every accepted reading and call `check_missing` now and then."""
+
+    def __init__(self, stuck_after: int = 12, missing_after_intervals: float = 3.0) -> None:
+        self.stuck_after = stuck_after
+        self.missing_after_intervals = missing_after_intervals
+        self._states: dict[str, _SensorState] = {}
+
+    def observe(self, sensor: SensorSpec, time: datetime, values: dict[str, float]) -> list[DataQuality]:
+        state = self._states.setdefault(sensor.id, _SensorState())
+        events = []
+        if state.missing:
+            state.missing = False
+            events.append(DataQuality(source_id=sensor.id, time=time, issue="missing_reports", active=False,
+                                      detail="reporting again"))
+        state.last_report = time
+        for name, value in values.items():
+            same = state.last_values.get(name) == value
+            state.repeats[name] = state.repeats.get(name, 0) + 1 if same else 1
+            state.last_values[name] = value
+            stuck = state.repeats[name] >= self.stuck_after
+            if stuck and name not in state.stuck:
+                state.stuck.add(name)
+                detail = f"{name}={value} for {self.stuck_after} reports"
+                events.append(DataQuality(source_id=sensor.id, time=time, issue="stuck_value", active=True,
+                                          field=name, detail=detail))
+            elif not stuck and name in state.stuck:
+                state.stuck.discard(name)
+                events.append(DataQuality(source_id=sensor.id, time=time, issue="stuck_value", active=False,
+                                          field=name, detail=f"{name} changed to {value}"))
+        return events
+
+    def check_missing(self, sensors: list[SensorSpec], now: datetime) -> list[DataQuality]:
+        events = []
+        for sensor in sensors:
+            state = self._states.setdefault(sensor.id, _SensorState(last_report=now))
+            if state.missing or state.last_report is None:
+                continue
+            silent = (now - state.last_report).total_seconds()
+            if silent > sensor.expected_interval_s * self.missing_after_intervals:
+                state.missing = True
+                events.append(DataQuality(source_id=sensor.id, time=now, issue="missing_reports", active=True,
+                                          detail=f"no report for {silent:.0f} s"))
+        return events

@@ -1,0 +1,84 @@
+"""Air-quality push over real HTTP into `citywatch ingest`, through the real broker."""
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from uuid import uuid4
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from citywatch.codecs import decode_event
+from citywatch.deadletter import DeadLetter
+from citywatch.infra.process import free_port
+from citywatch.topics import Topics, ensure_topics
+from ingest.events import Reading
+from tests.integration.test_ingest_cli import drain
+from tests.unit.test_air_quality_push import AIRROHR
+
+pytestmark = pytest.mark.integration
+
+
+async def post_until_up(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> int:
+    for _ in range(100):
+        try:
+            async with session.post(url, data=body, headers=headers) as response:
+                return response.status
+        except aiohttp.ClientConnectorError:
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"{url} never answered")
+
+
+async def test_pushed_readings_reach_kafka_and_bad_ones_are_dead_letters(
+    tmp_path: Path, bootstrap: str
+) -> None:
+    run = f"aq{uuid4().hex[:8]}"
+    topics = Topics(run)
+    await ensure_topics(bootstrap, topics, partitions=1)
+    port = free_port()
+    config = tmp_path / "citywatch.yaml"
+    config.write_text(f"""
+broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, partitions: 1}}
+sources:
+  sensors:
+    - {{id: aq-park, device_id: esp8266-13572468, position: {{lat: 52.52, lon: 13.40}}}}
+  http_receiver: {{enabled: true, port: {port}}}
+""")
+    process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, stopped below
+        [sys.executable, "-m", "citywatch", "--config", str(config), "ingest", "--status-every", "0"],
+        stderr=subprocess.PIPE, text=True)
+    try:
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{port}"
+            ok = await post_until_up(session, f"{base}/sensor-community", AIRROHR,
+                                     {"X-Sensor": "esp8266-13572468"})
+            unknown = await post_until_up(session, f"{base}/sensor-community", AIRROHR,
+                                          {"X-Sensor": "esp8266-1"})
+            garbage = await post_until_up(session, f"{base}/readings", b"{not json", {})
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert (ok, unknown, garbage) == (201, 404, 400)
+    [reading] = [decode_event("readings", raw) for raw in await drain(bootstrap, topics.name("readings"))]
+    assert isinstance(reading, Reading) and reading.source_id == "aq-park"
+    assert reading.position is not None and reading.position.lat == 52.52
+    letters = await drain_letters(bootstrap, topics)
+    assert sorted(letter.reason.split(":")[0] for letter in letters) == ["generic", "sensor-community"]
+    assert any(letter.raw == AIRROHR and "unknown sensor" in letter.reason for letter in letters)
+
+
+async def drain_letters(bootstrap: str, topics: Topics) -> list[DeadLetter]:
+    consumer = AIOKafkaConsumer(topics.name("deadletter"), bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=3000)
+        messages = [m for ms in batches.values() for m in ms]
+        return [DeadLetter.from_message(m.value or b"", list(m.headers)) for m in messages]
+    finally:
+        await consumer.stop()

@@ -1,0 +1,111 @@
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest.aq_formats import FormatError, parse_generic, parse_sensor_community
+from ingest.aq_receiver import AirQualityReceiver
+from ingest.aqi import molar_volume, to_unit
+from ingest.events import DataQuality
+from ingest.sensors import SensorRegistry, SensorSpec, SensorWatch
+from ingest.sink import MemorySink
+from ingest.validation import out_of_range
+
+# A real airrohr (Sensor.Community firmware) push body, SDS011 + BME280.
+AIRROHR = json.dumps({
+    "esp8266id": "13572468", "software_version": "NRZ-2020-133",
+    "sensordatavalues": [
+        {"value_type": "SDS_P1", "value": "17.32"}, {"value_type": "SDS_P2", "value": "9.10"},
+        {"value_type": "BME280_temperature", "value": "11.80"},
+        {"value_type": "BME280_humidity", "value": "81.43"},
+        {"value_type": "BME280_pressure", "value": "100713.44"},
+        {"value_type": "samples", "value": "5054082"}, {"value_type": "signal", "value": "-71"},
+    ],
+}).encode()
+T0 = datetime(2026, 11, 24, 10, tzinfo=UTC)
+
+
+def registry() -> SensorRegistry:
+    return SensorRegistry([SensorSpec("aq-park", "esp8266-13572468", expected_interval_s=145),
+                           SensorSpec("aq-7", "aq-7", expected_interval_s=3600)])
+
+
+def test_sensor_community_body_maps_value_types() -> None:
+    parsed = parse_sensor_community(AIRROHR, "esp8266-13572468")
+    assert parsed.values == {"pm10": 17.32, "pm25": 9.10, "temperature": 11.8, "humidity": 81.43,
+                             "pressure": pytest.approx(1007.1344)}
+    assert parsed.units["pm25"] == "ug/m3" and parsed.units["pressure"] == "hPa"
+    with pytest.raises(FormatError, match="sensordatavalues"):
+        parse_sensor_community(b'{"esp8266id": "1"}', None)
+    with pytest.raises(FormatError, match="SDS_P2: 'high' is not a number"):
+        parse_sensor_community(b'{"esp8266id":"1","sensordatavalues":[{"value_type":"SDS_P2","value":"high"}]}',
+                               None)
+
+
+def test_generic_format_is_strict() -> None:
+    [reading] = parse_generic(b'{"sensor_id":"aq-7","time":"2026-11-24T10:00:00Z","period_s":3600,'
+                              b'"values":{"no2":41.2},"units":{"no2":"ug/m3"}}')
+    assert reading.time == T0 and reading.values == {"no2": 41.2}
+    for body, reason in [
+        (b"[1]", "item 0: a reading must be an object"),
+        (b'{"sensor_id":"x","values":{"no2":1}}', "no unit for"),
+        (b'{"sensor_id":"x","values":{"no2":1},"units":{"no2":"ppb"},"tim":"x"}', "unknown keys"),
+        (b'{"sensor_id":"x","time":"2026-11-24T10:00:00","values":{"a":1},"units":{"a":"%"}}', "UTC offset"),
+        (b"{", "not JSON"),
+    ]:
+        with pytest.raises(FormatError, match=reason):
+            parse_generic(body)
+
+
+def test_units_follow_the_temperature() -> None:
+    assert molar_volume(0) == pytest.approx(22.414)
+    cold = to_unit("no2", 100, "ppb", "ug/m3", temperature_c=0)
+    standard = to_unit("no2", 100, "ppb", "ug/m3")
+    assert cold == pytest.approx(205.3, rel=1e-3) and standard == pytest.approx(188.2, rel=1e-3)
+
+
+def test_out_of_range_values_are_named() -> None:
+    assert out_of_range({"pm25": 9.1, "humidity": 81}, {"pm25": "ug/m3", "humidity": "%"}) == []
+    assert out_of_range({"pm25": -3.0, "humidity": 140}, {"pm25": "ug/m3", "humidity": "%"}) == [
+        "pm25=-3.0 ug/m3 outside 0..1500 ug/m3", "humidity=140 % outside 0..100 %"]
+    assert out_of_range({"no2": 7000}, {"no2": "ug/m3"}) == ["no2=7000 ug/m3 outside 0..3000 ppb"]
+
+
+async def test_receiver_accepts_registered_sensors_and_dead_letters_the_rest() -> None:
+    sink = MemorySink()
+    receiver = AirQualityReceiver(registry(), sink, clock=lambda: T0)
+    assert await receiver.receive("sensor-community", AIRROHR, "esp8266-13572468") == (201, "accepted 1")
+    [reading] = sink.readings
+    assert reading.source_id == "aq-park" and reading.values["pm25"] == 9.1
+    assert reading.aqi is None  # a 145 s average has no EPA PM index (that is a 24 h average)
+    hourly = b'{"sensor_id":"aq-7","period_s":3600,"values":{"no2":120},"units":{"no2":"ppb"}}'
+    assert (await receiver.receive("generic", hourly))[0] == 201
+    # NO2 120 ppb (1 h): 101 + (150 - 101) / (360 - 101) * (120 - 101) = 104.6
+    assert sink.readings[-1].aqi == 105 and sink.readings[-1].aqi_pollutant == "no2"
+
+    status, reason = await receiver.receive("sensor-community", AIRROHR, "esp8266-99999")
+    assert status == 404 and "unknown sensor 'esp8266-99999'" in reason
+    status, reason = await receiver.receive("generic", b'{"sensor_id":"aq-7","values":{"pm25":-5},'
+                                                       b'"units":{"pm25":"ug/m3"}}')
+    assert status == 400 and "pm25=-5.0 ug/m3 outside" in reason
+    assert [(r.reason, stream) for r, stream in sink.rejects] == [
+        ("sensor-community: unknown sensor 'esp8266-99999' (not in the sensor registry)", "readings"),
+        (f"generic: {reason.removeprefix('generic: ')}", "readings")]
+    assert sink.rejects[0][0].raw == AIRROHR
+
+
+def test_stuck_values_and_missing_reports_become_quality_events() -> None:
+    watch = SensorWatch(stuck_after=3, missing_after_intervals=3)
+    spec = SensorSpec("aq-park", "esp8266-1", expected_interval_s=100)
+    events: list[DataQuality] = []
+    for i, pm in enumerate([5.0, 7.0, 7.0, 7.0, 7.0, 8.0]):
+        events += watch.observe(spec, T0 + timedelta(seconds=100 * i), {"pm25": pm, "humidity": 50.0 + i})
+    assert [(e.issue, e.active, e.field) for e in events] == [
+        ("stuck_value", True, "pm25"), ("stuck_value", False, "pm25")]
+    last = T0 + timedelta(seconds=500)
+    assert watch.check_missing([spec], last + timedelta(seconds=299)) == []
+    [missing] = watch.check_missing([spec], last + timedelta(seconds=301))
+    assert (missing.issue, missing.active) == ("missing_reports", True)
+    assert watch.check_missing([spec], last + timedelta(seconds=900)) == []  # reported once
+    [back] = watch.observe(spec, last + timedelta(seconds=1000), {"pm25": 9.0})
+    assert (back.issue, back.active) == ("missing_reports", False)
