@@ -131,7 +131,10 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     if unknown:
         raise click.ClickException(
             f"unknown source ids: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    cameras, sensors = selected(settings, only)
+    try:
+        cameras, sensors = selected(settings, only)
+    except (OSError, ValueError) as exc:  # a broken flight log, a bad geofence ...
+        raise click.ClickException(f"cannot start the sources: {exc}") from exc
     counters = SourceCounters()
 
     async def report() -> None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 
 from detectors.events import Detection
-from ingest.events import DataQuality, Event, EventFormatError, Reading, SourceHealth
+from ingest.events import (
+    DataQuality,
+    DroneTelemetry,
+    Event,
+    EventFormatError,
+    GeofenceEvent,
+    Reading,
+    SourceHealth,
+)
 from notifier.events import Notification
 from rules.events import Alert
 
@@ -17,7 +25,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-TELEMETRY_TYPES: dict[str, type[Event]] = {"health": SourceHealth, "quality": DataQuality}
+TELEMETRY_TYPES: dict[str, type[Event]] = {
+    "health": SourceHealth, "quality": DataQuality, "drone": DroneTelemetry, "geofence": GeofenceEvent,
+}
 _KIND = re.compile(rb'"kind"\s*:\s*"([a-z_]+)"')
 
 

@@ -113,6 +113,15 @@ class ImageQualitySettings(Strict):
 Point = tuple[float, float]
 
 
+class DroneTelemetrySettings(Strict):
+    """A drone video's flight log: DJI's .SRT beside the video, or a MAVLink .tlog."""
+
+    format: Literal["dji_srt", "mavlink_tlog"]
+    path: Path
+    timezone: str = Field(default="UTC", description="DJI SRT times are local, without a zone")
+    offset_s: float = Field(default=0.0, description="telemetry time = video time + offset")
+
+
 class CameraSourceSettings(Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
     name: str = ""
@@ -136,14 +145,19 @@ class CameraSourceSettings(Strict):
     tags: list[str] = Field(default_factory=list)
     zones: dict[str, list[Point]] = Field(
         default_factory=dict, description="named polygons in frame pixels, for detectors")
+    telemetry: DroneTelemetrySettings | None = None
+    geofences: dict[str, list[Point]] = Field(
+        default_factory=dict, description="drones: named (lat, lon) polygons the drone must stay in")
 
     @model_validator(mode="after")
     def _consistent(self) -> CameraSourceSettings:
         if self.idle_fps > self.fps:
             raise ValueError("idle_fps must not exceed fps")
-        for name, polygon in self.zones.items():
+        for name, polygon in (self.zones | self.geofences).items():
             if len(polygon) < 3:
-                raise ValueError(f"zone {name!r} needs at least 3 points")
+                raise ValueError(f"zone or geofence {name!r} needs at least 3 points")
+        if (self.telemetry or self.geofences) and self.kind != "drone":
+            raise ValueError("telemetry and geofences need kind: drone")
         return self
 
     @property
@@ -312,6 +326,8 @@ class Settings(Strict):
         for item, camera in zip(data["sources"]["cameras"], self.sources.cameras, strict=True):
             if camera.is_file:
                 item["url"] = str(fix(Path(camera.url)))
+            if camera.telemetry is not None:
+                item["telemetry"]["path"] = fix(camera.telemetry.path)
         for item in data["sources"]["air_quality"]:
             item["path"] = fix(Path(item["path"]))
         for model in data["models"]:

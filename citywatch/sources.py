@@ -21,14 +21,18 @@ from ingest.aq_receiver import AirQualityReceiver
 from ingest.aq_receiver import serve as serve_http
 from ingest.camera import CameraConfig, CameraSource
 from ingest.csv_replay import Column, CsvReplayConfig, CsvReplaySensor
+from ingest.dji_srt import load_srt
 from ingest.events import Event, GeoPoint, Reading
 from ingest.frame_codec import Frame, encode_frame
+from ingest.geofence import Geofence
+from ingest.mavlink_log import load_tlog
 from ingest.motion import MotionConfig
 from ingest.quality import ImageQualityConfig
 from ingest.rate import RateConfig
 from ingest.rejected import Rejected
 from ingest.sensors import SensorRegistry, SensorSpec, SensorWatch
 from ingest.sink import Stream
+from ingest.telemetry_track import TelemetryTrack
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,16 @@ def _geo(position: object) -> GeoPoint | None:
     return GeoPoint(lat=lat, lon=lon) if lat is not None and lon is not None else None
 
 
+def telemetry_track(cfg: CameraSourceSettings) -> TelemetryTrack | None:
+    """The drone's flight log, read at start-up (a broken log is an error now, not mid-flight)."""
+    telemetry = cfg.telemetry
+    if telemetry is None:
+        return None
+    if telemetry.format == "dji_srt":
+        return load_srt(telemetry.path, telemetry.timezone)
+    return load_tlog(telemetry.path)
+
+
 def camera_config(cfg: CameraSourceSettings) -> CameraConfig:
     m, q = cfg.motion, cfg.quality
     return CameraConfig(
@@ -85,6 +99,8 @@ def camera_config(cfg: CameraSourceSettings) -> CameraConfig:
         buffer_size=cfg.buffer_size, buffer_policy=cfg.buffer_policy,
         reconnect_initial_s=cfg.reconnect_initial_s, reconnect_max_s=cfg.reconnect_max_s,
         stall_timeout_s=cfg.stall_timeout_s, health_every_s=cfg.health_every_s, position=_geo(cfg.position),
+        telemetry=telemetry_track(cfg), telemetry_offset_s=cfg.telemetry.offset_s if cfg.telemetry else 0.0,
+        geofences=tuple(Geofence(name, tuple(points)) for name, points in cfg.geofences.items()),
     )
 
 

@@ -25,13 +25,15 @@ import cv2
 from ingest.backoff import Backoff
 from ingest.backpressure import BoundedBuffer, Policy
 from ingest.capture import EndOfStream, FrameReader, Image, SourceError, open_reader
-from ingest.events import DataQuality, FrameHeader, GeoPoint, SourceHealth
+from ingest.events import DataQuality, DroneTelemetry, FrameHeader, GeoPoint, SourceHealth
 from ingest.frame_codec import Frame
+from ingest.geofence import Geofence, GeofenceMonitor
 from ingest.jpeg import encode_jpeg
 from ingest.motion import MotionConfig, MotionGate, thumbnail
 from ingest.quality import ImageQualityConfig, ImageQualityMonitor
 from ingest.rate import AdaptiveRate, RateConfig
 from ingest.sink import EventSink
+from ingest.telemetry_track import TelemetryPoint, TelemetryTrack
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class CameraConfig:
     stall_timeout_s: float = 10.0
     health_every_s: float = 10.0
     position: GeoPoint | None = None
+    telemetry: TelemetryTrack | None = None  # drones: where it was at each video time
+    telemetry_offset_s: float = 0.0  # telemetry time = video time + offset
+    geofences: tuple[Geofence, ...] = ()
 
 
 @dataclass
@@ -76,6 +81,9 @@ class CameraStats:
 class _Pending:
     image: Image
     captured_at: datetime
+    position: GeoPoint | None = None
+    altitude_m: float | None = None
+    heading_deg: float | None = None
 
 
 class CameraSource:
@@ -94,6 +102,7 @@ class CameraSource:
         self._buffer: BoundedBuffer[_Pending] = BoundedBuffer(config.buffer_size, config.buffer_policy)
         self._sequence = 0
         self._offline = False
+        self._fences = GeofenceMonitor(list(config.geofences))
         self._open = reader_factory or (
             lambda c: open_reader(c.url, loop=c.loop, stall_timeout_s=c.stall_timeout_s))
 
@@ -151,11 +160,16 @@ class CameraSource:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 next_due = max(next_due + interval, self._clock() - interval)
-            await self._process(image, sink)
+            await self._process(image, sink, getattr(reader, "position_s", None))
 
-    async def _process(self, image: Image, sink: EventSink) -> None:
+    async def _process(self, image: Image, sink: EventSink, video_time: float | None = None) -> None:
         now = self._clock()
         captured_at = datetime.now(UTC)
+        pending = _Pending(image, captured_at, self.config.position)
+        track = self.config.telemetry
+        if track is not None and video_time is not None:
+            pending = await self._locate(track.at(video_time + self.config.telemetry_offset_s), image, sink)
+            captured_at = pending.captured_at
         self.stats.captured += 1
         self.stats.last_frame_time = captured_at
         self.stats._window.append(now)
@@ -168,7 +182,7 @@ class CameraSource:
         if decision.reason == "motion":
             self.rate.boost(now)
         if decision.send:
-            await self._buffer.put(_Pending(image, captured_at))
+            await self._buffer.put(pending)
         else:
             self.stats.gated += 1
 
@@ -189,9 +203,24 @@ class CameraSource:
                                interpolation=cv2.INTER_AREA)
         height, width = image.shape[:2]
         header = FrameHeader(source_id=cfg.source_id, time=pending.captured_at, kind=cfg.kind,
-                             sequence=self._sequence, width=width, height=height, position=cfg.position)
+                             sequence=self._sequence, width=width, height=height, position=pending.position,
+                             altitude_m=pending.altitude_m, heading_deg=pending.heading_deg)
         self._sequence += 1
         return Frame(header, encode_jpeg(image, cfg.jpeg_quality))
+
+    async def _locate(self, point: TelemetryPoint, image: Image, sink: EventSink) -> _Pending:
+        """A drone frame: tagged with the interpolated position; telemetry and geofences reported."""
+        source_id = self.config.source_id
+        when = point.time.astimezone(UTC) if point.time is not None else datetime.now(UTC)
+        position = GeoPoint(lat=point.lat, lon=point.lon)
+        await sink.telemetry(DroneTelemetry(
+            source_id=source_id, time=when, position=position, altitude_m=point.altitude_m,
+            relative_altitude_m=point.relative_altitude_m, heading_deg=point.heading_deg,
+            speed_m_s=point.speed_m_s, battery_pct=point.battery_pct))
+        for event in self._fences.observe(source_id, when, point.lat, point.lon):
+            await sink.telemetry(event)
+        altitude = point.altitude_m if point.altitude_m is not None else point.relative_altitude_m
+        return _Pending(image, when, position, altitude, point.heading_deg)
 
     async def _report_health(self, sink: EventSink) -> None:
         while True:

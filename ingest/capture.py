@@ -55,6 +55,7 @@ class FileReader:
         if not self._capture.isOpened():
             raise SourceError(f"OpenCV cannot open {path}")
         self.native_fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 25.0)
+        self.position_s: float | None = None  # video time of the frame last returned
 
     def read(self, interval_s: float) -> Image:
         stride = max(1, round(interval_s * self.native_fps))
@@ -66,6 +67,8 @@ class FileReader:
             image = self._strided(stride)
             if image is None:
                 raise SourceError(f"no frames in {self.path}")
+        # POS_FRAMES is the index of the next frame: the one returned is one before it.
+        self.position_s = (self._capture.get(cv2.CAP_PROP_POS_FRAMES) - 1) / self.native_fps
         return image
 
     def _strided(self, stride: int) -> Image | None:

@@ -73,7 +73,10 @@ class GeoPoint(BaseModel):
 
 
 class FrameHeader(Event):
-    """Metadata of one sampled frame; the JPEG bytes travel beside it (see frame_codec)."""
+    """Metadata of one sampled frame; the JPEG bytes travel beside it (see frame_codec).
+
+    Drone frames carry where the drone was when the frame was captured (interpolated
+    between telemetry points)."""
 
     kind: Literal["camera", "drone"] = "camera"
     sequence: int = Field(ge=0)
@@ -81,6 +84,8 @@ class FrameHeader(Event):
     height: int = Field(gt=0)
     encoding: Literal["jpeg"] = "jpeg"
     position: GeoPoint | None = None
+    altitude_m: float | None = None
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
 
 
 class Reading(Event):
@@ -139,3 +144,24 @@ class DataQuality(Event):
     active: bool = Field(description="true when the problem starts, false when it clears")
     detail: str = ""
     field: str | None = None
+
+
+class DroneTelemetry(Event):
+    """Where a drone is and how it is doing (telemetry topic, keyed by drone id)."""
+
+    kind: Literal["drone"] = "drone"
+    position: GeoPoint
+    altitude_m: float | None = Field(default=None, description="above mean sea level")
+    relative_altitude_m: float | None = Field(default=None, description="above the take-off point")
+    heading_deg: float | None = Field(default=None, ge=0, lt=360)
+    speed_m_s: float | None = Field(default=None, ge=0)
+    battery_pct: float | None = Field(default=None, ge=0, le=100)
+
+
+class GeofenceEvent(Event):
+    """A drone left (or re-entered) a mission geofence."""
+
+    kind: Literal["geofence"] = "geofence"
+    fence: str
+    inside: bool
+    position: GeoPoint

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.events import Detection
-from ingest.events import DataQuality, Event, Reading, SourceHealth
+from ingest.events import DataQuality, DroneTelemetry, Event, GeofenceEvent, Reading, SourceHealth
 from notifier.events import Notification
 from rules.events import Alert
 
@@ -43,10 +43,18 @@ def _notification(e: Notification) -> tuple[Any, ...]:
             e.address, e.status, e.attempts, e.provider_id, e.error)
 
 
-def _source_event(e: SourceHealth | DataQuality) -> tuple[Any, ...]:
-    issue = e.issue if isinstance(e, DataQuality) else None
-    active = e.active if isinstance(e, DataQuality) else None
+def _source_event(e: SourceHealth | DataQuality | GeofenceEvent) -> tuple[Any, ...]:
+    issue, active = (
+        (e.issue, e.active) if isinstance(e, DataQuality)
+        else (e.fence, e.inside) if isinstance(e, GeofenceEvent)
+        else (None, None)
+    )
     return (e.time, e.event_id, e.source_id, e.kind, issue, active, e.model_dump_json())
+
+
+def _drone(e: DroneTelemetry) -> tuple[Any, ...]:
+    return (e.time, e.event_id, e.source_id, e.position.lat, e.position.lon, e.altitude_m,
+            e.relative_altitude_m, e.heading_deg, e.speed_m_s, e.battery_pct)
 
 
 _SOURCE_EVENT_COLUMNS = ("time", "event_id", "source_id", "kind", "issue", "active", "body")
@@ -66,6 +74,10 @@ TABLES: dict[type[Event], TableSpec] = {
         "address", "status", "attempts", "provider_id", "error"), _notification),
     SourceHealth: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),
     DataQuality: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),
+    GeofenceEvent: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),
+    DroneTelemetry: TableSpec("drone_telemetry", (
+        "time", "event_id", "source_id", "lat", "lon", "altitude_m", "relative_altitude_m", "heading_deg",
+        "speed_m_s", "battery_pct"), _drone),
 }
 
 EVENT_TABLES = tuple(dict.fromkeys(spec.table for spec in TABLES.values()))

@@ -56,3 +56,25 @@ async def test_notification_log_claims_once_and_counts_attempts(pg_pool: asyncpg
     await log.mark_sent(key, "SM123")
     third = await log.claim(key, max_attempts=5)
     assert (third.send, third.reason) == (False, "already sent")
+
+
+async def test_source_events_and_drone_telemetry_are_stored(pg_pool: asyncpg.Pool) -> None:
+    from ingest.events import DataQuality, DroneTelemetry, GeofenceEvent, GeoPoint, SourceHealth
+
+    now = datetime.now(UTC)
+    source = f"drone-{uuid4()}"
+    here = GeoPoint(lat=52.5, lon=13.4)
+    events = [
+        SourceHealth(source_id=source, time=now, connected=True, frames_sent=3),
+        DataQuality(source_id=source, time=now, issue="frozen", active=True, detail="identical frames"),
+        GeofenceEvent(source_id=source, time=now, fence="mission", inside=False, position=here),
+        DroneTelemetry(source_id=source, time=now, position=here, altitude_m=84.0, heading_deg=350.0),
+    ]
+    writer = EventWriter(pg_pool)
+    assert await writer.write(events) == 4
+    assert await writer.write(events) == 0
+    rows = await pg_pool.fetch(
+        "SELECT kind, issue, active FROM source_events WHERE source_id=$1 ORDER BY kind", source)
+    assert [tuple(r) for r in rows] == [("geofence", "mission", False), ("health", None, None),
+                                        ("quality", "frozen", True)]
+    assert await pg_pool.fetchval("SELECT altitude_m FROM drone_telemetry WHERE source_id=$1", source) == 84.0
