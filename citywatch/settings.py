@@ -32,7 +32,9 @@ from rules.yaml_source import (
 ENV_PREFIX = "CITYWATCH_"
 # Variables that steer loading itself, not settings keys.
 LOADER_VARIABLES = {"CITYWATCH_CONFIG", "CITYWATCH_SECRETS_FILE"}
-SECRET_KEYS = {("channels", "email", "password"), ("channels", "sms", "auth_token")}
+SECRET_KEYS = {
+    ("channels", "email", "password"), ("channels", "sms", "auth_token"), ("sources", "mqtt", "password"),
+}
 DEFAULT_CONFIG = Path("citywatch.yaml")
 
 
@@ -203,11 +205,29 @@ class HttpReceiverSettings(Strict):
     missing_after_intervals: float = Field(default=3.0, gt=1)
 
 
+class MqttSubscriptionSettings(Strict):
+    topic: str = Field(min_length=1, description="MQTT topic filter, e.g. city/aq/+/readings")
+    format: Literal["generic", "sensor-community"] = "generic"
+
+
+class MqttSettings(Strict):
+    """Air-quality readings from an MQTT broker (sensors must be registered under `sensors`)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = None
+    subscriptions: list[MqttSubscriptionSettings] = Field(default_factory=list)
+
+
 class SourcesSettings(Strict):
     cameras: list[CameraSourceSettings] = Field(default_factory=list)
     air_quality: list[AirQualitySourceSettings] = Field(default_factory=list)
     sensors: list[SensorSettings] = Field(default_factory=list)
     http_receiver: HttpReceiverSettings = Field(default_factory=HttpReceiverSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SourcesSettings:
@@ -338,6 +358,8 @@ class Settings(Strict):
 
 def _restore_secrets(data: dict[str, Any], settings: Settings) -> None:
     """model_dump keeps SecretStr objects, but make sure they survive as secrets."""
+    if settings.sources.mqtt.password:
+        data["sources"]["mqtt"]["password"] = settings.sources.mqtt.password
     if settings.channels.email and settings.channels.email.password:
         data["channels"]["email"]["password"] = settings.channels.email.password
     if settings.channels.sms and settings.channels.sms.auth_token:

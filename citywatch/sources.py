@@ -17,6 +17,7 @@ from citywatch.deadletter import DeadLetter
 from citywatch.publisher import Publisher, publish_dead_letter
 from citywatch.settings import AirQualitySourceSettings, CameraSourceSettings, Settings
 from citywatch.topics import Topics
+from ingest.aq_mqtt import MqttAirQualitySource, MqttConfig, Subscription
 from ingest.aq_receiver import AirQualityReceiver
 from ingest.aq_receiver import serve as serve_http
 from ingest.camera import CameraConfig, CameraSource
@@ -157,9 +158,19 @@ async def run_sources(
         cameras, sensors = selected(settings)
     sink = PublisherSink(publisher, Topics(settings.broker.topic_prefix), counters)
     tasks = [camera.run(sink) for camera in cameras] + [run_air_quality(a, sink) for a in sensors]
-    http = settings.sources.http_receiver
-    if http.enabled:
-        log.info("air-quality HTTP receiver on http://%s:%d", http.host, http.port)
-        tasks.append(serve_http(air_quality_receiver(settings, sink), http.host, http.port))
+    http, mqtt = settings.sources.http_receiver, settings.sources.mqtt
+    if http.enabled or mqtt.enabled:
+        receiver = air_quality_receiver(settings, sink)
+        tasks.append(receiver.watch_missing())
+        if http.enabled:
+            log.info("air-quality HTTP receiver on http://%s:%d", http.host, http.port)
+            tasks.append(serve_http(receiver, http.host, http.port))
+        if mqtt.enabled:
+            tasks.append(MqttAirQualitySource(MqttConfig(
+                host=mqtt.host, port=mqtt.port, username=mqtt.username,
+                password=mqtt.password.get_secret_value() if mqtt.password else None,
+                client_id=mqtt.client_id,
+                subscriptions=tuple(Subscription(s.topic, s.format) for s in mqtt.subscriptions),
+            ), receiver).run())
     if tasks:
         await asyncio.gather(*tasks)

@@ -11,7 +11,6 @@ original body. Accepted readings get the AQI where the averaging period allows i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -101,12 +100,6 @@ async def serve(receiver: AirQualityReceiver, host: str, port: int) -> None:
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
-        missing = asyncio.create_task(receiver.watch_missing())
-        try:
-            await asyncio.Event().wait()
-        finally:
-            missing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await missing
+        await asyncio.Event().wait()
     finally:
         await runner.cleanup()

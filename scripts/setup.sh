@@ -21,8 +21,10 @@ find_python() {
   log "Python 3.11 is required and was not found on PATH"; return 1
 }
 
-# 1. PostgreSQL 15 + TimescaleDB (needs root for apt; skipped when already installed).
+# 1. PostgreSQL 15 + TimescaleDB, and mosquitto for the MQTT tests (root for apt; skipped
+#    when already installed).
 "$ROOT/scripts/install-timescaledb.sh"
+"$ROOT/scripts/install-system-packages.sh"
 
 # 2. The venv and the Python packages, pinned by constraints.txt.
 if [[ ! -x "$VENV/bin/python" ]]; then

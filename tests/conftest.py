@@ -73,3 +73,32 @@ async def pg_pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
         await migrate(connection)
     yield pool
     await pool.close()
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real mosquitto on a free loopback port (installed by the set-up)."""
+    import subprocess
+    import time
+
+    from citywatch.infra.process import port_accepts
+
+    binary = Path("/usr/sbin/mosquitto")
+    if not binary.exists():
+        pytest.fail("mosquitto is not installed: run the set-up (./dev.sh setup) first")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("mosquitto")
+    conf = folder / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    log = (folder / "mosquitto.log").open("wb")
+    process = subprocess.Popen([str(binary), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    while not port_accepts("127.0.0.1", port):
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail(f"mosquitto did not start: {(folder / 'mosquitto.log').read_text()}")
+        time.sleep(0.05)
+    yield "127.0.0.1", port
+    process.terminate()
+    process.wait(10)
+    log.close()

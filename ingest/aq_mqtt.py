@@ -1,0 +1,85 @@
+"""Air-quality readings over MQTT: subscribe, hand each message to the AirQualityReceiver.
+
+Each subscription names its payload format. For the Sensor.Community format the device
+id is the topic's last level (there is no X-Sensor header in MQTT). A lost broker
+connection is retried with exponential backoff and jitter; messages the receiver
+rejects are dead letters, as over HTTP. QoS 1, so the broker redelivers what we miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import aiomqtt
+
+from ingest.aq_receiver import AirQualityReceiver
+from ingest.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+PayloadFormat = Literal["generic", "sensor-community"]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str  # MQTT filter, e.g. city/aq/+/readings
+    format: PayloadFormat = "generic"
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str
+    port: int = 1883
+    subscriptions: tuple[Subscription, ...] = ()
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    reconnect_max_s: float = 60.0
+
+
+class MqttAirQualitySource:
+    def __init__(self, config: MqttConfig, receiver: AirQualityReceiver) -> None:
+        self.config = config
+        self.receiver = receiver
+        self.connected = False
+        self.messages = 0
+
+    def _format_of(self, topic: aiomqtt.Topic) -> PayloadFormat:
+        for subscription in self.config.subscriptions:
+            if topic.matches(subscription.topic):
+                return subscription.format
+        return "generic"
+
+    async def run(self) -> None:
+        """Until cancelled; reconnects on its own."""
+        cfg = self.config
+        backoff = Backoff(1.0, cfg.reconnect_max_s)
+        while True:
+            try:
+                async with aiomqtt.Client(cfg.host, cfg.port, username=cfg.username, password=cfg.password,
+                                          identifier=cfg.client_id) as client:
+                    for subscription in cfg.subscriptions:
+                        await client.subscribe(subscription.topic, qos=1)
+                    self.connected = True
+                    backoff.reset()
+                    log.info("MQTT connected to %s:%d", cfg.host, cfg.port)
+                    async for message in client.messages:
+                        await self._handle(message)
+            except aiomqtt.MqttError as exc:
+                self.connected = False
+                delay = backoff.next_delay()
+                log.warning("MQTT %s:%d: %s; reconnecting in %.1f s", cfg.host, cfg.port, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _handle(self, message: aiomqtt.Message) -> None:
+        self.messages += 1
+        raw = message.payload
+        payload = raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
+        protocol = self._format_of(message.topic)
+        device = message.topic.value.rsplit("/", 1)[-1] if protocol == "sensor-community" else None
+        status, reason = await self.receiver.receive(protocol, bytes(payload), device)
+        if status >= 300:
+            log.warning("MQTT message on %s rejected: %s", message.topic.value, reason)
