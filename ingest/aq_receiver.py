@@ -18,6 +18,7 @@ from aiohttp import web
 
 from ingest.aq_formats import FormatError, ParsedReading, parse_generic, parse_sensor_community
 from ingest.aqi import overall_aqi
+from ingest.aqi_average import RollingAqi
 from ingest.events import Reading
 from ingest.rejected import Rejected
 from ingest.sensors import SensorRegistry, SensorWatch, UnknownSensor
@@ -33,6 +34,7 @@ class AirQualityReceiver:
         self.registry = registry
         self.sink = sink
         self.watch = watch or SensorWatch()
+        self.rolling = RollingAqi()
         self.clock = clock
         self.accepted = 0
         self.rejected = 0
@@ -64,9 +66,13 @@ class AirQualityReceiver:
         problems = out_of_range(item.values, item.units)
         if problems:
             raise ValueError(f"sensor {spec.id}: " + "; ".join(problems))
-        aqi = overall_aqi(item.values, item.units, item.period_s)
+        time = item.time or self.clock()
+        # the reading's own period when it is the EPA's, else the rolling window's average
+        rolling = self.rolling.add(spec.id, time, item.values, item.units,
+                                   item.period_s or spec.expected_interval_s)
+        aqi = overall_aqi(item.values, item.units, item.period_s) or rolling
         return Reading(
-            source_id=spec.id, time=item.time or self.clock(), values=item.values, units=item.units,
+            source_id=spec.id, time=time, values=item.values, units=item.units,
             period_s=item.period_s, position=spec.position,
             aqi=aqi[0] if aqi else None, aqi_pollutant=aqi[1] if aqi else None,
         )

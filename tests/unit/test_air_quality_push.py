@@ -109,3 +109,18 @@ def test_stuck_values_and_missing_reports_become_quality_events() -> None:
     assert watch.check_missing([spec], last + timedelta(seconds=900)) == []  # reported once
     [back] = watch.observe(spec, last + timedelta(seconds=1000), {"pm25": 9.0})
     assert (back.issue, back.active) == ("missing_reports", False)
+
+
+def test_rolling_average_gives_the_24h_pm_index_once_the_window_is_covered() -> None:
+    from ingest.aqi_average import RollingAqi
+
+    rolling = RollingAqi()
+    results = []
+    for i in range(24 * 3600 // 150):  # one report every 150 s for 24 h
+        time = T0 + timedelta(seconds=150 * i)
+        pm25 = 35.0 if i % 2 else 36.0
+        results.append(rolling.add("aq-park", time, {"pm25": pm25}, {"pm25": "ug/m3"}, 150))
+    assert results[0] is None  # minutes of data are no 24 h average
+    hours_to_complete = next(i for i, r in enumerate(results) if r is not None) * 150 / 3600
+    assert hours_to_complete == pytest.approx(18, abs=0.1)  # 75 % of 24 h
+    assert results[-1] == (101, "pm25")  # mean 35.5 ug/m3 -> 101 (2024 breakpoints)
