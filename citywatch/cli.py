@@ -121,11 +121,14 @@ def worker(ctx: Context) -> None:
 def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     """Run the configured sources, producing to Kafka, with a live status line per source."""
     from citywatch.ingest_status import status_lines
+    from citywatch.metrics import serve
     from citywatch.publisher import KafkaPublisher
     from citywatch.sources import SourceCounters, run_sources, selected
     from citywatch.topics import Topics
 
     settings = ctx.settings
+    if settings.metrics.port is not None:
+        serve(settings.metrics.host, settings.metrics.port)
     known = {s.id for s in settings.sources.cameras} | {s.id for s in settings.sources.air_quality}
     unknown = sorted(set(only) - known)
     if unknown:

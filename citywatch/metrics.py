@@ -6,7 +6,11 @@ detector in CPU/GPU time is visible, not guessed.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from collections.abc import Sequence
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from ingest.camera import CameraSource
 
 MESSAGES = Counter("citywatch_messages_total", "Messages processed, by agent", ["agent"])
 DEAD_LETTERS = Counter("citywatch_dead_letters_total", "Messages sent to the dead-letter topic",
@@ -20,6 +24,26 @@ ALERTS = Counter("citywatch_alerts_total", "Alert transitions emitted", ["rule",
 NOTIFICATIONS = Counter("citywatch_notifications_total", "Delivery outcomes", ["channel", "status"])
 ROWS_STORED = Counter("citywatch_rows_stored_total", "New rows written to TimescaleDB")
 STORE_FAILURES = Counter("citywatch_store_failures_total", "Failed batch writes (retried)")
+
+
+SOURCE_CONNECTED = Gauge("citywatch_source_connected", "1 while the source delivers frames", ["source"])
+SOURCE_SAMPLE_FPS = Gauge("citywatch_source_sample_fps", "Current adaptive sampling rate", ["source"])
+SOURCE_MEASURED_FPS = Gauge("citywatch_source_measured_fps", "Frames captured per second", ["source"])
+SOURCE_FRAMES = Gauge("citywatch_source_frames", "Frames so far by outcome (sent, gated, dropped)",
+                      ["source", "outcome"])
+SOURCE_RECONNECTS = Gauge("citywatch_source_reconnects", "Reconnects so far", ["source"])
+
+
+def update_source_metrics(cameras: Sequence[CameraSource], now: float) -> None:
+    for camera in cameras:
+        source, stats = camera.config.source_id, camera.stats
+        SOURCE_CONNECTED.labels(source).set(1 if stats.connected else 0)
+        SOURCE_SAMPLE_FPS.labels(source).set(camera.rate.fps(now))
+        SOURCE_MEASURED_FPS.labels(source).set(stats.measured_fps(now))
+        SOURCE_FRAMES.labels(source, "sent").set(stats.sent)
+        SOURCE_FRAMES.labels(source, "gated").set(stats.gated)
+        SOURCE_FRAMES.labels(source, "dropped").set(camera.dropped)
+        SOURCE_RECONNECTS.labels(source).set(stats.reconnects)
 
 
 def serve(host: str, port: int) -> None:

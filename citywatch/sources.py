@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -172,5 +173,18 @@ async def run_sources(
                 client_id=mqtt.client_id,
                 subscriptions=tuple(Subscription(s.topic, s.format) for s in mqtt.subscriptions),
             ), receiver).run())
-    if tasks:
-        await asyncio.gather(*tasks)
+    reporter = asyncio.create_task(_publish_metrics(cameras)) if cameras else None
+    try:
+        if tasks:
+            await asyncio.gather(*tasks)
+    finally:
+        if reporter is not None:
+            reporter.cancel()
+
+
+async def _publish_metrics(cameras: Sequence[CameraSource], every_s: float = 5.0) -> None:
+    from citywatch.metrics import update_source_metrics
+
+    while True:
+        update_source_metrics(cameras, time.monotonic())
+        await asyncio.sleep(every_s)

@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 from uuid import uuid4
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer
 
 from citywatch.codecs import decode_event
+from citywatch.infra.process import free_port
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import SourceHealth
 from ingest.frame_codec import decode_frame
@@ -35,9 +37,11 @@ async def test_ingest_runs_the_chosen_source_with_status_lines(
     run = f"ing{uuid4().hex[:8]}"
     topics = Topics(run)
     await ensure_topics(bootstrap, topics, partitions=1)
+    metrics_port = free_port()
     config = tmp_path / "citywatch.yaml"
     config.write_text(f"""
 broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, partitions: 1}}
+metrics: {{port: {metrics_port}}}
 sources:
   cameras:
     - {{id: cam-a, url: "{vtest_avi}", fps: 4, idle_fps: 2, health_every_s: 1}}
@@ -52,9 +56,13 @@ sources:
     process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, stopped below
         [*cli, "--source", "cam-a", "--status-every", "1"], stderr=subprocess.PIPE, text=True)
     await asyncio.sleep(8)
+    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{metrics_port}/") as page:
+        metrics = await page.text()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert "cam-a" in stderr and "connected" in stderr and "cam-b" not in stderr
+    assert 'citywatch_source_connected{source="cam-a"} 1.0' in metrics
+    assert 'citywatch_source_frames{outcome="sent",source="cam-a"}' in metrics
     frames = [decode_frame(raw) for raw in await drain(bootstrap, topics.name("frames"))]
     assert frames and {f.source_id for f in frames} == {"cam-a"}
     telemetry = [decode_event("telemetry", raw) for raw in await drain(bootstrap, topics.name("telemetry"))]
