@@ -123,11 +123,7 @@ async def run_air_quality(cfg: AirQualitySourceSettings, sink: PublisherSink) ->
         log.error("air-quality source %s cannot start: %s", cfg.id, exc)
         sink.counters.counts["source_errors"] += 1
         return
-    async for item in sensor.readings():
-        if isinstance(item, Rejected):
-            await sink.rejected(item, "readings")
-        else:
-            await sink.reading(item)
+    await sensor.run(sink)
     log.info("air-quality replay %s finished: %s", cfg.id, sensor.stats)
 
 

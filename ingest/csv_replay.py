@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from ingest.aqi import overall_aqi
 from ingest.events import GeoPoint, Reading
 from ingest.rejected import Rejected
+from ingest.sink import EventSink
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,14 @@ class CsvReplaySensor:
             aqi=aqi[0] if aqi else None,
             aqi_pollutant=aqi[1] if aqi else None,
         )
+
+    async def run(self, sink: EventSink) -> None:
+        """Play the file into the sink: readings, and every rejected row as a dead letter."""
+        async for item in self.readings():
+            if isinstance(item, Rejected):
+                await sink.rejected(item, "readings")
+            else:
+                await sink.reading(item)
 
     async def readings(self) -> AsyncIterator[Reading | Rejected]:
         """Play the file once (a replay never repeats a measurement time)."""

@@ -25,6 +25,12 @@ class EventSink(Protocol):
         ...
 
 
+class Source(Protocol):
+    """What every adapter is: something that runs and puts what it produces into a sink."""
+
+    async def run(self, sink: EventSink) -> None: ...
+
+
 class MemorySink:
     """Collects everything; for tests, benchmarks and dry runs."""
 
