@@ -48,7 +48,7 @@ class FaustPublisher:
 
 
 _SHORTS: tuple[TopicName, ...] = (
-    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "deadletter"
+    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "deadletter", "control"
 )
 
 

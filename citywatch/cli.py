@@ -124,7 +124,7 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     from citywatch.metrics import serve
     from citywatch.publisher import KafkaPublisher
     from citywatch.sources import SourceCounters, run_sources, selected
-    from citywatch.topics import Topics
+    from citywatch.topics import Topics, ensure_topics
 
     settings = ctx.settings
     if settings.metrics.port is not None:
@@ -149,6 +149,8 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     async def run() -> None:
         publisher = KafkaPublisher(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
                                    settings.broker.max_message_bytes)
+        await ensure_topics(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
+                            settings.broker.partitions, settings.broker.replication_factor)
         await publisher.start()
         reporter = asyncio.create_task(report())
         try:
@@ -161,6 +163,43 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
         asyncio.run(run())
     except KeyboardInterrupt:
         click.echo("ingest stopped", err=True)
+
+
+@main.group()
+def sources() -> None:
+    """Requests to running sources."""
+
+
+@sources.command("boost")
+@click.argument("source_id")
+@click.option("--seconds", type=float, default=60.0, show_default=True)
+@click.option("--reason", default="operator request")
+@pass_context
+def sources_boost(ctx: Context, source_id: str, seconds: float, reason: str) -> None:
+    """Make a camera sample at its active rate for SECONDS (whichever process runs it)."""
+    from datetime import UTC, datetime
+
+    from citywatch.control import request_sampling
+    from citywatch.publisher import KafkaPublisher
+    from citywatch.topics import Topics
+    from ingest.events import SamplingRequest
+
+    settings = ctx.settings
+    if source_id not in {c.id for c in settings.sources.cameras}:
+        raise click.ClickException(f"no camera {source_id!r} in the settings")
+
+    async def send() -> None:
+        publisher = KafkaPublisher(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
+                                   settings.broker.max_message_bytes)
+        await publisher.start()
+        try:
+            await request_sampling(publisher, SamplingRequest(
+                source_id=source_id, time=datetime.now(UTC), boost_s=seconds, reason=reason))
+        finally:
+            await publisher.stop()
+
+    asyncio.run(send())
+    click.echo(f"asked {source_id} to sample at its active rate for {seconds:g} s", err=True)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from citywatch.control import follow_control
 from citywatch.deadletter import DeadLetter
 from citywatch.publisher import Publisher, publish_dead_letter
 from citywatch.settings import AirQualitySourceSettings, CameraSourceSettings, Settings
@@ -169,13 +170,17 @@ async def run_sources(
                 client_id=mqtt.client_id,
                 subscriptions=tuple(Subscription(s.topic, s.format) for s in mqtt.subscriptions),
             ), receiver).run())
-    reporter = asyncio.create_task(_publish_metrics(cameras)) if cameras else None
+    helpers = []
+    if cameras:
+        helpers.append(asyncio.create_task(_publish_metrics(cameras)))
+        helpers.append(asyncio.create_task(follow_control(
+            settings.broker.bootstrap_servers, sink.topics, {c.config.source_id: c for c in cameras})))
     try:
         if tasks:
             await asyncio.gather(*tasks)
     finally:
-        if reporter is not None:
-            reporter.cancel()
+        for helper in helpers:
+            helper.cancel()
 
 
 async def _publish_metrics(cameras: Sequence[CameraSource], every_s: float = 5.0) -> None:

@@ -10,10 +10,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 TopicName = Literal[
-    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter"
+    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter",
+    "control",
 ]
 ALL_TOPICS: tuple[TopicName, ...] = (
     "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter",
+    "control",
 )
 COMPACTED: frozenset[TopicName] = frozenset({"rules"})
 

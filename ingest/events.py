@@ -165,3 +165,12 @@ class GeofenceEvent(Event):
     fence: str
     inside: bool
     position: GeoPoint
+
+
+class SamplingRequest(Event):
+    """Asks a source to sample at its active rate for a while (a rule or an operator wants a
+    closer look). Travels on the control topic, keyed by the source id."""
+
+    kind: Literal["sampling"] = "sampling"
+    boost_s: float = Field(gt=0, le=24 * 3600)
+    reason: str = ""
