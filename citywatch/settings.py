@@ -20,6 +20,7 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from detectors.config import ModelSpec
 from rules.yaml_source import (
     SourceError,
     YamlFileError,
@@ -238,19 +239,6 @@ class SourcesSettings(Strict):
         return self
 
 
-class ModelSettings(Strict):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-    backend: Literal["onnx-yolo"] = "onnx-yolo"
-    version: str = "1"
-    path: Path
-    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = Field(default=0, ge=0)
-    min_score: float = Field(default=0.25, ge=0, le=1)
-    iou: float = Field(default=0.45, gt=0, le=1)
-    batch_size: int = Field(default=4, ge=1, le=64)
-
-
 class RulesSettings(Strict):
     paths: list[Path] = Field(default_factory=lambda: [Path("rules.d")])
 
@@ -315,7 +303,7 @@ class Settings(Strict):
     infra: LocalInfraSettings = Field(default_factory=LocalInfraSettings)
     devservers: DevServerSettings = Field(default_factory=DevServerSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
-    models: list[ModelSettings] = Field(default_factory=list)
+    models: list[ModelSpec] = Field(default_factory=list)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
     recipients: dict[str, RecipientSettings] = Field(default_factory=dict)
@@ -351,7 +339,8 @@ class Settings(Strict):
         for item in data["sources"]["air_quality"]:
             item["path"] = fix(Path(item["path"]))
         for model in data["models"]:
-            model["path"] = fix(Path(model["path"]))
+            if "path" in model:
+                model["path"] = fix(Path(model["path"]))
         _restore_secrets(data, self)
         return Settings.model_validate(data)
 

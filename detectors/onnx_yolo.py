@@ -10,31 +10,16 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 
 from detectors.base import Detector, DetectorError, Image
+from detectors.config import Device, OnnxYoloModel
 from detectors.events import Box
 from detectors.model_file import verify_model_file
-
-Device = Literal["auto", "cpu", "cuda"]
-
-
-@dataclass(frozen=True)
-class OnnxYoloConfig:
-    name: str
-    version: str
-    path: Path
-    sha256: str | None = None
-    device: Device = "auto"
-    threads: int = 0  # 0: onnxruntime's default
-    min_score: float = 0.25
-    iou: float = 0.45
-    max_boxes: int = 300
 
 
 def select_providers(device: Device) -> list[str]:
@@ -47,6 +32,9 @@ def select_providers(device: Device) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+MAX_BOXES = 300
+
+
 @dataclass(frozen=True)
 class _Letterbox:
     ratio: float
@@ -55,7 +43,7 @@ class _Letterbox:
 
 
 class OnnxYoloDetector(Detector):
-    def __init__(self, config: OnnxYoloConfig) -> None:
+    def __init__(self, config: OnnxYoloModel) -> None:
         self.config = config
         self.name = config.name
         self.version = config.version
@@ -142,7 +130,7 @@ class OnnxYoloDetector(Detector):
             rects.tolist(), scores.tolist(), class_ids.tolist(), cfg.min_score, cfg.iou
         )
         result = []
-        for i in np.asarray(chosen).reshape(-1)[: cfg.max_boxes]:
+        for i in np.asarray(chosen).reshape(-1)[:MAX_BOXES]:
             class_id = int(class_ids[i])
             result.append(Box(
                 label=self._classes[class_id] if class_id < len(self._classes) else str(class_id),

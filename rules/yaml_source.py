@@ -133,6 +133,8 @@ def _plain(item: Any) -> str:
         return "unknown key (check the spelling)"
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_not_found":
+        return f"missing {item.get('ctx', {}).get('discriminator', 'type')} (it says which kind this is)"
     if kind == "union_tag_invalid":
         expected = item.get("ctx", {}).get("expected_tags", "")
         return f"unknown type {item['input']!r}; expected one of {expected}"

@@ -57,7 +57,7 @@ sources:
       start_row: 195
       max_rows: 40
 models:
-  - {{name: yolov8n-coco, path: "{model}", version: "8.0-coco80"}}
+  - {{name: yolov8n-coco, type: onnx-yolo, path: "{model}", version: "8.0-coco80"}}
 rules: {{paths: ["{ROOT / 'examples' / 'rules'}"]}}
 channels:
   email: {{host: 127.0.0.1, port: {smtp_port}, from_addr: citywatch@localhost}}

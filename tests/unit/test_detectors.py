@@ -5,8 +5,9 @@ import cv2
 import pytest
 
 from detectors.base import DetectorError, Image
+from detectors.config import OnnxYoloModel
 from detectors.model_file import ModelChecksumError
-from detectors.onnx_yolo import OnnxYoloConfig, OnnxYoloDetector
+from detectors.onnx_yolo import OnnxYoloDetector
 from detectors.runner import DetectorRunner
 from ingest.events import FrameHeader
 from ingest.frame_codec import Frame
@@ -16,7 +17,7 @@ SHA = "75cc3648650bdab6baac92fcff3627148405a9a15aca86ca7117b6d1ab478726"
 
 @pytest.fixture(scope="module")
 def yolo(yolo_onnx: Path) -> OnnxYoloDetector:
-    detector = OnnxYoloDetector(OnnxYoloConfig(name="yolov8n", version="1", path=yolo_onnx, sha256=SHA,
+    detector = OnnxYoloDetector(OnnxYoloModel(name="yolov8n", version="1", path=yolo_onnx, sha256=SHA,
                                                device="cpu"))
     detector.load()
     return detector
@@ -52,9 +53,9 @@ def test_batches_give_the_same_boxes_as_single_images(yolo: OnnxYoloDetector, bu
 
 def test_wrong_checksum_refuses_to_load(yolo_onnx: Path) -> None:
     with pytest.raises(ModelChecksumError):
-        OnnxYoloDetector(OnnxYoloConfig(name="x", version="1", path=yolo_onnx, sha256="0" * 64)).load()
+        OnnxYoloDetector(OnnxYoloModel(name="x", version="1", path=yolo_onnx, sha256="0" * 64)).load()
     with pytest.raises(DetectorError):
-        OnnxYoloDetector(OnnxYoloConfig(name="x", version="1", path=Path("/nope.onnx"))).load()
+        OnnxYoloDetector(OnnxYoloModel(name="x", version="1", path=Path("/nope.onnx"))).load()
 
 
 async def test_runner_emits_deterministic_detections_and_rejects_corrupt_frames(

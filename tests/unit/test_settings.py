@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from citywatch.settings import SettingsError, load_settings
+from detectors.config import OnnxYoloModel
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """\
@@ -28,7 +29,8 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_repository_example_is_valid() -> None:
     settings = load_settings(ROOT / "citywatch.yaml", environ={})
     assert settings.sources.cameras and settings.sources.air_quality and settings.models
-    assert settings.models[0].path.is_absolute()
+    model = settings.models[0]
+    assert isinstance(model, OnnxYoloModel) and model.path.is_absolute()
 
 
 def test_unknown_key_is_an_error_with_line_and_column(tmp_path: Path) -> None:

@@ -1,0 +1,70 @@
+"""Model specifications: one pydantic model per backend, a discriminated union on `type`.
+
+A city swaps a model by changing its spec, not code: any backend takes a name, version,
+file with sha256, device and threads, and the scheduling knobs (batch size, max wait).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class ModelBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    version: str = "1"
+    device: Device = Field(default="auto", description="cuda when present (auto), else cpu")
+    threads: int = Field(default=0, ge=0, description="intra-op threads; 0: the backend's default")
+    min_score: float = Field(default=0.25, ge=0, le=1)
+    batch_size: int = Field(default=4, ge=1, le=64, description="most frames per inference call")
+    max_wait_ms: float = Field(default=20.0, ge=0, description="longest a frame waits for a batch to fill")
+
+
+class FileModel(ModelBase):
+    path: Path
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class OnnxYoloModel(FileModel):
+    """YOLO-family ONNX export with the raw head (no NMS in the graph), on onnxruntime."""
+
+    type: Literal["onnx-yolo"] = "onnx-yolo"
+    iou: float = Field(default=0.45, gt=0, le=1)
+
+
+class UltralyticsModel(FileModel):
+    """Any model Ultralytics loads (.pt or .onnx), e.g. the YOLOv8s Normal/Fall model."""
+
+    type: Literal["ultralytics"] = "ultralytics"
+    iou: float = Field(default=0.45, gt=0, le=1)
+    imgsz: int = Field(default=640, ge=32)
+
+
+class TorchModel(FileModel):
+    """A torch.export program (.pt2) or TorchScript module (.pt): float tensor [N,3,H,W] in
+    0..1 (RGB) -> [N,K,6] of (x1, y1, x2, y2, score, class) in input pixels; rows with
+    score 0 are padding. Export with a dynamic batch dimension to batch frames."""
+
+    type: Literal["torch"] = "torch"
+    classes: list[str] = Field(min_length=1)
+    input_size: tuple[int, int] = (640, 640)  # height, width
+
+
+class OpenCvHogModel(ModelBase):
+    """OpenCV's built-in HOG + linear SVM pedestrian detector: no model file at all."""
+
+    type: Literal["opencv-hog"] = "opencv-hog"
+    win_stride: int = Field(default=8, ge=1)
+    scale: float = Field(default=1.05, gt=1)
+    max_width: int = Field(default=640, ge=64, description="frames are scaled down to this first")
+
+
+ModelSpec = Annotated[
+    OnnxYoloModel | UltralyticsModel | TorchModel | OpenCvHogModel, Field(discriminator="type")
+]
