@@ -120,16 +120,10 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             frames.append(frame)
         if not frames:
             return
-        runner = await runtime.runner()
-        result = await runner.run(frames)
+        engine = await runtime.engine()
+        result = await engine.run(frames)
         for frame, reason in result.rejected:
             await dead_letter(raw_by_frame[id(frame)], reason, "detect")
-        for detector in runner.detectors:
-            mine = [d for d in result.detections if d.model == detector.name]
-            if mine:
-                metrics.FRAMES_INFERRED.labels(detector.name).inc(len(mine))
-                metrics.INFERENCE_SECONDS.labels(detector.name).observe(
-                    sum(d.inference_ms for d in mine) / 1000)
         for detection in result.detections:
             await publisher.send("detections", detection.source_id.encode(), detection.to_json())
 

@@ -20,6 +20,12 @@ INFERENCE_SECONDS = Histogram(
     "citywatch_model_inference_seconds", "Wall time of one model call on a batch", ["model"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+BATCH_SIZE = Histogram("citywatch_model_batch_size", "Frames per model call", ["model"],
+                       buckets=(1, 2, 4, 8, 16, 32, 64))
+QUEUE_DEPTH = Gauge("citywatch_model_queue_depth", "Frames waiting for a model", ["model"])
+FRAMES_SKIPPED = Counter("citywatch_model_frames_skipped_total",
+                         "Frames a model did not run on, by reason (stride, cascade, rules)",
+                         ["model", "reason"])
 ALERTS = Counter("citywatch_alerts_total", "Alert transitions emitted", ["rule", "state"])
 NOTIFICATIONS = Counter("citywatch_notifications_total", "Delivery outcomes", ["channel", "status"])
 ROWS_STORED = Counter("citywatch_rows_stored_total", "New rows written to TimescaleDB")

@@ -15,9 +15,9 @@ from typing import Any
 
 import asyncpg
 
-from citywatch.detection import build_runner
+from citywatch.detection import build_engine
 from citywatch.settings import Settings
-from detectors.runner import DetectorRunner
+from detectors.engine import DetectionEngine
 from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, Recipient, RetryPolicy
 from notifier.email import EmailChannel, SmtpConfig
@@ -84,7 +84,7 @@ class Runtime:
         self._lock = asyncio.Lock()
         self._pool: asyncpg.Pool | None = None
         self._writer: EventWriter | None = None
-        self._runner: DetectorRunner | None = None
+        self._engine: DetectionEngine | None = None
         self._dispatcher: Dispatcher | None = None
         self._rules: list[Rule] | None = None
         self._channels: dict[str, Channel] = {}
@@ -108,14 +108,14 @@ class Runtime:
             self._writer = EventWriter(await self.pool())
         return self._writer
 
-    async def runner(self) -> DetectorRunner:
+    async def engine(self) -> DetectionEngine:
         async with self._lock:
-            if self._runner is None:
-                runner = build_runner(self.settings.models)
-                await asyncio.to_thread(runner.load)
-                log.info("loaded models: %s", ", ".join(d.name for d in runner.detectors))
-                self._runner = runner
-            return self._runner
+            if self._engine is None:
+                engine = build_engine(self.settings)
+                await asyncio.to_thread(engine.load)
+                log.info("loaded models: %s", ", ".join(d.name for d in engine.detectors))
+                self._engine = engine
+            return self._engine
 
     def rule_engine(self, state: MutableMapping[str, Any]) -> RuleEngine:
         if self._rules is None:
@@ -137,6 +137,8 @@ class Runtime:
         return self._dispatcher
 
     async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.close()
         for channel in self._channels.values():
             close = getattr(channel, "close", None)
             if close is not None:

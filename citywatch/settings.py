@@ -20,7 +20,8 @@ from typing import Any, Literal
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from detectors.config import ModelSpec
+from detectors.config import ModelSpec, StepSpec
+from detectors.engine import validate_steps
 from rules.yaml_source import (
     SourceError,
     YamlFileError,
@@ -148,6 +149,9 @@ class CameraSourceSettings(Strict):
     tags: list[str] = Field(default_factory=list)
     zones: dict[str, list[Point]] = Field(
         default_factory=dict, description="named polygons in frame pixels, for detectors")
+    lines: dict[str, tuple[Point, Point]] = Field(
+        default_factory=dict, description="named counting lines in frame pixels (first point -> second)")
+    ground_m_per_px: float | None = Field(default=None, gt=0, description="ground scale, for speeds in m/s")
     telemetry: DroneTelemetrySettings | None = None
     geofences: dict[str, list[Point]] = Field(
         default_factory=dict, description="drones: named (lat, lon) polygons the drone must stay in")
@@ -239,6 +243,15 @@ class SourcesSettings(Strict):
         return self
 
 
+class PipelinesSettings(Strict):
+    """Which models run on which source: by source id, else by the first matching tag,
+    else `default`. An empty default runs every model on every frame."""
+
+    default: list[StepSpec] = Field(default_factory=list)
+    sources: dict[str, list[StepSpec]] = Field(default_factory=dict)
+    tags: dict[str, list[StepSpec]] = Field(default_factory=dict)
+
+
 class RulesSettings(Strict):
     paths: list[Path] = Field(default_factory=lambda: [Path("rules.d")])
 
@@ -304,6 +317,7 @@ class Settings(Strict):
     devservers: DevServerSettings = Field(default_factory=DevServerSettings)
     sources: SourcesSettings = Field(default_factory=SourcesSettings)
     models: list[ModelSpec] = Field(default_factory=list)
+    pipelines: PipelinesSettings = Field(default_factory=PipelinesSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
     recipients: dict[str, RecipientSettings] = Field(default_factory=dict)
@@ -318,7 +332,20 @@ class Settings(Strict):
         names = [m.name for m in self.models]
         if len(names) != len(set(names)):
             raise ValueError("model names must be unique")
+        graphs = [self.pipelines.default, *self.pipelines.sources.values(), *self.pipelines.tags.values()]
+        for steps in graphs:
+            validate_steps(steps, {m.name: m for m in self.models})
         return self
+
+    def steps_for(self, source_id: str) -> list[StepSpec]:
+        pipelines = self.pipelines
+        if source_id in pipelines.sources:
+            return pipelines.sources[source_id]
+        camera = next((c for c in self.sources.cameras if c.id == source_id), None)
+        for tag in camera.tags if camera else []:
+            if tag in pipelines.tags:
+                return pipelines.tags[tag]
+        return pipelines.default or [StepSpec(model=m.name) for m in self.models]
 
     def resolved(self, base: Path) -> Settings:
         """Relative paths made absolute against `base` (the config file's folder)."""

@@ -68,3 +68,28 @@ class OpenCvHogModel(ModelBase):
 ModelSpec = Annotated[
     OnnxYoloModel | UltralyticsModel | TorchModel | OpenCvHogModel, Field(discriminator="type")
 ]
+
+
+class WhenSpec(BaseModel):
+    """Cascade condition: run this step only where an earlier step found one of `classes`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    classes: list[str] = Field(min_length=1)
+    min_score: float = Field(default=0.25, ge=0, le=1)
+    regions: bool = Field(default=False, description="run on crops around those boxes, not the whole frame")
+    pad: float = Field(default=0.15, ge=0, le=1, description="crop padding, as a share of the box size")
+
+
+class StepSpec(BaseModel):
+    """One model in a source's detection graph, with its filters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    classes: list[str] = Field(default_factory=list, description="keep only these labels (empty: all)")
+    min_score: float = Field(default=0.0, ge=0, le=1)
+    min_area: float = Field(default=0.0, ge=0, description="smallest box area kept, in px²")
+    stride: int = Field(default=1, ge=1, description="run on every Nth frame of the source")
+    when: WhenSpec | None = None

@@ -23,6 +23,19 @@ class Box(BaseModel):
     x2: float
     y2: float
     track_id: int | None = None
+    zones: tuple[str, ...] = Field(default=(), description="zones the box's bottom-centre is in")
+    dwell_s: float | None = Field(default=None, ge=0, description="longest time in any current zone")
+    speed_px_s: float | None = Field(default=None, ge=0)
+    speed_m_s: float | None = Field(default=None, ge=0, description="where the source has a ground scale")
+
+
+class LineCrossing(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    line: str
+    track_id: int
+    label: str
+    direction: Literal["left_to_right", "right_to_left"]  # seen from the line's first point
 
 
 class Detection(Event):
@@ -33,7 +46,9 @@ class Detection(Event):
     frame_width: int = Field(gt=0)
     frame_height: int = Field(gt=0)
     boxes: tuple[Box, ...] = ()
+    crossings: tuple[LineCrossing, ...] = ()
     inference_ms: float = Field(ge=0)
+    snapshot: str | None = Field(default=None, description="path or URL of a JPEG with the boxes drawn")
 
     def count(self, labels: frozenset[str], min_score: float = 0.0) -> int:
         return sum(1 for box in self.boxes if box.label in labels and box.score >= min_score)

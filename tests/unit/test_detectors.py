@@ -6,9 +6,9 @@ import pytest
 
 from detectors.base import DetectorError, Image
 from detectors.config import OnnxYoloModel
+from detectors.engine import DetectionEngine, ModelRuntime
 from detectors.model_file import ModelChecksumError
 from detectors.onnx_yolo import OnnxYoloDetector
-from detectors.runner import DetectorRunner
 from ingest.events import FrameHeader
 from ingest.frame_codec import Frame
 
@@ -61,7 +61,7 @@ def test_wrong_checksum_refuses_to_load(yolo_onnx: Path) -> None:
 async def test_runner_emits_deterministic_detections_and_rejects_corrupt_frames(
     yolo: OnnxYoloDetector, bus_jpg: Path
 ) -> None:
-    runner = DetectorRunner([yolo])
+    runner = DetectionEngine({"yolov8n": ModelRuntime(yolo)})
     good = frame(bus_jpg.read_bytes())  # noqa: ASYNC240 - a small local file
     corrupt = frame(b"\xff\xd8 this is not really a jpeg")
     result = await runner.run([good, corrupt])

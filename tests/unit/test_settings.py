@@ -98,3 +98,28 @@ def test_default_secrets_file_follows_the_effective_state_dir(tmp_path: Path) ->
     settings = load_settings(path, environ={"CITYWATCH_INFRA__STATE_DIR": str(state)})
     assert settings.channels.sms and settings.channels.sms.auth_token
     assert settings.channels.sms.auth_token.get_secret_value() == "t0k3n"
+
+
+def test_pipelines_pick_steps_by_source_then_tag_then_default(tmp_path: Path) -> None:
+    text = MINIMAL.replace("      url: video.avi\n", "      url: video.avi\n      tags: [street]\n") + """\
+models:
+  - {name: yolo, type: onnx-yolo, path: y.onnx}
+  - {name: hog, type: opencv-hog}
+pipelines:
+  default: [{model: hog}]
+  tags:
+    street:
+      - {model: yolo, classes: [person]}
+      - {model: hog, when: {model: yolo, classes: [person]}}
+  sources:
+    cam-9: [{model: yolo, stride: 5}]
+"""
+    settings = load_settings(write(tmp_path, text), environ={})
+    assert [s.model for s in settings.steps_for("cam-1")] == ["yolo", "hog"]  # by tag
+    assert [(s.model, s.stride) for s in settings.steps_for("cam-9")] == [("yolo", 5)]
+    assert [s.model for s in settings.steps_for("other")] == ["hog"]
+    bad = text.replace("      - {model: yolo, classes: [person]}\n", "").replace(
+        "      - {model: hog, when: {model: yolo, classes: [person]}}\n",
+        "      - {model: hog, when: {model: yolo, classes: [person]}}\n      - {model: yolo}\n")
+    with pytest.raises(SettingsError, match="depends on 'yolo', which must run before it"):
+        load_settings(write(tmp_path, bad), environ={})

@@ -1,0 +1,198 @@
+"""The multi-model inference engine: per-source model graphs over micro-batching schedulers.
+
+For each frame: decode once; run the source's independent steps at the same time (each
+model's scheduler batches frames from all sources); then the cascade steps whose
+condition an earlier step met, on the whole frame or on crops around the boxes that met
+it; filter, track, and emit one Detection per step that ran. Steps skipped by stride or
+by an unmet cascade are counted, not silently dropped. A frame whose JPEG does not
+decode is returned as rejected with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from detectors.base import Detector, Image
+from detectors.config import StepSpec, WhenSpec
+from detectors.decode import decode_jpeg
+from detectors.events import Box, Detection, LineCrossing
+from detectors.scene import SceneSpec
+from detectors.scheduler import BatchObserver, BatchScheduler
+from detectors.tracking import Tracker
+from ingest.events import EventFormatError
+from ingest.frame_codec import Frame
+
+SkipObserver = Callable[[str, str], None]  # model, reason
+
+
+def detection_id(frame_event_id: uuid.UUID, model: str, version: str) -> uuid.UUID:
+    """Deterministic: re-processing a frame yields the same detection ids (storage dedups)."""
+    return uuid.uuid5(frame_event_id, f"{model}@{version}")
+
+
+@dataclass(frozen=True)
+class ModelRuntime:
+    detector: Detector
+    batch_size: int = 4
+    max_wait_ms: float = 20.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    detections: list[Detection]
+    rejected: list[tuple[Frame, str]]
+
+
+@dataclass
+class EngineStats:
+    skipped: Counter[str] = field(default_factory=Counter)  # "model:reason"
+
+
+def validate_steps(steps: Sequence[StepSpec], models: Mapping[str, object]) -> None:
+    """Every step names a known model; a cascade depends on an earlier step."""
+    seen: set[str] = set()
+    for step in steps:
+        if step.model not in models:
+            raise ValueError(f"step runs unknown model {step.model!r} (known: {', '.join(sorted(models))})")
+        if step.when is not None and step.when.model not in seen:
+            raise ValueError(f"step {step.model!r} depends on {step.when.model!r}, which must run before it")
+        seen.add(step.model)
+
+
+class DetectionEngine:
+    def __init__(
+        self,
+        models: Mapping[str, ModelRuntime],
+        steps_for: Callable[[str], Sequence[StepSpec]] | None = None,
+        scene_for: Callable[[str], SceneSpec | None] | None = None,
+        on_batch: BatchObserver | None = None,
+        on_skip: SkipObserver | None = None,
+    ) -> None:
+        self.models = dict(models)
+        self._steps_for = steps_for or (lambda _source: [StepSpec(model=name) for name in self.models])
+        self._scene_for = scene_for or (lambda _source: None)
+        self._on_skip = on_skip
+        self.stats = EngineStats()
+        self.schedulers = {
+            name: BatchScheduler(m.detector, m.batch_size, m.max_wait_ms, on_batch)
+            for name, m in self.models.items()
+        }
+        self._frame_counts: Counter[str] = Counter()
+        self._trackers: dict[tuple[str, str], Tracker] = {}
+
+    @property
+    def detectors(self) -> list[Detector]:
+        return [m.detector for m in self.models.values()]
+
+    def load(self) -> None:
+        for detector in self.detectors:
+            detector.load()
+            detector.warm_up()
+
+    async def run(self, frames: Sequence[Frame]) -> RunResult:
+        images = await asyncio.to_thread(_decode_all, frames)
+        rejected = [(f, i) for f, i in zip(frames, images, strict=True) if isinstance(i, str)]
+        decoded = [(f, i) for f, i in zip(frames, images, strict=True) if not isinstance(i, str)]
+        per_frame = await asyncio.gather(*(self._frame(frame, image) for frame, image in decoded))
+        return RunResult([d for ds in per_frame for d in ds], rejected)
+
+    async def _frame(self, frame: Frame, image: Image) -> list[Detection]:
+        source = frame.source_id
+        steps = self._steps_for(source)
+        index = self._frame_counts[source]
+        self._frame_counts[source] += 1
+        due = [s for s in steps if index % s.stride == 0]
+        for step in steps:
+            if step not in due:
+                self._skip(step.model, "stride")
+        found: dict[str, tuple[list[Box], float]] = {}
+        independent = [s for s in due if s.when is None]
+        outputs = await asyncio.gather(*(self.schedulers[s.model].infer(image) for s in independent))
+        for step, (boxes, ms) in zip(independent, outputs, strict=True):
+            found[step.model] = (_filter(boxes, step), ms)
+        for step in (s for s in due if s.when is not None):
+            assert step.when is not None
+            triggers = _triggers(found.get(step.when.model, ([], 0.0))[0], step.when)
+            if not triggers:
+                self._skip(step.model, "cascade")
+                continue
+            boxes, ms = await self._cascade(step, step.when, image, triggers)
+            found[step.model] = (_filter(boxes, step), ms)
+        return [self._event(frame, image, model, boxes, ms) for model, (boxes, ms) in found.items()]
+
+    async def _cascade(self, step: StepSpec, when: WhenSpec, image: Image,
+                       triggers: list[Box]) -> tuple[list[Box], float]:
+        scheduler = self.schedulers[step.model]
+        if not when.regions:
+            return await scheduler.infer(image)
+        crops = [_crop(image, box, when.pad) for box in triggers]
+        outputs = await asyncio.gather(*(scheduler.infer(crop) for crop, _, _ in crops))
+        boxes = [
+            b.model_copy(update={"x1": round(b.x1 + dx, 1), "y1": round(b.y1 + dy, 1),
+                                 "x2": round(b.x2 + dx, 1), "y2": round(b.y2 + dy, 1)})
+            for (_, dx, dy), (found, _) in zip(crops, outputs, strict=True) for b in found
+        ]
+        return boxes, sum(ms for _, ms in outputs)
+
+    def _event(self, frame: Frame, image: Image, model: str, boxes: list[Box], ms: float) -> Detection:
+        header = frame.header
+        detector = self.models[model].detector
+        tracker = self._trackers.get((header.source_id, model))
+        if tracker is None:
+            tracker = self._trackers[(header.source_id, model)] = Tracker(self._scene_for(header.source_id))
+        tracked, crossings = tracker.update(boxes, header.time)
+        return Detection(
+            event_id=detection_id(header.event_id, detector.name, detector.version),
+            source_id=header.source_id, time=header.time, frame_event_id=header.event_id, kind=header.kind,
+            model=detector.name, model_version=detector.version,
+            frame_width=image.shape[1], frame_height=image.shape[0],
+            boxes=tuple(tracked), crossings=tuple(_dedupe(crossings)), inference_ms=round(ms, 3),
+        )
+
+    def _skip(self, model: str, reason: str) -> None:
+        self.stats.skipped[f"{model}:{reason}"] += 1
+        if self._on_skip is not None:
+            self._on_skip(model, reason)
+
+    async def close(self) -> None:
+        for scheduler in self.schedulers.values():
+            await scheduler.close()
+
+
+def _filter(boxes: list[Box], step: StepSpec) -> list[Box]:
+    wanted = set(step.classes)
+    return [
+        b for b in boxes
+        if (not wanted or b.label in wanted) and b.score >= step.min_score
+        and (b.x2 - b.x1) * (b.y2 - b.y1) >= step.min_area
+    ]
+
+
+def _triggers(boxes: list[Box], when: WhenSpec) -> list[Box]:
+    return [b for b in boxes if b.label in when.classes and b.score >= when.min_score]
+
+
+def _crop(image: Image, box: Box, pad: float) -> tuple[Image, int, int]:
+    height, width = image.shape[:2]
+    px, py = (box.x2 - box.x1) * pad, (box.y2 - box.y1) * pad
+    x1, y1 = max(0, int(box.x1 - px)), max(0, int(box.y1 - py))
+    x2, y2 = min(width, int(box.x2 + px) + 1), min(height, int(box.y2 + py) + 1)
+    return image[y1:y2, x1:x2], x1, y1
+
+
+def _dedupe(crossings: list[LineCrossing]) -> list[LineCrossing]:
+    return list(dict.fromkeys(crossings))
+
+
+def _decode_all(frames: Sequence[Frame]) -> list[Image | str]:
+    out: list[Image | str] = []
+    for frame in frames:
+        try:
+            out.append(decode_jpeg(frame.jpeg))
+        except EventFormatError as exc:
+            out.append(str(exc))
+    return out

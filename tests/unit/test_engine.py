@@ -1,0 +1,137 @@
+"""The engine with fake models (what ran, on what, batched how) and with YOLO on vtest.avi."""
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detectors.base import Detector, Image
+from detectors.config import StepSpec, WhenSpec
+from detectors.engine import DetectionEngine, ModelRuntime
+from detectors.events import Box
+from detectors.scene import SceneSpec
+from ingest.events import FrameHeader
+from ingest.frame_codec import Frame
+from ingest.jpeg import encode_jpeg
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeModel(Detector):
+    """Finds `label` at a fixed place in every image (or none); records batch sizes and shapes."""
+
+    def __init__(self, name: str, label: str | None,
+                 box: tuple[float, float, float, float] = (10, 10, 50, 90)) -> None:
+        self.name, self.version = name, "1"
+        self.label, self.box = label, box
+        self.batches: list[int] = []
+        self.shapes: list[tuple[int, ...]] = []
+
+    def load(self) -> None:
+        pass
+
+    @property
+    def classes(self) -> Sequence[str]:
+        return [self.label or "none"]
+
+    def infer_batch(self, images: Sequence[Image]) -> list[list[Box]]:
+        self.batches.append(len(images))
+        self.shapes += [image.shape for image in images]
+        if self.label is None:
+            return [[] for _ in images]
+        x1, y1, x2, y2 = self.box
+        return [[Box(label=self.label, class_id=0, score=0.9, x1=x1, y1=y1, x2=x2, y2=y2)] for _ in images]
+
+
+def frame(source: str = "cam-1", seconds: float = 0.0, image: Image | None = None) -> Frame:
+    picture = np.full((120, 160, 3), 90, np.uint8) if image is None else image
+    header = FrameHeader(source_id=source, time=T0 + timedelta(seconds=seconds), sequence=0,
+                         width=picture.shape[1], height=picture.shape[0])
+    return Frame(header, encode_jpeg(picture, 90))
+
+
+async def test_cascade_runs_only_where_the_first_model_fired() -> None:
+    person, fall = FakeModel("person", "person"), FakeModel("fall", "Fall", (2, 2, 20, 30))
+    nothing, fall_b = FakeModel("person", None), FakeModel("fall", "Fall")
+    steps = [StepSpec(model="person"),
+             StepSpec(model="fall", when=WhenSpec(model="person", classes=["person"], regions=True, pad=0))]
+    engine = DetectionEngine({"person": ModelRuntime(person), "fall": ModelRuntime(fall)}, lambda _: steps)
+    result = await engine.run([frame()])
+    assert sorted(d.model for d in result.detections) == ["fall", "person"]
+    assert fall.shapes == [(81, 41, 3)]  # the crop around the person box, not the frame
+    fall_box = next(d for d in result.detections if d.model == "fall").boxes[0]
+    assert (fall_box.x1, fall_box.y1) == (12.0, 12.0)  # mapped back into frame coordinates
+
+    quiet = DetectionEngine({"person": ModelRuntime(nothing), "fall": ModelRuntime(fall_b)}, lambda _: steps)
+    result = await quiet.run([frame()])
+    assert [d.model for d in result.detections] == ["person"] and fall_b.batches == []
+    assert quiet.stats.skipped == {"fall:cascade": 1}
+
+
+async def test_stride_filters_and_unknown_frames() -> None:
+    model = FakeModel("m", "car")
+    steps = [StepSpec(model="m", stride=3, classes=["car"], min_area=100)]
+    engine = DetectionEngine({"m": ModelRuntime(model, batch_size=1)}, lambda _: steps)
+    ran = [len((await engine.run([frame(seconds=i)])).detections) for i in range(6)]
+    assert ran == [1, 0, 0, 1, 0, 0] and engine.stats.skipped == {"m:stride": 4}
+    small = DetectionEngine({"m": ModelRuntime(FakeModel("m", "car", (0, 0, 5, 5)))},
+                            lambda _: [StepSpec(model="m", min_area=100)])
+    assert (await small.run([frame()])).detections[0].boxes == ()
+    bad = Frame(frame().header, b"\xff\xd8 broken")
+    assert [reason for _, reason in (await engine.run([bad])).rejected] == ["undecodable JPEG (9 bytes)"]
+
+
+async def test_frames_from_many_sources_are_micro_batched() -> None:
+    model = FakeModel("m", "car")
+    engine = DetectionEngine({"m": ModelRuntime(model, batch_size=4, max_wait_ms=200)})
+    await asyncio.gather(*(engine.run([frame(source=f"cam-{i}")]) for i in range(8)))
+    assert model.batches == [4, 4]
+    await engine.close()
+
+
+async def test_tracks_zones_lines_and_speed() -> None:
+    scene = SceneSpec(zones={"crossing": ((0, 0), (90, 0), (90, 120), (0, 120))},
+                      lines={"gate": ((60, 0), (60, 120))}, m_per_px=0.05)
+
+    class Walker(FakeModel):
+        def infer_batch(self, images: Sequence[Image]) -> list[list[Box]]:
+            x = 20.0 + 15 * len(self.shapes)
+            self.shapes.append(images[0].shape)
+            return [[Box(label="person", class_id=0, score=0.9, x1=x, y1=20, x2=x + 30, y2=100)]]
+
+    walker = ModelRuntime(Walker("m", "person"), batch_size=1)
+    engine = DetectionEngine({"m": walker}, scene_for=lambda _: scene)
+    events = [(await engine.run([frame(seconds=i)])).detections[0] for i in range(5)]
+    boxes = [e.boxes[0] for e in events]
+    assert {b.track_id for b in boxes} == {1}
+    # feet at x = 35, 50, 65, 80, then 95: outside the zone; the gate at x = 60 is passed once
+    assert [b.zones for b in boxes] == [("crossing",)] * 4 + [()]
+    assert boxes[1].speed_px_s == 15.0 and boxes[1].speed_m_s == 0.75
+    assert boxes[3].dwell_s == 3.0
+    crossings = [c for e in events for c in e.crossings]
+    assert [(c.line, c.track_id, c.direction) for c in crossings] == [("gate", 1, "right_to_left")]
+
+
+async def test_yolo_tracks_people_in_vtest_with_stable_ids(yolo_onnx: Path, vtest_avi: Path) -> None:
+    from detectors.config import OnnxYoloModel
+    from detectors.registry import build_detector
+
+    yolo = build_detector(OnnxYoloModel(name="yolo", path=yolo_onnx, device="cpu", min_score=0.4))
+    yolo.load()
+    engine = DetectionEngine({"yolo": ModelRuntime(yolo)},
+                             lambda _: [StepSpec(model="yolo", classes=["person"])])
+    capture = cv2.VideoCapture(str(vtest_avi))
+    detections = []
+    for i in range(20):  # 2 s of video at 10 fps, every frame
+        ok, image = capture.read()
+        assert ok
+        detections.append((await engine.run([frame(seconds=i / 10, image=image)])).detections[0])
+    capture.release()
+    first_ids = {b.track_id for b in detections[0].boxes}
+    last_ids = {b.track_id for b in detections[-1].boxes}
+    assert len(first_ids) >= 3
+    assert len(first_ids & last_ids) >= 0.6 * len(first_ids)  # most people keep their id for 2 s
+    await engine.close()
