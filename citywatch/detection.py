@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from citywatch import metrics
 from citywatch.settings import Settings
 from detectors.engine import DetectionEngine, ModelRuntime
 from detectors.registry import build_detector
 from detectors.scene import SceneSpec
+from detectors.snapshots import SnapshotStore
+from rules.model import Rule
+from rules.requirements import DetectionNeeds, detection_needs
 
 
 def scene_for(settings: Settings, source_id: str) -> SceneSpec | None:
@@ -19,7 +24,7 @@ def scene_for(settings: Settings, source_id: str) -> SceneSpec | None:
     )
 
 
-def build_engine(settings: Settings) -> DetectionEngine:
+def build_engine(settings: Settings, rules: Sequence[Rule] = ()) -> DetectionEngine:
     models = {
         spec.name: ModelRuntime(build_detector(spec), spec.batch_size, spec.max_wait_ms)
         for spec in settings.models
@@ -35,5 +40,19 @@ def build_engine(settings: Settings) -> DetectionEngine:
     def on_skip(model: str, reason: str) -> None:
         metrics.FRAMES_SKIPPED.labels(model, reason).inc()
 
-    engine = DetectionEngine(models, settings.steps_for, lambda s: scene_for(settings, s), on_batch, on_skip)
+    def on_shadow(model: str, candidate: str, agreement: float) -> None:
+        metrics.SHADOW_AGREEMENT.labels(model, candidate).observe(agreement)
+
+    kinds = {c.id: c.kind for c in settings.sources.cameras}
+
+    def demand_for(source_id: str) -> DetectionNeeds | None:
+        if not settings.pipelines.prune_by_rules:
+            return None
+        return detection_needs(rules, source_id, kinds.get(source_id, "camera"))
+
+    pipelines = settings.pipelines
+    snapshots = (SnapshotStore(pipelines.snapshot_dir, pipelines.snapshot_min_interval_s)
+                 if pipelines.snapshots else None)
+    engine = DetectionEngine(models, settings.steps_for, lambda s: scene_for(settings, s), on_batch, on_skip,
+                             demand_for=demand_for, snapshots=snapshots, on_shadow=on_shadow)
     return engine

@@ -22,6 +22,9 @@ INFERENCE_SECONDS = Histogram(
 )
 BATCH_SIZE = Histogram("citywatch_model_batch_size", "Frames per model call", ["model"],
                        buckets=(1, 2, 4, 8, 16, 32, 64))
+SHADOW_AGREEMENT = Histogram("citywatch_shadow_agreement",
+                             "Box agreement of a candidate model with the current one",
+                             ["model", "candidate"], buckets=(0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0))
 QUEUE_DEPTH = Gauge("citywatch_model_queue_depth", "Frames waiting for a model", ["model"])
 FRAMES_SKIPPED = Counter("citywatch_model_frames_skipped_total",
                          "Frames a model did not run on, by reason (stride, cascade, rules)",

@@ -111,16 +111,19 @@ class Runtime:
     async def engine(self) -> DetectionEngine:
         async with self._lock:
             if self._engine is None:
-                engine = build_engine(self.settings)
+                engine = build_engine(self.settings, self.rules())
                 await asyncio.to_thread(engine.load)
                 log.info("loaded models: %s", ", ".join(d.name for d in engine.detectors))
                 self._engine = engine
             return self._engine
 
-    def rule_engine(self, state: MutableMapping[str, Any]) -> RuleEngine:
+    def rules(self) -> list[Rule]:
         if self._rules is None:
             self._rules = load_rule_set(self.settings)
-        return RuleEngine(self._rules, state=state)
+        return self._rules
+
+    def rule_engine(self, state: MutableMapping[str, Any]) -> RuleEngine:
+        return RuleEngine(self.rules(), state=state)
 
     async def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:

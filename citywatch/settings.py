@@ -250,6 +250,10 @@ class PipelinesSettings(Strict):
     default: list[StepSpec] = Field(default_factory=list)
     sources: dict[str, list[StepSpec]] = Field(default_factory=dict)
     tags: dict[str, list[StepSpec]] = Field(default_factory=dict)
+    prune_by_rules: bool = Field(default=True, description="skip models no enabled rule needs for a source")
+    snapshots: bool = Field(default=True, description="keep a JPEG with boxes for detections rules may use")
+    snapshot_dir: Path = Path(".citywatch/snapshots")
+    snapshot_min_interval_s: float = Field(default=5.0, ge=0)
 
 
 class RulesSettings(Strict):
@@ -358,6 +362,7 @@ class Settings(Strict):
         data["devservers"]["mail_dir"] = fix(self.devservers.mail_dir)
         data["devservers"]["sms_file"] = fix(self.devservers.sms_file)
         data["rules"]["paths"] = [fix(p) for p in self.rules.paths]
+        data["pipelines"]["snapshot_dir"] = fix(self.pipelines.snapshot_dir)
         for item, camera in zip(data["sources"]["cameras"], self.sources.cameras, strict=True):
             if camera.is_file:
                 item["url"] = str(fix(Path(camera.url)))
@@ -366,7 +371,7 @@ class Settings(Strict):
         for item in data["sources"]["air_quality"]:
             item["path"] = fix(Path(item["path"]))
         for model in data["models"]:
-            if "path" in model:
+            if model.get("path") is not None:
                 model["path"] = fix(Path(model["path"]))
         _restore_secrets(data, self)
         return Settings.model_validate(data)

@@ -82,6 +82,16 @@ class WhenSpec(BaseModel):
     pad: float = Field(default=0.15, ge=0, le=1, description="crop padding, as a share of the box size")
 
 
+class ShadowSpec(BaseModel):
+    """A candidate model run beside this step on a sample of frames; only its agreement is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str
+    every: int = Field(default=10, ge=1, description="run on every Nth frame the step runs on")
+    min_iou: float = Field(default=0.5, gt=0, le=1)
+
+
 class StepSpec(BaseModel):
     """One model in a source's detection graph, with its filters."""
 
@@ -93,3 +103,4 @@ class StepSpec(BaseModel):
     min_area: float = Field(default=0.0, ge=0, description="smallest box area kept, in px²")
     stride: int = Field(default=1, ge=1, description="run on every Nth frame of the source")
     when: WhenSpec | None = None
+    shadow: ShadowSpec | None = None

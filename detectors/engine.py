@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from detectors.base import Detector, Image
 from detectors.config import StepSpec, WhenSpec
@@ -22,11 +23,25 @@ from detectors.decode import decode_jpeg
 from detectors.events import Box, Detection, LineCrossing
 from detectors.scene import SceneSpec
 from detectors.scheduler import BatchObserver, BatchScheduler
-from detectors.tracking import Tracker
+from detectors.snapshots import SnapshotStore
+from detectors.tracking import Tracker, iou
 from ingest.events import EventFormatError
 from ingest.frame_codec import Frame
 
 SkipObserver = Callable[[str, str], None]  # model, reason
+ShadowObserver = Callable[[str, str, float], None]  # model, candidate, agreement 0..1
+
+
+class Demand(Protocol):
+    """What the rules need for a source (rules.requirements.DetectionNeeds fits)."""
+
+    @property
+    def classes(self) -> frozenset[str]: ...
+
+    @property
+    def models(self) -> frozenset[str]: ...
+
+    def wants(self, model: str, model_classes: Iterable[str]) -> bool: ...
 
 
 def detection_id(frame_event_id: uuid.UUID, model: str, version: str) -> uuid.UUID:
@@ -50,6 +65,7 @@ class RunResult:
 @dataclass
 class EngineStats:
     skipped: Counter[str] = field(default_factory=Counter)  # "model:reason"
+    shadow: dict[str, list[float]] = field(default_factory=dict)  # "model->candidate": agreements
 
 
 def validate_steps(steps: Sequence[StepSpec], models: Mapping[str, object]) -> None:
@@ -60,6 +76,8 @@ def validate_steps(steps: Sequence[StepSpec], models: Mapping[str, object]) -> N
             raise ValueError(f"step runs unknown model {step.model!r} (known: {', '.join(sorted(models))})")
         if step.when is not None and step.when.model not in seen:
             raise ValueError(f"step {step.model!r} depends on {step.when.model!r}, which must run before it")
+        if step.shadow is not None and step.shadow.model not in models:
+            raise ValueError(f"step {step.model!r} shadows with unknown model {step.shadow.model!r}")
         seen.add(step.model)
 
 
@@ -71,11 +89,17 @@ class DetectionEngine:
         scene_for: Callable[[str], SceneSpec | None] | None = None,
         on_batch: BatchObserver | None = None,
         on_skip: SkipObserver | None = None,
+        demand_for: Callable[[str], Demand | None] | None = None,
+        snapshots: SnapshotStore | None = None,
+        on_shadow: ShadowObserver | None = None,
     ) -> None:
         self.models = dict(models)
         self._steps_for = steps_for or (lambda _source: [StepSpec(model=name) for name in self.models])
         self._scene_for = scene_for or (lambda _source: None)
         self._on_skip = on_skip
+        self._demand_for = demand_for or (lambda _source: None)
+        self.snapshots = snapshots
+        self._on_shadow = on_shadow
         self.stats = EngineStats()
         self.schedulers = {
             name: BatchScheduler(m.detector, m.batch_size, m.max_wait_ms, on_batch)
@@ -102,7 +126,8 @@ class DetectionEngine:
 
     async def _frame(self, frame: Frame, image: Image) -> list[Detection]:
         source = frame.source_id
-        steps = self._steps_for(source)
+        demand = self._demand_for(source)
+        steps = self._prune(self._steps_for(source), demand)
         index = self._frame_counts[source]
         self._frame_counts[source] += 1
         due = [s for s in steps if index % s.stride == 0]
@@ -114,6 +139,10 @@ class DetectionEngine:
         outputs = await asyncio.gather(*(self.schedulers[s.model].infer(image) for s in independent))
         for step, (boxes, ms) in zip(independent, outputs, strict=True):
             found[step.model] = (_filter(boxes, step), ms)
+        for step in independent:
+            if step.shadow is None or (index // step.stride) % step.shadow.every != 0:
+                continue
+            await self._shadow(step, image, found[step.model][0])
         for step in (s for s in due if s.when is not None):
             assert step.when is not None
             triggers = _triggers(found.get(step.when.model, ([], 0.0))[0], step.when)
@@ -122,7 +151,42 @@ class DetectionEngine:
                 continue
             boxes, ms = await self._cascade(step, step.when, image, triggers)
             found[step.model] = (_filter(boxes, step), ms)
-        return [self._event(frame, image, model, boxes, ms) for model, (boxes, ms) in found.items()]
+        events = [self._event(frame, image, model, boxes, ms) for model, (boxes, ms) in found.items()]
+        if self.snapshots is not None and demand is not None:
+            events = [await self._snapshot(event, image, demand) for event in events]
+        return events
+
+    def _prune(self, steps: Sequence[StepSpec], demand: Demand | None) -> list[StepSpec]:
+        """Only the steps some rule needs for this source, and the steps those cascade from."""
+        if demand is None:
+            return list(steps)
+        needed = {
+            s.model for s in steps
+            if demand.wants(s.model, s.classes or self.models[s.model].detector.classes)
+        }
+        for step in reversed(steps):
+            if step.model in needed and step.when is not None:
+                needed.add(step.when.model)
+        for step in steps:
+            if step.model not in needed:
+                self._skip(step.model, "rules")
+        return [s for s in steps if s.model in needed]
+
+    async def _snapshot(self, event: Detection, image: Image, demand: Demand) -> Detection:
+        assert self.snapshots is not None
+        relevant = event.model in demand.models or any(b.label in demand.classes for b in event.boxes)
+        if not event.boxes or not relevant or not self.snapshots.due(event.source_id, event.time):
+            return event
+        path = await asyncio.to_thread(self.snapshots.save, event, image)
+        return event.model_copy(update={"snapshot": path})
+
+    async def _shadow(self, step: StepSpec, image: Image, current: list[Box]) -> None:
+        assert step.shadow is not None
+        candidate, _ = await self.schedulers[step.shadow.model].infer(image)
+        agreement = box_agreement(current, _filter(candidate, step), step.shadow.min_iou)
+        self.stats.shadow.setdefault(f"{step.model}->{step.shadow.model}", []).append(agreement)
+        if self._on_shadow is not None:
+            self._on_shadow(step.model, step.shadow.model, agreement)
 
     async def _cascade(self, step: StepSpec, when: WhenSpec, image: Image,
                        triggers: list[Box]) -> tuple[list[Box], float]:
@@ -161,6 +225,20 @@ class DetectionEngine:
     async def close(self) -> None:
         for scheduler in self.schedulers.values():
             await scheduler.close()
+
+
+def box_agreement(a: list[Box], b: list[Box], min_iou: float) -> float:
+    """Share of boxes matched one-to-one (same label, IoU >= min_iou); 1.0 when both are empty."""
+    if not a and not b:
+        return 1.0
+    unmatched = list(b)
+    matched = 0
+    for box in sorted(a, key=lambda x: -x.score):
+        best = max(unmatched, key=lambda c: iou(box, c) if c.label == box.label else -1, default=None)
+        if best is not None and best.label == box.label and iou(box, best) >= min_iou:
+            unmatched.remove(best)
+            matched += 1
+    return matched / max(len(a), len(b))
 
 
 def _filter(boxes: list[Box], step: StepSpec) -> list[Box]:

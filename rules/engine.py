@@ -74,6 +74,8 @@ class RuleEngine:
             evidence = [*state.get("evidence", []), str(event.event_id)][-MAX_EVIDENCE:]
             state["evidence"] = evidence
             state["values"] = seen.values
+            if isinstance(event, Detection) and event.snapshot:
+                state["snapshot"] = event.snapshot
             started = datetime.fromisoformat(since)
             if not state.get("alert_id") and (now - started).total_seconds() >= rule.condition.for_:
                 alert_id = alert_id_for(rule.id, group_key, started)
@@ -107,6 +109,7 @@ class RuleEngine:
             started_at=started,
             resolved_at=now if transition == "resolved" else None,
             labels=rule.labels,
-            evidence=Evidence(event_ids=state.get("evidence", []), values=state.get("values", {})),
+            evidence=Evidence(event_ids=state.get("evidence", []), values=state.get("values", {}),
+                              snapshot=state.get("snapshot")),
             notify=rule.notify,
         )

@@ -66,12 +66,14 @@ class DetectionCondition(StrictModel):
 
     type: Literal["detection"]
     classes: list[str] = Field(min_length=1)
+    model: str | None = Field(
+        default=None, description="only this model's detections (set it when several models report a class)")
     min_count: int = Field(default=1, ge=1)
     min_score: float = Field(default=0.25, ge=0, le=1)
     for_: Duration = Field(default=0.0, alias="for")
 
     def observe(self, event: Detection | Reading) -> Observation | None:
-        if not isinstance(event, Detection):
+        if not isinstance(event, Detection) or (self.model is not None and event.model != self.model):
             return None
         count = event.count(frozenset(self.classes), self.min_score)
         return Observation(

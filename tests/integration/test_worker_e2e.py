@@ -168,3 +168,9 @@ async def test_worker_runs_the_whole_pipeline(
     assert any(c == "detect" and "undecodable JPEG" in r for c, r in reasons), reasons
     assert any(c == "store" and "invalid Reading" in r for c, r in reasons), reasons
     assert worker.returncode in (0, -signal.SIGTERM)
+    snapshot = await pg_pool.fetchval(
+        "SELECT snapshot FROM detections WHERE source_id=$1 AND snapshot IS NOT NULL LIMIT 1", f"cam-{run}")
+    assert snapshot is not None and os.path.getsize(snapshot) > 1000  # noqa: ASYNC240 - evidence file
+    evidence = await pg_pool.fetchval(
+        "SELECT evidence->>'snapshot' FROM alerts WHERE source_id=$1 AND state='fired' LIMIT 1", f"cam-{run}")
+    assert evidence is not None

@@ -135,3 +135,56 @@ async def test_yolo_tracks_people_in_vtest_with_stable_ids(yolo_onnx: Path, vtes
     assert len(first_ids) >= 3
     assert len(first_ids & last_ids) >= 0.6 * len(first_ids)  # most people keep their id for 2 s
     await engine.close()
+
+
+async def test_models_no_rule_needs_are_not_run(tmp_path: Path) -> None:
+    from detectors.snapshots import SnapshotStore
+    from rules.loader import parse_rules
+    from rules.requirements import detection_needs
+
+    rules = parse_rules("""
+- id: crowd
+  title: Crowd
+  sources: {ids: [cam-1]}
+  condition: {type: detection, classes: [person], min_count: 1}
+- id: falls
+  title: Fall
+  sources: {ids: [cam-2]}
+  condition: {type: detection, model: fall, classes: [Fall]}
+""", "rules.yaml")
+    person, cars, fall = FakeModel("person", "person"), FakeModel("cars", "car"), FakeModel("fall", "Fall")
+    steps = [StepSpec(model="person"), StepSpec(model="cars"),
+             StepSpec(model="fall", when=WhenSpec(model="person", classes=["person"]))]
+    engine = DetectionEngine(
+        {"person": ModelRuntime(person), "cars": ModelRuntime(cars), "fall": ModelRuntime(fall)},
+        lambda _: steps, demand_for=lambda source: detection_needs(rules, source, "camera"),
+        snapshots=SnapshotStore(tmp_path, min_interval_s=10))
+    first = await engine.run([frame("cam-1", seconds=0)])
+    assert [d.model for d in first.detections] == ["person"]  # no rule wants cars or the fall model here
+    second = await engine.run([frame("cam-2", seconds=0)])
+    assert sorted(d.model for d in second.detections) == ["fall", "person"]  # fall needs person first
+    assert cars.batches == [] and engine.stats.skipped["cars:rules"] == 2
+    # evidence: one snapshot per source per 10 s, only for what rules look at
+    [snap] = [d.snapshot for d in first.detections]
+    assert snap is not None and cv2.imread(snap) is not None  # a real JPEG on disk
+    later = await engine.run([frame("cam-1", seconds=3)])
+    assert later.detections[0].snapshot is None
+    assert next(d for d in second.detections if d.model == "fall").snapshot is not None
+    assert next(d for d in second.detections if d.model == "person").snapshot is None
+
+
+async def test_shadow_model_agreement_is_recorded() -> None:
+    from detectors.config import ShadowSpec
+    from detectors.engine import box_agreement
+
+    same, shifted = FakeModel("v1", "car"), FakeModel("v2", "car", (30, 30, 70, 110))
+    steps = [StepSpec(model="v1", shadow=ShadowSpec(model="v2", every=2))]
+    engine = DetectionEngine({"v1": ModelRuntime(same), "v2": ModelRuntime(shifted)}, lambda _: steps)
+    for i in range(4):
+        result = await engine.run([frame(seconds=i)])
+        assert [d.model for d in result.detections] == ["v1"]  # the candidate emits nothing
+    assert engine.stats.shadow == {"v1->v2": [0.0, 0.0]} and len(shifted.batches) == 2
+    a = Box(label="car", class_id=0, score=0.9, x1=0, y1=0, x2=10, y2=10)
+    b = a.model_copy(update={"x1": 1.0})
+    assert box_agreement([a], [b], 0.5) == 1.0 and box_agreement([], [], 0.5) == 1.0
+    assert box_agreement([a, a], [b], 0.5) == 0.5
