@@ -292,6 +292,19 @@ def console(ctx: Context) -> None:
     uvicorn.run(create_app(settings.storage.dsn), host=settings.console.host, port=settings.console.port)
 
 
+@rules.command("schema")
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
+def rules_schema(output: Path | None) -> None:
+    """Print the JSON Schema of rule files (for editors); schemas/rule-file.schema.json is this."""
+    from rules.schema import rule_file_schema_json
+
+    text = rule_file_schema_json()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
 @main.command("config")
 @pass_context
 def show_config(ctx: Context) -> None:
