@@ -127,7 +127,9 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         for detection in result.detections:
             await publisher.send("detections", detection.source_id.encode(), detection.to_json())
 
-    @app.agent(_raw_topic(app, topics.name("detections"), topics.name("readings")), name="evaluate")
+    evaluated = [topics.name(t) for t in ("detections", "readings", "telemetry")]
+
+    @app.agent(_raw_topic(app, *evaluated), name="evaluate")
     async def evaluate(stream: Any) -> None:
         engine = None
         async for event in stream.events():
@@ -136,7 +138,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 if engine is None:
                     engine = runtime.rule_engine(rule_state)
                 decoded = decode_event(topics.short(event.message.topic), event.value or b"")
-                for alert in engine.evaluate(decoded):  # type: ignore[arg-type]
+                for alert in engine.evaluate(decoded):
                     log.info("alert %s %s for %s", alert.rule_id, alert.state, alert.group_key)
                     metrics.ALERTS.labels(alert.rule_id, alert.state).inc()
                     await publisher.send("alerts", alert.kafka_key.encode(), alert.to_json())

@@ -25,7 +25,7 @@ import cv2
 from ingest.backoff import Backoff
 from ingest.backpressure import BoundedBuffer, Policy
 from ingest.capture import EndOfStream, FrameReader, Image, SourceError, open_reader
-from ingest.events import DataQuality, DroneTelemetry, FrameHeader, GeoPoint, SourceHealth
+from ingest.events import DataQuality, DroneTelemetry, FrameHeader, GeoPoint, QualityIssue, SourceHealth
 from ingest.frame_codec import Frame
 from ingest.geofence import Geofence, GeofenceMonitor
 from ingest.jpeg import encode_jpeg
@@ -176,7 +176,8 @@ class CameraSource:
         thumb = thumbnail(image)
         for change in self._quality.observe(thumb, now):
             await sink.telemetry(DataQuality(
-                source_id=self.config.source_id, time=captured_at, issue=change.issue,
+                source_id=self.config.source_id, source_kind=self.config.kind, time=captured_at,
+                issue=change.issue,
                 active=change.active, detail=change.detail))
         decision = self._gate.decide(thumb, now)
         if decision.reason == "motion":
@@ -237,17 +238,20 @@ class CameraSource:
             sample_fps=self.rate.fps(self._clock()),
         )
 
+    def _quality_event(self, issue: QualityIssue, active: bool, detail: str) -> DataQuality:
+        cfg = self.config
+        return DataQuality(source_id=cfg.source_id, source_kind=cfg.kind, time=datetime.now(UTC), issue=issue,
+                           active=active, detail=detail)
+
     async def _went_offline(self, sink: EventSink, reason: str) -> None:
         self.stats.connected = False
         log.warning("camera %s offline: %s", self.config.source_id, reason)
         if not self._offline:
             self._offline = True
-            await sink.telemetry(DataQuality(source_id=self.config.source_id, time=datetime.now(UTC),
-                                             issue="offline", active=True, detail=reason))
+            await sink.telemetry(self._quality_event("offline", True, reason))
 
     async def _came_online(self, sink: EventSink) -> None:
         self.stats.connected = True
         if self._offline:
             self._offline = False
-            await sink.telemetry(DataQuality(source_id=self.config.source_id, time=datetime.now(UTC),
-                                             issue="offline", active=False, detail="reconnected"))
+            await sink.telemetry(self._quality_event("offline", False, "reconnected"))

@@ -140,6 +140,7 @@ class DataQuality(Event):
     """A source's data became (or stopped being) untrustworthy; rules can alert on it."""
 
     kind: Literal["quality"] = "quality"
+    source_kind: SourceKind | None = None
     issue: QualityIssue
     active: bool = Field(description="true when the problem starts, false when it clears")
     detail: str = ""

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.events import DataQuality, GeoPoint
+from ingest.events import DataQuality, GeoPoint, QualityIssue
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,12 @@ class SensorSpec:
 
 class UnknownSensor(LookupError):
     pass
+
+
+def _quality(sensor: SensorSpec, time: datetime, issue: QualityIssue, active: bool, detail: str,
+             field: str | None = None) -> DataQuality:
+    return DataQuality(source_id=sensor.id, source_kind="sensor", time=time, issue=issue, active=active,
+                       detail=detail, field=field)
 
 
 class SensorRegistry:
@@ -64,8 +70,7 @@ class SensorWatch:
         events = []
         if state.missing:
             state.missing = False
-            events.append(DataQuality(source_id=sensor.id, time=time, issue="missing_reports", active=False,
-                                      detail="reporting again"))
+            events.append(_quality(sensor, time, "missing_reports", False, detail="reporting again"))
         state.last_report = time
         for name, value in values.items():
             same = state.last_values.get(name) == value
@@ -75,12 +80,11 @@ class SensorWatch:
             if stuck and name not in state.stuck:
                 state.stuck.add(name)
                 detail = f"{name}={value} for {self.stuck_after} reports"
-                events.append(DataQuality(source_id=sensor.id, time=time, issue="stuck_value", active=True,
-                                          field=name, detail=detail))
+                events.append(_quality(sensor, time, "stuck_value", True, field=name, detail=detail))
             elif not stuck and name in state.stuck:
                 state.stuck.discard(name)
-                events.append(DataQuality(source_id=sensor.id, time=time, issue="stuck_value", active=False,
-                                          field=name, detail=f"{name} changed to {value}"))
+                changed = f"{name} changed to {value}"
+                events.append(_quality(sensor, time, "stuck_value", False, field=name, detail=changed))
         return events
 
     def check_missing(self, sensors: list[SensorSpec], now: datetime) -> list[DataQuality]:
@@ -92,6 +96,6 @@ class SensorWatch:
             silent = (now - state.last_report).total_seconds()
             if silent > sensor.expected_interval_s * self.missing_after_intervals:
                 state.missing = True
-                events.append(DataQuality(source_id=sensor.id, time=now, issue="missing_reports", active=True,
-                                          detail=f"no report for {silent:.0f} s"))
+                silence = f"no report for {silent:.0f} s"
+                events.append(_quality(sensor, now, "missing_reports", True, detail=silence))
         return events

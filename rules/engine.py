@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from detectors.events import Detection
-from ingest.events import Reading
+from ingest.events import DataQuality, Event
 from rules.events import Alert, Evidence
 from rules.model import Observation, Rule
 
@@ -31,6 +31,13 @@ def alert_id_for(rule_id: str, group_key: str, started_at: datetime) -> uuid.UUI
     return uuid.uuid5(ALERT_NAMESPACE, f"{rule_id}|{group_key}|{started_at.isoformat()}")
 
 
+def source_kind(event: Event) -> str:
+    """camera / drone / sensor: what kind of source the event came from."""
+    if isinstance(event, DataQuality):
+        return event.source_kind or ""
+    return str(getattr(event, "kind", ""))
+
+
 class RuleEngine:
     def __init__(
         self, rules: Iterable[Rule], state: MutableMapping[str, State] | None = None
@@ -39,16 +46,17 @@ class RuleEngine:
         self._by_type: dict[type, list[Rule]] = defaultdict(list)
         for rule in rules:
             if rule.enabled:
-                self._by_type[rule.event_type].append(rule)
+                for event_type in rule.event_types:
+                    self._by_type[event_type].append(rule)
 
     @property
     def rules(self) -> list[Rule]:
         return [rule for rules in self._by_type.values() for rule in rules]
 
-    def evaluate(self, event: Detection | Reading) -> list[Alert]:
+    def evaluate(self, event: Event) -> list[Alert]:
         alerts = []
         for rule in self._by_type.get(type(event), ()):
-            if not rule.sources.matches(event.source_id, event.kind):
+            if not rule.sources.matches(event.source_id, source_kind(event)):
                 continue
             observation = rule.condition.observe(event)
             if observation is None:
@@ -58,7 +66,7 @@ class RuleEngine:
                 alerts.append(alert)
         return alerts
 
-    def _step(self, rule: Rule, event: Detection | Reading, seen: Observation) -> Alert | None:
+    def _step(self, rule: Rule, event: Event, seen: Observation) -> Alert | None:
         group_key = event.source_id
         key = f"{rule.id}|{group_key}"
         state: State = dict(self.state.get(key) or {})

@@ -8,12 +8,12 @@ with a line number, never a silently ignored option.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from detectors.events import Detection
-from ingest.events import Reading, SourceKind
+from ingest.events import DataQuality, Event, QualityIssue, Reading, SourceKind
 
 Severity = Literal["info", "warning", "critical"]
 Channel = Literal["email", "sms"]
@@ -71,6 +71,7 @@ class Observation(StrictModel):
 class DetectionCondition(StrictModel):
     """At least `min_count` objects of `classes` (each scored >= min_score) in a frame."""
 
+    event_types: ClassVar[tuple[type, ...]] = (Detection,)
     type: Literal["detection"]
     classes: list[str] = Field(min_length=1)
     model: str | None = Field(
@@ -79,7 +80,7 @@ class DetectionCondition(StrictModel):
     min_score: float = Field(default=0.25, ge=0, le=1)
     for_: Duration = Field(default=0.0, alias="for")
 
-    def observe(self, event: Detection | Reading) -> Observation | None:
+    def observe(self, event: Event) -> Observation | None:
         if not isinstance(event, Detection) or (self.model is not None and event.model != self.model):
             return None
         count = event.count(frozenset(self.classes), self.min_score)
@@ -92,6 +93,7 @@ class DetectionCondition(StrictModel):
 class ThresholdCondition(StrictModel):
     """A reading's field (or 'aqi') above and/or below a limit."""
 
+    event_types: ClassVar[tuple[type, ...]] = (Reading,)
     type: Literal["threshold"]
     field: str = Field(min_length=1)
     above: float | None = None
@@ -104,7 +106,7 @@ class ThresholdCondition(StrictModel):
             raise ValueError("give 'above' or 'below' (or both)")
         return self
 
-    def observe(self, event: Detection | Reading) -> Observation | None:
+    def observe(self, event: Event) -> Observation | None:
         if not isinstance(event, Reading):
             return None
         value = event.field(self.field)
@@ -117,7 +119,49 @@ class ThresholdCondition(StrictModel):
         return Observation(holds=holds, values={self.field: value, "unit": unit})
 
 
-Condition = Annotated[DetectionCondition | ThresholdCondition, Field(discriminator="type")]
+class LineCrossingCondition(StrictModel):
+    """Tracked objects crossed a counting line (optionally in one direction) in this frame."""
+
+    event_types: ClassVar[tuple[type, ...]] = (Detection,)
+    type: Literal["line_crossing"]
+    line: str = Field(min_length=1)
+    direction: Literal["left_to_right", "right_to_left", "any"] = "any"
+    classes: list[str] = Field(default_factory=list, description="empty: any class")
+    model: str | None = None
+    min_count: int = Field(default=1, ge=1)
+    for_: Duration = Field(default=0.0, alias="for")
+
+    def observe(self, event: Event) -> Observation | None:
+        if not isinstance(event, Detection) or (self.model is not None and event.model != self.model):
+            return None
+        crossed = [
+            c for c in event.crossings
+            if c.line == self.line and self.direction in ("any", c.direction)
+            and (not self.classes or c.label in self.classes)
+        ]
+        return Observation(holds=len(crossed) >= self.min_count,
+                           values={"crossings": len(crossed), "line": self.line,
+                                   "tracks": [c.track_id for c in crossed]})
+
+
+class DataQualityCondition(StrictModel):
+    """A source reports a data-quality problem (frozen image, offline, stuck value ...)."""
+
+    event_types: ClassVar[tuple[type, ...]] = (DataQuality,)
+    type: Literal["data_quality"]
+    issues: list[QualityIssue] = Field(min_length=1)
+    for_: Duration = Field(default=0.0, alias="for")
+
+    def observe(self, event: Event) -> Observation | None:
+        if not isinstance(event, DataQuality) or event.issue not in self.issues:
+            return None
+        return Observation(holds=event.active, values={"issue": event.issue, "detail": event.detail})
+
+
+Condition = Annotated[
+    DetectionCondition | ThresholdCondition | LineCrossingCondition | DataQualityCondition,
+    Field(discriminator="type"),
+]
 
 
 class NotifyTarget(StrictModel):
@@ -141,5 +185,6 @@ class Rule(StrictModel):
     notify: list[NotifyTarget] = Field(default_factory=list)
 
     @property
-    def event_type(self) -> type[Detection] | type[Reading]:
-        return Detection if isinstance(self.condition, DetectionCondition) else Reading
+    def event_types(self) -> tuple[type, ...]:
+        """The event types this rule's condition reads: the engine offers it nothing else."""
+        return self.condition.event_types

@@ -100,3 +100,51 @@ def test_threshold_rule_on_readings_uses_event_time() -> None:
     # 120 at 1h, 130 at 2h, then a dip: no 2 h run; 120/140/150 from 4h reaches 2 h at 6h.
     assert [(a.state, a.time - T0) for a in alerts] == [("fired", timedelta(hours=6))]
     assert alerts[0].evidence.values["no2"] == 150
+
+
+def test_line_crossing_rule_fires_on_the_right_direction_only() -> None:
+    from detectors.events import LineCrossing
+
+    [rule] = parse_rules("""
+id: wrong-way
+title: Walking the wrong way through the gate
+condition: {type: line_crossing, line: gate, direction: left_to_right, classes: [person]}
+resolve_after: 0s
+""", "gate.yaml")
+    engine = RuleEngine([rule])
+
+    def crossing(seconds: float, direction: str) -> Detection:
+        event = detection(seconds, 1)
+        cross = LineCrossing(line="gate", track_id=7, label="person", direction=direction)
+        return event.model_copy(update={"crossings": (cross,)})
+
+    assert engine.evaluate(crossing(0, "right_to_left")) == []
+    [fired] = engine.evaluate(crossing(1, "left_to_right"))
+    assert fired.state == "fired" and fired.evidence.values["tracks"] == [7]
+    [resolved] = engine.evaluate(detection(2, 1))
+    assert resolved.state == "resolved"
+
+
+def test_data_quality_rule_follows_the_issue() -> None:
+    from ingest.events import DataQuality
+
+    [rule] = parse_rules("""
+id: camera-offline
+title: Camera offline for a minute
+sources: {kinds: [camera]}
+condition: {type: data_quality, issues: [offline, frozen], for: 60s}
+""", "offline.yaml")
+    engine = RuleEngine([rule])
+
+    def quality(seconds: float, active: bool, kind: str = "camera", issue: str = "offline") -> DataQuality:
+        return DataQuality(source_id="cam-1", source_kind=kind, time=T0 + timedelta(seconds=seconds),
+                           issue=issue, active=active)
+
+    assert engine.evaluate(quality(0, True)) == []
+    assert engine.evaluate(quality(30, True, kind="sensor")) == []  # another kind of source: not this rule
+    assert engine.evaluate(quality(40, True, issue="dark")) == []  # not an issue this rule watches
+    [fired] = engine.evaluate(quality(61, True))
+    assert fired.state == "fired" and fired.evidence.values["issue"] == "offline"
+    [resolved] = engine.evaluate(quality(90, False))
+    assert resolved.state == "resolved"
+    assert engine.evaluate(detection(100, 5)) == []  # detections do not reach a data-quality rule
