@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, MutableMapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detectors.events import Detection
@@ -27,6 +27,18 @@ MAX_EVIDENCE = 10
 State = dict[str, Any]
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    return (moment - EPOCH) // ONE_US
+
+
+def from_us(microseconds: int) -> datetime:
+    return EPOCH + timedelta(microseconds=microseconds)
+
+
 def alert_id_for(rule_id: str, group_key: str, started_at: datetime) -> uuid.UUID:
     return uuid.uuid5(ALERT_NAMESPACE, f"{rule_id}|{group_key}|{started_at.isoformat()}")
 
@@ -38,72 +50,98 @@ def source_kind(event: Event) -> str:
     return str(getattr(event, "kind", ""))
 
 
+class _Index:
+    """Rules of one event type, by the source ids or kinds they select: an event meets only
+    the rules that can match its source, so a thousand rules cost what a handful do."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, list[Rule]] = defaultdict(list)
+        self.by_kind: dict[str, list[Rule]] = defaultdict(list)
+        self.any_source: list[Rule] = []
+
+    def add(self, rule: Rule) -> None:
+        if rule.sources.ids:
+            for source_id in rule.sources.ids:
+                self.by_id[source_id].append(rule)
+        elif rule.sources.kinds:
+            for kind in rule.sources.kinds:
+                self.by_kind[kind].append(rule)
+        else:
+            self.any_source.append(rule)
+
+    def candidates(self, source_id: str, kind: str) -> list[Rule]:
+        return [*self.by_id.get(source_id, ()), *self.by_kind.get(kind, ()), *self.any_source]
+
+
 class RuleEngine:
     def __init__(
         self, rules: Iterable[Rule], state: MutableMapping[str, State] | None = None
     ) -> None:
         self.state: MutableMapping[str, State] = {} if state is None else state
-        self._by_type: dict[type, list[Rule]] = defaultdict(list)
-        for rule in rules:
-            if rule.enabled:
-                for event_type in rule.event_types:
-                    self._by_type[event_type].append(rule)
+        self._rules = [rule for rule in rules if rule.enabled]
+        self._index: dict[type, _Index] = defaultdict(_Index)
+        for rule in self._rules:
+            for event_type in rule.event_types:
+                self._index[event_type].add(rule)
 
     @property
     def rules(self) -> list[Rule]:
-        return [rule for rules in self._by_type.values() for rule in rules]
+        return list(self._rules)
 
     def evaluate(self, event: Event) -> list[Alert]:
-        alerts = []
-        for rule in self._by_type.get(type(event), ()):
-            if not rule.sources.matches(event.source_id, source_kind(event)):
+        alerts: list[Alert] = []
+        index = self._index.get(type(event))
+        if index is None:
+            return alerts
+        kind = source_kind(event)
+        now_us, event_id = to_us(event.time), str(event.event_id)  # once per event, not per rule
+        for rule in index.candidates(event.source_id, kind):
+            if not rule.sources.matches(event.source_id, kind):
                 continue
             observation = rule.condition.observe(event)
             if observation is None:
                 continue
-            alert = self._step(rule, event, observation)
+            alert = self._step(rule, event, observation, now_us, event_id)
             if alert is not None:
                 alerts.append(alert)
         return alerts
 
-    def _step(self, rule: Rule, event: Event, seen: Observation) -> Alert | None:
+    def _step(self, rule: Rule, event: Event, seen: Observation, now_us: int, event_id: str) -> Alert | None:
         group_key = event.source_id
         key = f"{rule.id}|{group_key}"
         state: State = dict(self.state.get(key) or {})
-        now = event.time
+        now = event.time  # now_us: the same in integer microseconds, exact and cheap to compare
         last = state.get("last")
-        if last is not None and now < datetime.fromisoformat(last):
+        if last is not None and now_us < last:
             return None  # older than what this key already saw: cannot change the decision
-        state["last"] = now.isoformat()
+        state["last"] = now_us
         alert = None
         if seen.holds:
             state.pop("false_since", None)
-            since = state.setdefault("since", now.isoformat())
-            evidence = [*state.get("evidence", []), str(event.event_id)][-MAX_EVIDENCE:]
+            since = state.setdefault("since", now_us)
+            evidence = [*state.get("evidence", []), event_id][-MAX_EVIDENCE:]
             state["evidence"] = evidence
             state["values"] = seen.values
             if isinstance(event, Detection) and event.snapshot:
                 state["snapshot"] = event.snapshot
-            started = datetime.fromisoformat(since)
-            if not state.get("alert_id") and (now - started).total_seconds() >= rule.condition.for_:
-                alert_id = alert_id_for(rule.id, group_key, started)
+            if not state.get("alert_id") and (now_us - since) / 1e6 >= rule.condition.for_:
+                alert_id = alert_id_for(rule.id, group_key, from_us(since))
                 state["alert_id"] = str(alert_id)
                 alert = self._alert(rule, group_key, state, "fired", now)
-        else:
-            if state.get("alert_id"):
-                false_since = datetime.fromisoformat(state.setdefault("false_since", now.isoformat()))
-                if (now - false_since).total_seconds() >= rule.resolve_after:
-                    alert = self._alert(rule, group_key, state, "resolved", now)
-                    state = {"last": state["last"]}
-            else:
-                state = {"last": state["last"]}
+        elif state.get("alert_id"):
+            false_since = state.setdefault("false_since", now_us)
+            if (now_us - false_since) / 1e6 >= rule.resolve_after:
+                alert = self._alert(rule, group_key, state, "resolved", now)
+                state = {"last": now_us}
+        elif len(state) > 1:
+            state = {"last": now_us}
         self.state[key] = state
         return alert
 
     @staticmethod
     def _alert(rule: Rule, group_key: str, state: State, transition: str, now: datetime) -> Alert:
         alert_id = uuid.UUID(state["alert_id"])
-        started = datetime.fromisoformat(state["since"])
+        started = from_us(state["since"])
         return Alert(
             event_id=uuid.uuid5(alert_id, transition),
             source_id=group_key,

@@ -8,6 +8,8 @@ with a line number, never a silently ignored option.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -61,8 +63,10 @@ class SourceSelector(StrictModel):
         return (not self.ids or source_id in self.ids) and (not self.kinds or kind in self.kinds)
 
 
-class Observation(StrictModel):
-    """What a condition saw in one event: whether it holds, and the values that decided it."""
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What a condition saw in one event: whether it holds, and the values that decided it.
+    A plain dataclass: one is made per rule per event, on the hot path."""
 
     holds: bool
     values: dict[str, Any]
@@ -80,10 +84,14 @@ class DetectionCondition(StrictModel):
     min_score: float = Field(default=0.25, ge=0, le=1)
     for_: Duration = Field(default=0.0, alias="for")
 
+    @cached_property
+    def _class_set(self) -> frozenset[str]:
+        return frozenset(self.classes)
+
     def observe(self, event: Event) -> Observation | None:
         if not isinstance(event, Detection) or (self.model is not None and event.model != self.model):
             return None
-        count = event.count(frozenset(self.classes), self.min_score)
+        count = event.count(self._class_set, self.min_score)
         return Observation(
             holds=count >= self.min_count,
             values={"count": count, "classes": self.classes, "model": event.model},
