@@ -292,6 +292,76 @@ def console(ctx: Context) -> None:
     uvicorn.run(create_app(settings.storage.dsn), host=settings.console.host, port=settings.console.port)
 
 
+def _parse_time(_: click.Context, __: click.Parameter, value: str) -> Any:
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO time (e.g. 2026-11-24T08:00Z)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@rules.command("test")
+@click.argument("rule_files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--from", "start", required=True, callback=_parse_time,
+              help="start time (ISO, UTC if no offset)")
+@click.option("--to", "end", required=True, callback=_parse_time, help="end time (exclusive)")
+@click.option("--diff", is_flag=True, help="compare with the live rules of the same ids")
+@pass_context
+def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any, diff: bool) -> None:
+    """Replay stored history through RULE_FILES and print the alerts they would have fired."""
+    import asyncpg
+
+    from notifier.templates import render
+    from rules.loader import load_rules
+    from rules.replay import compare, replay
+    from storage.history import QUERIES, history
+
+    candidate, errors = load_rules(list(rule_files))
+    for error in errors:
+        click.echo(str(error), err=True)
+    if errors or not candidate:
+        sys.exit(1)
+    settings = ctx.settings
+    live: list[Any] = []
+    if diff:
+        live_all, _ = load_rules(settings.rules.paths)
+        ids = {r.id for r in candidate}
+        live = [r for r in live_all if r.id in ids]
+    types = sorted({t for r in [*candidate, *live] for t in r.event_types if t in QUERIES}, key=str)
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        pool = await asyncpg.create_pool(settings.storage.dsn, min_size=1, max_size=2)
+        assert pool is not None
+        try:
+            new = await replay(candidate, history(pool, types, start, end))
+            old = await replay(live, history(pool, types, start, end)) if diff else []
+            return new, old
+        finally:
+            await pool.close()
+
+    new, old = asyncio.run(run())
+
+    def show(prefix: str, alert: Any) -> None:
+        text = render("sms", alert).text
+        where = f"{alert.rule_id} @ {alert.group_key}"
+        click.echo(f"{prefix}{alert.time.isoformat()} {alert.state:<8} {where}: {text}")
+
+    if not diff:
+        for alert in new:
+            show("", alert)
+        click.echo(f"{len(new)} alerts from {start.isoformat()} to {end.isoformat()}", err=True)
+        return
+    comparison = compare(new, old)
+    for alert in comparison.only_new:
+        show("+ ", alert)
+    for alert in comparison.only_live:
+        show("- ", alert)
+    click.echo(f"{comparison.both} alerts in both, {len(comparison.only_new)} only with the new rules (+), "
+               f"{len(comparison.only_live)} only with the live ones (-)", err=True)
+
+
 @rules.command("schema")
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
 def rules_schema(output: Path | None) -> None:

@@ -31,7 +31,8 @@ def _detection(e: Detection) -> tuple[Any, ...]:
     labels = sorted({b.label for b in e.boxes})
     return (e.time, e.event_id, e.source_id, e.frame_event_id, e.model, e.model_version,
             len(e.boxes), labels, boxes, e.inference_ms, e.snapshot,
-            json.dumps([c.model_dump() for c in e.crossings]) if e.crossings else None)
+            json.dumps([c.model_dump() for c in e.crossings]) if e.crossings else None,
+            e.frame_width, e.frame_height, e.kind)
 
 
 def _alert(e: Alert) -> tuple[Any, ...]:
@@ -66,7 +67,8 @@ TABLES: dict[type[Event], TableSpec] = {
         "lat", "lon"), _reading),
     Detection: TableSpec("detections", (
         "time", "event_id", "source_id", "frame_event_id", "model", "model_version", "box_count",
-        "labels", "boxes", "inference_ms", "snapshot", "crossings"), _detection),
+        "labels", "boxes", "inference_ms", "snapshot", "crossings", "frame_width", "frame_height", "kind"),
+        _detection),
     Alert: TableSpec("alerts", (
         "time", "event_id", "alert_id", "rule_id", "state", "severity", "source_id", "title",
         "started_at", "resolved_at", "labels", "evidence"), _alert),
