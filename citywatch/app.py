@@ -199,6 +199,16 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_RETRY_MAX_S)
 
+    async def reload_rules() -> None:
+        """Hot reload: changed rule files apply without a restart; broken ones are refused."""
+        try:
+            # in the event loop, between events: a few small files, and no engine swap mid-event
+            runtime.reload_rules()
+        except Exception:
+            log.exception("rule reload failed; the previous rules keep running")
+
+    app.timer(settings.rules.reload_every_s)(reload_rules)
+
     async def sources() -> None:
         try:
             await run_sources(settings, publisher, counters)

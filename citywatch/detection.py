@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from citywatch import metrics
 from citywatch.settings import Settings
@@ -24,7 +24,8 @@ def scene_for(settings: Settings, source_id: str) -> SceneSpec | None:
     )
 
 
-def build_engine(settings: Settings, rules: Sequence[Rule] = ()) -> DetectionEngine:
+def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list) -> DetectionEngine:
+    """`rules` gives the current rule set (it changes on hot reload)."""
     models = {
         spec.name: ModelRuntime(build_detector(spec), spec.batch_size, spec.max_wait_ms)
         for spec in settings.models
@@ -48,7 +49,7 @@ def build_engine(settings: Settings, rules: Sequence[Rule] = ()) -> DetectionEng
     def demand_for(source_id: str) -> DetectionNeeds | None:
         if not settings.pipelines.prune_by_rules:
             return None
-        return detection_needs(rules, source_id, kinds.get(source_id, "camera"))
+        return detection_needs(rules(), source_id, kinds.get(source_id, "camera"))
 
     pipelines = settings.pipelines
     snapshots = (SnapshotStore(pipelines.snapshot_dir, pipelines.snapshot_min_interval_s)

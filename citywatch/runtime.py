@@ -23,8 +23,8 @@ from notifier.dispatcher import Dispatcher, Recipient, RetryPolicy
 from notifier.email import EmailChannel, SmtpConfig
 from notifier.sms import SmsChannel, TwilioConfig
 from rules.engine import RuleEngine
-from rules.loader import load_rules
 from rules.model import Rule
+from rules.reload import ReloadResult, RuleDirectoryWatcher
 from storage.migrate import migrate
 from storage.notification_log import PgNotificationLog
 from storage.writer import EventWriter
@@ -66,16 +66,15 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     return channels
 
 
-def load_rule_set(settings: Settings) -> list[Rule]:
-    rules, errors = load_rules(settings.rules.paths)
-    for error in errors:
-        log.error("rule file error (rule skipped): %s", error)
-    for rule in rules:
+def report_rules(settings: Settings, result: ReloadResult) -> None:
+    for error in result.errors:
+        log.error("rule file refused (its previous version keeps running): %s", error)
+    for rule in result.rules:
         for target in rule.notify:
             if target.recipient not in settings.recipients:
                 log.error("rule %s notifies unknown recipient %r", rule.id, target.recipient)
-    log.info("loaded %d rules from %s", len(rules), ", ".join(map(str, settings.rules.paths)))
-    return rules
+    log.info("%d rules active after changes in %s", len(result.rules),
+             ", ".join(str(p) for p in result.changed_files) or "nothing")
 
 
 class Runtime:
@@ -87,6 +86,8 @@ class Runtime:
         self._engine: DetectionEngine | None = None
         self._dispatcher: Dispatcher | None = None
         self._rules: list[Rule] | None = None
+        self._watcher = RuleDirectoryWatcher(settings.rules.paths)
+        self._rule_engine: RuleEngine | None = None
         self._channels: dict[str, Channel] = {}
 
     async def pool(self) -> asyncpg.Pool:
@@ -111,7 +112,7 @@ class Runtime:
     async def engine(self) -> DetectionEngine:
         async with self._lock:
             if self._engine is None:
-                engine = build_engine(self.settings, self.rules())
+                engine = build_engine(self.settings, self.rules)
                 await asyncio.to_thread(engine.load)
                 log.info("loaded models: %s", ", ".join(d.name for d in engine.detectors))
                 self._engine = engine
@@ -119,11 +120,24 @@ class Runtime:
 
     def rules(self) -> list[Rule]:
         if self._rules is None:
-            self._rules = load_rule_set(self.settings)
-        return self._rules
+            self.reload_rules()
+        return self._rules or []
+
+    def reload_rules(self) -> bool:
+        """Apply changed rule files; True when the rule set changed."""
+        result = self._watcher.poll()
+        if result is None:
+            return False
+        report_rules(self.settings, result)
+        self._rules = result.rules
+        if self._rule_engine is not None:
+            self._rule_engine.replace_rules(result.rules)
+        return True
 
     def rule_engine(self, state: MutableMapping[str, Any]) -> RuleEngine:
-        return RuleEngine(self.rules(), state=state)
+        if self._rule_engine is None:
+            self._rule_engine = RuleEngine(self.rules(), state=state)
+        return self._rule_engine
 
     async def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:

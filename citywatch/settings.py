@@ -258,6 +258,8 @@ class PipelinesSettings(Strict):
 
 class RulesSettings(Strict):
     paths: list[Path] = Field(default_factory=lambda: [Path("rules.d")])
+    reload_every_s: float = Field(default=5.0, gt=0,
+                                  description="how often rule files are checked for changes")
 
 
 class SmtpSettings(Strict):

@@ -78,11 +78,17 @@ class RuleEngine:
         self, rules: Iterable[Rule], state: MutableMapping[str, State] | None = None
     ) -> None:
         self.state: MutableMapping[str, State] = {} if state is None else state
+        self.replace_rules(rules)
+
+    def replace_rules(self, rules: Iterable[Rule]) -> None:
+        """Swap the rule set (hot reload). State is keyed by rule id and group, so a rule
+        that is still there keeps its timers and its fired alert."""
         self._rules = [rule for rule in rules if rule.enabled]
-        self._index: dict[type, _Index] = defaultdict(_Index)
+        index: dict[type, _Index] = defaultdict(_Index)
         for rule in self._rules:
             for event_type in rule.event_types:
-                self._index[event_type].add(rule)
+                index[event_type].add(rule)
+        self._index = index
 
     @property
     def rules(self) -> list[Rule]:
