@@ -122,9 +122,25 @@ def positioned_errors(
     result = []
     for item in items:
         line, column, kept = locate(root, [*prefix, *item["loc"]])
+        if item["type"] != "missing" and len(kept) > len(prefix) and _is_union_tag(root, kept):
+            kept = kept[:-1]  # a model-level error in a tagged union ends with the tag, not a key
         where = ".".join(str(part) for part in kept[len(prefix):]) or "(top level)"
         result.append(SourceError(filename, line, column, f"{where}: {_plain(item)}"))
     return result
+
+
+def _is_union_tag(root: Any, loc: Sequence[int | str]) -> bool:
+    """Whether the last part of `loc` names a union member rather than a key of the file."""
+    node = root
+    for part in loc[:-1]:
+        in_map = isinstance(node, CommentedMap) and part in node
+        in_list = isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_map or in_list):
+            return False
+        node = node[part]
+    last = loc[-1]
+    return isinstance(node, CommentedMap) and isinstance(last, str) and last not in node \
+        and node.get("type") == last
 
 
 def _plain(item: Any) -> str:
