@@ -252,7 +252,7 @@ class PipelinesSettings(Strict):
     tags: dict[str, list[StepSpec]] = Field(default_factory=dict)
     prune_by_rules: bool = Field(default=True, description="skip models no enabled rule needs for a source")
     snapshots: bool = Field(default=True, description="keep a JPEG with boxes for detections rules may use")
-    snapshot_dir: Path = Path(".citywatch/snapshots")
+    snapshot_dir: Path | None = Field(default=None, description="default: <infra.state_dir>/snapshots")
     snapshot_min_interval_s: float = Field(default=5.0, ge=0)
 
 
@@ -364,7 +364,9 @@ class Settings(Strict):
         data["devservers"]["mail_dir"] = fix(self.devservers.mail_dir)
         data["devservers"]["sms_file"] = fix(self.devservers.sms_file)
         data["rules"]["paths"] = [fix(p) for p in self.rules.paths]
-        data["pipelines"]["snapshot_dir"] = fix(self.pipelines.snapshot_dir)
+        snapshots = self.pipelines.snapshot_dir
+        state_dir: Path = data["infra"]["state_dir"]
+        data["pipelines"]["snapshot_dir"] = fix(snapshots) if snapshots else state_dir / "snapshots"
         for item, camera in zip(data["sources"]["cameras"], self.sources.cameras, strict=True):
             if camera.is_file:
                 item["url"] = str(fix(Path(camera.url)))

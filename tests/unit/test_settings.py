@@ -123,3 +123,11 @@ pipelines:
         "      - {model: hog, when: {model: yolo, classes: [person]}}\n      - {model: yolo}\n")
     with pytest.raises(SettingsError, match="depends on 'yolo', which must run before it"):
         load_settings(write(tmp_path, bad), environ={})
+
+
+def test_snapshots_follow_the_state_dir_unless_set(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    moved = load_settings(path, environ={"CITYWATCH_INFRA__STATE_DIR": str(tmp_path / "state")})
+    assert moved.pipelines.snapshot_dir == tmp_path / "state" / "snapshots"
+    chosen = load_settings(path, environ={"CITYWATCH_PIPELINES__SNAPSHOT_DIR": "evidence"})
+    assert chosen.pipelines.snapshot_dir == tmp_path / "evidence"
