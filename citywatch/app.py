@@ -22,6 +22,7 @@ import faust
 from citywatch import metrics
 from citywatch.codecs import decode_event
 from citywatch.deadletter import DeadLetter, Headers
+from citywatch.publisher import publish_dead_letter
 from citywatch.runtime import Runtime
 from citywatch.settings import Settings
 from citywatch.sources import SourceCounters, run_sources
@@ -88,12 +89,11 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         message = event.message
         log.warning("dead letter from %s (%s): %s", consumer, message.topic, reason)
         metrics.DEAD_LETTERS.labels(consumer).inc()
-        letter = DeadLetter(
+        await publish_dead_letter(publisher, DeadLetter(
             origin_topic=message.topic, reason=reason, raw=event.value or b"", consumer=consumer,
             origin_partition=message.partition, origin_offset=message.offset,
             source_id=(event.key or b"").decode(errors="replace") or None,
-        )
-        await publisher.send("deadletter", letter.origin_topic.encode(), letter.raw, letter.headers())
+        ))
 
     @app.agent(_raw_topic(app, topics.name("frames")), name="detect")
     async def detect(stream: Any) -> None:

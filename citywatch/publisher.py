@@ -20,7 +20,7 @@ class Publisher(Protocol):
     ) -> None: ...
 
 
-async def publish_dead_letter(publisher: Publisher, topics: Topics, letter: DeadLetter) -> None:
+async def publish_dead_letter(publisher: Publisher, letter: DeadLetter) -> None:
     await publisher.send("deadletter", letter.origin_topic.encode(), letter.raw, letter.headers())
 
 

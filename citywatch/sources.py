@@ -68,7 +68,7 @@ class PublisherSink:
         self.counters.counts["telemetry"] += 1
 
     async def rejected(self, item: Rejected, stream: Stream) -> None:
-        await publish_dead_letter(self.publisher, self.topics, DeadLetter(
+        await publish_dead_letter(self.publisher, DeadLetter(
             origin_topic=self.topics.name(stream), reason=item.reason, raw=item.raw,
             consumer=f"source:{item.source_id}", source_id=item.source_id))
         self.counters.counts["rejected"] += 1

@@ -29,7 +29,7 @@ async def test_topics_publish_watch_and_dead_letters(bootstrap: str) -> None:
             await publisher.send("frames", b"cam-1", bytes(100_000) + bytes([i]))
         letter = DeadLetter(origin_topic=topics.name("readings"), reason="bad time", raw=b"x,y",
                             consumer="test", source_id="aq-1")
-        await publish_dead_letter(publisher, topics, letter)
+        await publish_dead_letter(publisher, letter)
         consumer = AIOKafkaConsumer(topics.name("deadletter"), bootstrap_servers=bootstrap,
                                     auto_offset_reset="earliest")
         await consumer.start()
