@@ -9,6 +9,7 @@ an index from the wrong period is a wrong number, not an approximation.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # (C_low, C_high, I_low, I_high) per pollutant and averaging period in seconds.
@@ -117,9 +118,14 @@ def overall_aqi(
     """The highest sub-index over the reading's pollutants, and which pollutant set it."""
     if period_s is None:
         return None
+    return highest((pollutant, value, units.get(pollutant), period_s) for pollutant, value in values.items())
+
+
+def highest(candidates: Iterable[tuple[str, float, str | None, int]]) -> tuple[int, str] | None:
+    """The highest sub-index among (pollutant, value, unit, period) candidates, and its pollutant;
+    candidates without a unit, a convertible unit or an index for that period do not count."""
     best: tuple[int, str] | None = None
-    for pollutant, value in values.items():
-        unit = units.get(pollutant)
+    for pollutant, value, unit, period_s in candidates:
         if unit is None:
             continue
         try:

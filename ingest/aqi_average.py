@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ingest.aqi import UnitError, sub_index
+from ingest.aqi import highest
 
 HOUR = 3600
 WINDOW_S = {"pm25": 24 * HOUR, "pm10": 24 * HOUR, "o3": 8 * HOUR, "co": 8 * HOUR, "no2": HOUR, "so2": HOUR}
@@ -35,7 +35,7 @@ class RollingAqi:
         self, sensor_id: str, time: datetime, values: dict[str, float], units: dict[str, str], period_s: float
     ) -> tuple[int, str] | None:
         """Record a report; the highest sub-index over complete windows (and its pollutant), or None."""
-        best: tuple[int, str] | None = None
+        complete: list[tuple[str, float, str | None, int]] = []
         for pollutant, value in values.items():
             window = WINDOW_S.get(pollutant)
             unit = units.get(pollutant)
@@ -47,13 +47,6 @@ class RollingAqi:
             while samples and samples[0].time <= start:
                 samples.popleft()
             covered = min(window, sum(s.period_s for s in samples))
-            if covered < self.min_coverage * window or len({s.unit for s in samples}) != 1:
-                continue
-            mean = sum(s.value for s in samples) / len(samples)
-            try:
-                index = sub_index(pollutant, mean, unit, window)
-            except UnitError:
-                continue
-            if index is not None and (best is None or index > best[0]):
-                best = (index, pollutant)
-        return best
+            if covered >= self.min_coverage * window and len({s.unit for s in samples}) == 1:
+                complete.append((pollutant, sum(s.value for s in samples) / len(samples), unit, window))
+        return highest(complete)
