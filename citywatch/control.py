@@ -8,15 +8,14 @@ with its reason and skipped (it is an instruction, not data to keep).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from citywatch.publisher import Publisher
-from citywatch.topics import Topics
+from citywatch.topics import Topics, follow_from_end
 from ingest.camera import CameraSource
 from ingest.events import EventFormatError, SamplingRequest
 
@@ -45,16 +44,8 @@ async def follow_control(bootstrap_servers: str, topics: Topics, cameras: Mappin
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
-        name = topics.name("control")
-        partitions = consumer.partitions_for_topic(name)
-        while not partitions:  # the topic may not exist yet: look again until it does
-            await consumer._client.force_metadata_update()  # aiokafka has no public call for this
-            partitions = consumer.partitions_for_topic(name)
-            if not partitions:
-                await asyncio.sleep(TOPIC_RETRY_S)
-        assigned = [TopicPartition(name, p) for p in partitions]
-        consumer.assign(assigned)
-        await consumer.seek_to_end(*assigned)
+        # the control topic may not exist yet: wait for it
+        await follow_from_end(consumer, [topics.name("control")], wait_for_topics_s=TOPIC_RETRY_S)
         async for message in consumer:
             apply_request(cameras, message.value or b"")
     finally:

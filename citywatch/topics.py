@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -60,3 +63,26 @@ async def ensure_topics(
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+async def follow_from_end(
+    consumer: AIOKafkaConsumer, names: Sequence[str], wait_for_topics_s: float | None = None
+) -> None:
+    """Assign every partition of `names` to a started, group-less consumer and position it at
+    the end now (not lazily on the first fetch), so it sees exactly what is produced from here.
+    With `wait_for_topics_s`, a topic that does not exist yet is looked up again until it does;
+    without, it is skipped."""
+    assigned: list[TopicPartition] = []
+    for name in names:
+        partitions = consumer.partitions_for_topic(name)
+        while not partitions:
+            await consumer._client.force_metadata_update()  # aiokafka has no public call for this
+            partitions = consumer.partitions_for_topic(name)
+            if partitions or wait_for_topics_s is None:
+                break
+            await asyncio.sleep(wait_for_topics_s)
+        assigned += [TopicPartition(name, p) for p in partitions or ()]
+    consumer.assign(assigned)
+    await consumer.seek_to_end(*assigned)
+    for partition in assigned:
+        await consumer.position(partition)

@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 from collections import Counter
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from citywatch.codecs import decode_event
-from citywatch.topics import TopicName, Topics
+from citywatch.topics import TopicName, Topics, follow_from_end
 from rules.events import Alert
 
 WATCHED: tuple[TopicName, ...] = (
@@ -34,20 +34,8 @@ class TopicWatcher:
 
     async def start(self) -> None:
         await self._consumer.start()
-        partitions = []
-        for short in WATCHED:
-            name = self.topics.name(short)
-            for partition in self._consumer.partitions_for_topic(name) or await self._partitions(name):
-                partitions.append(TopicPartition(name, partition))
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_end(*partitions)
-        for partition in partitions:  # resolve the end offsets now, not lazily on first fetch
-            await self._consumer.position(partition)
+        await follow_from_end(self._consumer, [self.topics.name(short) for short in WATCHED])
         self._task = asyncio.create_task(self._run())
-
-    async def _partitions(self, name: str) -> set[int]:
-        await self._consumer._client.force_metadata_update()
-        return self._consumer.partitions_for_topic(name) or set()
 
     async def _run(self) -> None:
         async for message in self._consumer:
