@@ -25,7 +25,7 @@ import asyncpg
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.manager import LocalInfra
-from citywatch.settings import Settings, load_settings
+from citywatch.settings import Settings, load_settings, secrets_file_for
 from citywatch.topics import Topics, ensure_topics
 from citywatch.watch import TopicWatcher
 from storage.migrate import migrate
@@ -41,7 +41,8 @@ def ensure_demo_secrets(config: Path, settings: Settings) -> Settings:
     sms = settings.channels.sms
     if sms is None or sms.auth_token is not None:
         return settings
-    secrets_file = Path(os.environ.get("CITYWATCH_SECRETS_FILE", settings.infra.state_dir / "secrets.env"))
+    state = {"infra": {"state_dir": str(settings.infra.state_dir)}}
+    secrets_file = secrets_file_for(config, state, os.environ)  # where the worker will look too
     secrets_file.parent.mkdir(parents=True, exist_ok=True)
     with secrets_file.open("a", encoding="utf-8") as handle:
         handle.write(f"CITYWATCH_CHANNELS__SMS__AUTH_TOKEN={secrets.token_hex(16)}\n")

@@ -377,18 +377,7 @@ class Settings(Strict):
         for model in data["models"]:
             if model.get("path") is not None:
                 model["path"] = fix(Path(model["path"]))
-        _restore_secrets(data, self)
-        return Settings.model_validate(data)
-
-
-def _restore_secrets(data: dict[str, Any], settings: Settings) -> None:
-    """model_dump keeps SecretStr objects, but make sure they survive as secrets."""
-    if settings.sources.mqtt.password:
-        data["sources"]["mqtt"]["password"] = settings.sources.mqtt.password
-    if settings.channels.email and settings.channels.email.password:
-        data["channels"]["email"]["password"] = settings.channels.email.password
-    if settings.channels.sms and settings.channels.sms.auth_token:
-        data["channels"]["sms"]["auth_token"] = settings.channels.sms.auth_token
+        return Settings.model_validate(data)  # model_dump keeps SecretStr values as SecretStr
 
 
 def load_settings(
