@@ -61,24 +61,33 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
 
 def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[SourceError]]:
     """All valid rules under `paths`, and every error; a bad file does not hide good ones."""
-    rules: list[Rule] = []
+    loaded: list[tuple[Path, list[Rule]]] = []
     errors: list[SourceError] = []
-    seen: dict[str, str] = {}
     for path in rule_files(paths):
         try:
-            file_rules = load_rule_file(path)
+            loaded.append((path, load_rule_file(path)))
         except YamlFileError as exc:
             errors.extend(exc.errors)
-            continue
         except OSError as exc:
             errors.append(SourceError(str(path), 1, 1, f"cannot read: {exc.strerror}"))
-            continue
+    rules, duplicates = unique_across_files(loaded)
+    return rules, errors + duplicates
+
+
+def unique_across_files(
+    files: Iterable[tuple[Path, list[Rule]]]
+) -> tuple[list[Rule], list[SourceError]]:
+    """The rules of several files, the first definition of each id winning; later ones are errors."""
+    seen: dict[str, Path] = {}
+    rules: list[Rule] = []
+    errors: list[SourceError] = []
+    for path, file_rules in files:
         for rule in file_rules:
             if rule.id in seen:
                 message = f"rule id {rule.id!r} already defined in {seen[rule.id]}"
                 errors.append(SourceError(str(path), 1, 1, message))
                 continue
-            seen[rule.id] = str(path)
+            seen[rule.id] = path
             rules.append(rule)
     return rules, errors
 

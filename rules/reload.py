@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rules.loader import load_rule_file, rule_files
+from rules.loader import parse_rules, rule_files, unique_across_files
 from rules.model import Rule
 from rules.yaml_source import SourceError, YamlFileError
 
@@ -33,35 +33,23 @@ class RuleDirectoryWatcher:
 
     def poll(self) -> ReloadResult | None:
         """None when nothing changed since the last poll, else the new complete rule set."""
-        current = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in rule_files(self.paths)
-                   if path.is_file()}
+        contents = {path: path.read_bytes() for path in rule_files(self.paths) if path.is_file()}
+        current = {path: hashlib.sha256(data).hexdigest() for path, data in contents.items()}
         changed = [p for p, digest in current.items() if self._digests.get(p) != digest]
         removed = [p for p in self._digests if p not in current]
         if not changed and not removed:
             return None
         errors: list[SourceError] = []
         for path in changed:
-            try:
-                self._good[path] = load_rule_file(path)
+            try:  # parse the bytes already read for the digest: one read per change
+                self._good[path] = parse_rules(contents[path].decode("utf-8"), str(path))
             except YamlFileError as exc:
                 errors.extend(exc.errors)  # the previous version of this file keeps running
-            except OSError as exc:
-                errors.append(SourceError(str(path), 1, 1, f"cannot read: {exc.strerror}"))
+            except UnicodeDecodeError as exc:
+                errors.append(SourceError(str(path), 1, 1, f"not UTF-8 text: {exc.reason}"))
             self._digests[path] = current[path]
         for path in removed:
             self._digests.pop(path, None)
             self._good.pop(path, None)
-        return ReloadResult(self._unique(errors), [*changed, *removed], errors)
-
-    def _unique(self, errors: list[SourceError]) -> list[Rule]:
-        seen: dict[str, Path] = {}
-        rules: list[Rule] = []
-        for path in sorted(self._good):
-            for rule in self._good[path]:
-                if rule.id in seen:
-                    message = f"rule id {rule.id!r} already defined in {seen[rule.id]}; ignored"
-                    errors.append(SourceError(str(path), 1, 1, message))
-                    continue
-                seen[rule.id] = path
-                rules.append(rule)
-        return rules
+        rules, duplicates = unique_across_files(sorted(self._good.items()))
+        return ReloadResult(rules, [*changed, *removed], errors + duplicates)
