@@ -9,14 +9,12 @@ from uuid import uuid4
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from citywatch.codecs import decode_event
-from citywatch.deadletter import DeadLetter
 from citywatch.infra.process import free_port
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
-from tests.integration.test_ingest_cli import drain
+from tests.kafka_helpers import dead_letters, drain
 from tests.unit.test_air_quality_push import AIRROHR
 
 pytestmark = pytest.mark.integration
@@ -67,18 +65,6 @@ sources:
     [reading] = [decode_event("readings", raw) for raw in await drain(bootstrap, topics.name("readings"))]
     assert isinstance(reading, Reading) and reading.source_id == "aq-park"
     assert reading.position is not None and reading.position.lat == 52.52
-    letters = await drain_letters(bootstrap, topics)
+    letters = await dead_letters(bootstrap, topics)
     assert sorted(letter.reason.split(":")[0] for letter in letters) == ["generic", "sensor-community"]
     assert any(letter.raw == AIRROHR and "unknown sensor" in letter.reason for letter in letters)
-
-
-async def drain_letters(bootstrap: str, topics: Topics) -> list[DeadLetter]:
-    consumer = AIOKafkaConsumer(topics.name("deadletter"), bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=3000)
-        messages = [m for ms in batches.values() for m in ms]
-        return [DeadLetter.from_message(m.value or b"", list(m.headers)) for m in messages]
-    finally:
-        await consumer.stop()

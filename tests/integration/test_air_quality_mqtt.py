@@ -13,8 +13,7 @@ import pytest
 from citywatch.codecs import decode_event
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
-from tests.integration.test_air_quality_http import drain_letters
-from tests.integration.test_ingest_cli import drain
+from tests.kafka_helpers import dead_letters, drain
 from tests.unit.test_air_quality_push import AIRROHR
 
 pytestmark = pytest.mark.integration
@@ -64,6 +63,6 @@ sources:
         _, stderr = process.communicate(timeout=30)
     sources = sorted(r.source_id for r in readings if isinstance(r, Reading))
     assert sources == ["aq-7", "aq-park"], stderr[-2000:]
-    letters = await drain_letters(bootstrap, topics)
+    letters = await dead_letters(bootstrap, topics)
     assert [letter.reason.split(":")[0] for letter in letters] == ["generic"]
     assert "not JSON" in letters[0].reason

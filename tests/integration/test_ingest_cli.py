@@ -9,26 +9,15 @@ from uuid import uuid4
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from citywatch.codecs import decode_event
 from citywatch.infra.process import free_port
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import SourceHealth
 from ingest.frame_codec import decode_frame
+from tests.kafka_helpers import drain
 
 pytestmark = pytest.mark.integration
-
-
-async def drain(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=4 << 20)
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=3000)
-        return [m.value or b"" for messages in batches.values() for m in messages]
-    finally:
-        await consumer.stop()
 
 
 async def test_ingest_runs_the_chosen_source_with_status_lines(

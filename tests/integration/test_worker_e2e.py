@@ -21,9 +21,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from citywatch.deadletter import DeadLetter
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.process import free_port
@@ -31,6 +29,7 @@ from citywatch.publisher import KafkaPublisher
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import FrameHeader
 from ingest.frame_codec import Frame, encode_frame
+from tests.kafka_helpers import dead_letters
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -93,20 +92,6 @@ async def publish_malformed(bootstrap: str, topics: Topics, run: str) -> None:
         await publisher.stop()
 
 
-async def dead_letters(bootstrap: str, topics: Topics, expected: int) -> list[DeadLetter]:
-    consumer = AIOKafkaConsumer(topics.name("deadletter"), bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    letters: list[DeadLetter] = []
-    try:
-        batches = await consumer.getmany(timeout_ms=3000)
-        for messages in batches.values():
-            letters += [DeadLetter.from_message(m.value or b"", list(m.headers)) for m in messages]
-    finally:
-        await consumer.stop()
-    return letters
-
-
 async def stored(pool: asyncpg.Pool, run: str) -> dict[str, int]:
     return {
         "readings": await pool.fetchval("SELECT count(*) FROM readings WHERE source_id=$1", f"aq-{run}"),
@@ -148,7 +133,7 @@ async def test_worker_runs_the_whole_pipeline(
             if smtp.store.messages() and twilio.store.messages() and all(counts.values()):
                 break
             await asyncio.sleep(2)
-        letters = await dead_letters(bootstrap, topics, expected=3)
+        letters = await dead_letters(bootstrap, topics)
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
