@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,12 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
                 click.echo(line, err=True)
 
     async def run() -> None:
+        # SIGINT and SIGTERM stop it cleanly (publisher flushed) even when started with SIGINT
+        # ignored, as a background job inherits, and on `docker stop`, which sends SIGTERM.
+        main = asyncio.current_task()
+        assert main is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, main.cancel)
         publisher = KafkaPublisher(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
                                    settings.broker.max_message_bytes)
         await ensure_topics(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
@@ -155,14 +162,13 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
         reporter = asyncio.create_task(report())
         try:
             await run_sources(settings, publisher, counters, cameras, sensors)
+        except asyncio.CancelledError:
+            click.echo("ingest stopped", err=True)
         finally:
             reporter.cancel()
             await publisher.stop()
 
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        click.echo("ingest stopped", err=True)
+    asyncio.run(run())
 
 
 @main.group()
