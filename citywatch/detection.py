@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from citywatch import metrics
+from citywatch.catalog import source_catalog
 from citywatch.settings import Settings
 from detectors.engine import DetectionEngine, ModelRuntime
 from detectors.registry import build_detector
 from detectors.scene import SceneSpec
 from detectors.snapshots import SnapshotStore
+from rules.base import SourceInfo
 from rules.model import Rule
 from rules.requirements import DetectionNeeds, detection_needs
 
@@ -44,12 +46,13 @@ def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list)
     def on_shadow(model: str, candidate: str, agreement: float) -> None:
         metrics.SHADOW_AGREEMENT.labels(model, candidate).observe(agreement)
 
-    kinds = {c.id: c.kind for c in settings.sources.cameras}
+    catalog = source_catalog(settings)
 
     def demand_for(source_id: str) -> DetectionNeeds | None:
         if not settings.pipelines.prune_by_rules:
             return None
-        return detection_needs(rules(), source_id, kinds.get(source_id, "camera"))
+        info = catalog.get(source_id, SourceInfo(kind="camera"))
+        return detection_needs(rules(), source_id, info.kind or "camera", info)
 
     pipelines = settings.pipelines
     folder = pipelines.snapshot_dir or settings.infra.state_dir / "snapshots"  # resolved() sets it

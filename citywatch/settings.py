@@ -190,6 +190,7 @@ class AirQualitySourceSettings(Strict):
     start_row: int = Field(default=0, ge=0)
     max_rows: int | None = Field(default=None, ge=1)
     position: GeoSettings | None = None
+    tags: list[str] = Field(default_factory=list)
 
 
 class SensorSettings(Strict):
@@ -199,6 +200,7 @@ class SensorSettings(Strict):
     device_id: str = Field(min_length=1, description="e.g. esp8266-13572468 (Sensor.Community X-Sensor)")
     name: str = ""
     position: GeoSettings | None = None
+    tags: list[str] = Field(default_factory=list)
     expected_interval_s: float = Field(default=150.0, gt=0)
 
 

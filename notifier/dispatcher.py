@@ -54,6 +54,11 @@ class Dispatcher:
         self.retry = retry or RetryPolicy()
 
     async def dispatch(self, alert: Alert) -> list[Notification]:
+        """Deliver to every target; a muted alert (silenced, inhibited) is recorded as such
+        for each target and sent to nobody."""
+        if alert.muted:
+            return [self._outcome(alert, target.recipient, channel, "", "muted", 0, error=alert.muted)
+                    for target in alert.notify for channel in target.channels]
         deliveries = [
             (target.recipient, channel) for target in alert.notify for channel in target.channels
         ]
@@ -71,7 +76,7 @@ class Dispatcher:
                 else f"{recipient_name} has no {channel_name} address"
             )
             return self._outcome(alert, recipient_name, channel_name, "", "failed", 0, error=missing)
-        key = DeliveryKey(alert.alert_id, alert.state, recipient_name, channel_name)
+        key = DeliveryKey(alert.alert_id, alert.delivery_round, recipient_name, channel_name)
         message = render(channel_name, alert)
         attempts = 0
         while True:
@@ -103,13 +108,15 @@ class Dispatcher:
         alert: Alert, recipient: str, channel: str, address: str, status: str, attempts: int,
         provider_id: str | None = None, error: str | None = None,
     ) -> Notification:
-        outcome_id = uuid.uuid5(alert.alert_id, f"{alert.state}|{recipient}|{channel}|{status}|{attempts}")
+        outcome_id = uuid.uuid5(
+            alert.alert_id, f"{alert.delivery_round}|{recipient}|{channel}|{status}|{attempts}")
         return Notification.model_validate({
             "event_id": outcome_id,
             "source_id": alert.source_id,
             "time": datetime.now(UTC),
             "alert_id": alert.alert_id,
             "alert_state": alert.state,
+            "reminder": alert.reminder,
             "rule_id": alert.rule_id,
             "recipient": recipient,
             "channel": channel,

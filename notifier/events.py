@@ -9,12 +9,13 @@ from pydantic import Field
 
 from ingest.events import Event
 
-DeliveryStatus = Literal["sent", "failed", "duplicate"]
+DeliveryStatus = Literal["sent", "failed", "duplicate", "muted"]
 
 
 class Notification(Event):
     alert_id: UUID
     alert_state: Literal["fired", "resolved"]
+    reminder: int = Field(default=0, ge=0, description="which realert of the alert this was (0: the first)")
     rule_id: str
     recipient: str
     channel: str

@@ -1,31 +1,45 @@
-"""Streaming rule evaluation: condition held for a duration → fired; false long enough → resolved.
+"""Streaming rule evaluation: condition held long enough → fired; reminded while it stays;
+false long enough → resolved.
 
 Time is event time (when the frame or reading happened), so a replay or a lagging
-consumer decides exactly as live processing would. State per (rule, group key)
-lives in any MutableMapping of plain JSON dicts: a dict in tests, a Faust table in
-the worker (so a restarted worker neither forgets nor refires). Alert ids are
-derived from rule, group key and firing start, so re-processing an event
-reproduces the same alert instead of a second one.
+consumer decides exactly as live processing would; `tick` lets time alone decide too
+(`for`, absence, resolve_after, reminders, windows emptying). State per (rule, group key)
+lives in any MutableMapping of plain JSON dicts: a dict in tests, a Faust table in the
+worker (so a restarted worker neither forgets nor refires). Alert ids are derived from
+rule, group key and firing start, so re-processing an event reproduces the same alert
+instead of a second one.
+
+An engine can take every rule (tests, replays), only the per-source ones (the worker's
+evaluate agent, partitioned by source), or only those that join sources by distance (the
+correlate agent, partitioned by rule).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from detectors.events import Detection
 from ingest.events import DataQuality, Event
+from rules.base import Observation, Seen, SourceInfo
+from rules.conditions import AbsenceCondition, CompositeCondition
 from rules.events import Alert, Evidence
-from rules.model import Observation, Rule
+from rules.model import Rule
+from rules.silences import Silence
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-3c1e-4b8e-9f57-4a8f0c3d2b11")
 MAX_EVIDENCE = 10
+US = 1_000_000
+AREA = "~"  # the group key of a cross-source rule's shared memory
+ACTIVE = "*"  # the group key listing a rule's active zone/track groups of one source
 
 State = dict[str, Any]
-
+Scope = Literal["all", "per_source", "across_sources"]
+NO_INFO = SourceInfo()
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_US = timedelta(microseconds=1)
@@ -51,106 +65,326 @@ def source_kind(event: Event) -> str:
 
 
 class _Index:
-    """Rules of one event type, by the source ids or kinds they select: an event meets only
-    the rules that can match its source, so a thousand rules cost what a handful do."""
+    """Rules of one event type, by the source ids, kinds or tags they select: an event meets
+    only the rules that can match its source, so a thousand rules cost what a handful do."""
 
     def __init__(self) -> None:
         self.by_id: dict[str, list[Rule]] = defaultdict(list)
         self.by_kind: dict[str, list[Rule]] = defaultdict(list)
+        self.by_tag: dict[str, list[Rule]] = defaultdict(list)
         self.any_source: list[Rule] = []
 
     def add(self, rule: Rule) -> None:
-        if rule.sources.ids:
-            for source_id in rule.sources.ids:
+        selector = rule.sources
+        if selector.ids:
+            for source_id in selector.ids:
                 self.by_id[source_id].append(rule)
-        elif rule.sources.kinds:
-            for kind in rule.sources.kinds:
+        elif selector.kinds:
+            for kind in selector.kinds:
                 self.by_kind[kind].append(rule)
+        elif selector.tags:
+            for tag in selector.tags:
+                self.by_tag[tag].append(rule)
         else:
             self.any_source.append(rule)
 
-    def candidates(self, source_id: str, kind: str) -> list[Rule]:
-        return [*self.by_id.get(source_id, ()), *self.by_kind.get(kind, ()), *self.any_source]
+    def candidates(self, seen: Seen) -> list[Rule]:
+        found = [*self.by_id.get(seen.source_id, ()), *self.by_kind.get(seen.kind, ()), *self.any_source]
+        if self.by_tag and seen.info.tags:
+            for tag in seen.info.tags:
+                found.extend(rule for rule in self.by_tag.get(tag, ()) if rule not in found)
+        return found
 
 
 class RuleEngine:
     def __init__(
-        self, rules: Iterable[Rule], state: MutableMapping[str, State] | None = None
+        self,
+        rules: Iterable[Rule],
+        state: MutableMapping[str, State] | None = None,
+        sources: Mapping[str, SourceInfo] | None = None,
+        silences: Iterable[Silence] = (),
+        scope: Scope = "all",
     ) -> None:
         self.state: MutableMapping[str, State] = {} if state is None else state
+        self.sources: Mapping[str, SourceInfo] = sources or {}
+        self.scope = scope
+        self.silences: list[Silence] = list(silences)
         self.replace_rules(rules)
+
+    # -- configuration ----------------------------------------------------------------
 
     def replace_rules(self, rules: Iterable[Rule]) -> None:
         """Swap the rule set (hot reload). State is keyed by rule id and group, so a rule
         that is still there keeps its timers and its fired alert."""
-        self._rules = [rule for rule in rules if rule.enabled]
+        enabled = [rule for rule in rules if rule.enabled]
+        self._all_enabled = enabled
+        self._rules = [rule for rule in enabled if self._in_scope(rule)]
+        self._by_id = {rule.id: rule for rule in self._rules}
+        self._index = self._build_index(self._rules)
+        self._across_index = self._build_index([r for r in enabled if r.across_sources])
+
+    def _in_scope(self, rule: Rule) -> bool:
+        if self.scope == "per_source":
+            return not rule.across_sources
+        if self.scope == "across_sources":
+            return rule.across_sources
+        return True
+
+    @staticmethod
+    def _build_index(rules: Iterable[Rule]) -> dict[type, _Index]:
         index: dict[type, _Index] = defaultdict(_Index)
-        for rule in self._rules:
+        for rule in rules:
             for event_type in rule.event_types:
                 index[event_type].add(rule)
-        self._index = index
+        return dict(index)
+
+    def set_silences(self, silences: Iterable[Silence]) -> None:
+        self.silences = list(silences)
 
     @property
     def rules(self) -> list[Rule]:
         return list(self._rules)
+
+    # -- events -----------------------------------------------------------------------
+
+    def seen(self, event: Event) -> Seen:
+        info = self.sources.get(event.source_id, NO_INFO)
+        position = getattr(event, "position", None)
+        return Seen(
+            event=event, source_id=event.source_id, kind=source_kind(event) or info.kind,
+            now_us=to_us(event.time), event_id=str(event.event_id), info=info,
+            position=(position.lat, position.lon) if position is not None else None,
+        )
 
     def evaluate(self, event: Event) -> list[Alert]:
         alerts: list[Alert] = []
         index = self._index.get(type(event))
         if index is None:
             return alerts
-        kind = source_kind(event)
-        now_us, event_id = to_us(event.time), str(event.event_id)  # once per event, not per rule
-        for rule in index.candidates(event.source_id, kind):
-            if not rule.sources.matches(event.source_id, kind):
+        seen = self.seen(event)  # once per event, not per rule
+        for rule in index.candidates(seen):
+            if not rule.sources.matches(seen):
                 continue
-            observation = rule.condition.observe(event)
-            if observation is None:
-                continue
-            alert = self._step(rule, event, observation, now_us, event_id)
-            if alert is not None:
-                alerts.append(alert)
+            if rule.across_sources:
+                alerts.extend(self._evaluate_area(rule, seen))
+            elif rule.group_by == "source" or not isinstance(event, Detection):
+                alerts.extend(self._evaluate_group(rule, seen.source_id, seen))
+            else:
+                for group, view in self._split(rule, seen, event):
+                    alerts.extend(self._evaluate_group(rule, group, view))
         return alerts
 
-    def _step(self, rule: Rule, event: Event, seen: Observation, now_us: int, event_id: str) -> Alert | None:
-        group_key = event.source_id
-        key = f"{rule.id}|{group_key}"
+    def across_rules_for(self, event: Event) -> list[str]:
+        """Ids of the rules joining sources that this event feeds: the worker forwards the
+        event to them, keyed by rule, so one partition sees every source of a rule."""
+        index = self._across_index.get(type(event))
+        if index is None:
+            return []
+        seen = self.seen(event)
+        return [rule.id for rule in index.candidates(seen) if rule.sources.matches(seen)]
+
+    def _evaluate_group(self, rule: Rule, group: str, seen: Seen) -> list[Alert]:
+        key = f"{rule.id}|{group}"
         state: State = dict(self.state.get(key) or {})
-        now = event.time  # now_us: the same in integer microseconds, exact and cheap to compare
         last = state.get("last")
-        if last is not None and now_us < last:
-            return None  # older than what this key already saw: cannot change the decision
-        state["last"] = now_us
-        alert = None
-        if seen.holds:
+        if last is not None and seen.now_us < last:
+            return []  # older than what this key already saw: cannot change the decision
+        state["last"] = seen.now_us
+        state["src"] = seen.source_id
+        observation = rule.condition.observe(seen, state.setdefault("m", {}))
+        alerts: list[Alert] = []
+        if observation is not None:
+            snapshot = seen.event.snapshot if isinstance(seen.event, Detection) else None
+            alerts = self._decide(rule, group, state, observation, seen.now_us, [seen.event_id], snapshot)
+        self._save(rule, key, group, seen.source_id, state)
+        return alerts
+
+    def _evaluate_area(self, rule: Rule, seen: Seen) -> list[Alert]:
+        condition = rule.condition
+        assert isinstance(condition, CompositeCondition)
+        area_key = f"{rule.id}|{AREA}"
+        area: State = dict(self.state.get(area_key) or {"src": rule.id})
+        decisions = condition.observe_area(seen, area.setdefault("m", {}))
+        self.state[area_key] = area
+        return self._apply_area(rule, decisions or {}, seen.now_us, seen.event_id)
+
+    def _apply_area(self, rule: Rule, decisions: dict[str, Observation], now_us: int,
+                    event_id: str | None) -> list[Alert]:
+        alerts: list[Alert] = []
+        for anchor, observation in decisions.items():
+            key = f"{rule.id}|{anchor}"
+            state: State = dict(self.state.get(key) or {"src": rule.id})
+            evidence = list(observation.evidence) or ([event_id] if event_id else [])
+            alerts.extend(self._decide(rule, anchor, state, observation, now_us, evidence, None))
+            self.state[key] = state
+        return alerts
+
+    def _split(self, rule: Rule, seen: Seen, event: Detection) -> list[tuple[str, Seen]]:
+        """One view of the detection per zone (or tracked object), plus an empty view for
+        each group still active from earlier frames, so it can resolve when it empties."""
+        by_group: dict[str, list[Any]] = defaultdict(list)
+        for box in event.boxes:
+            if rule.group_by == "zone":
+                for zone in box.zones:
+                    by_group[f"{seen.source_id}/{zone}"].append(box)
+            elif box.track_id is not None:
+                by_group[f"{seen.source_id}#{box.track_id}"].append(box)
+        active = (self.state.get(f"{rule.id}|{seen.source_id}{ACTIVE}") or {}).get("keys", [])
+        for group in active:
+            by_group.setdefault(group, [])
+        views = []
+        for group, boxes in by_group.items():
+            view = event.model_copy(update={"boxes": tuple(boxes)})
+            views.append((group, Seen(event=view, source_id=seen.source_id, kind=seen.kind,
+                                      now_us=seen.now_us, event_id=seen.event_id, info=seen.info,
+                                      position=seen.position)))
+        return views
+
+    def _save(self, rule: Rule, key: str, group: str, source_id: str, state: State) -> None:
+        if rule.group_by == "source":
+            self.state[key] = state
+            return
+        registry_key = f"{rule.id}|{source_id}{ACTIVE}"
+        registry = dict(self.state.get(registry_key) or {"src": source_id, "keys": []})
+        keys: list[str] = list(registry["keys"])
+        idle = not state.get("alert_id") and "since" not in state and not any(state.get("m", {}).values())
+        if idle:
+            self.state.pop(key, None)
+            if group in keys:
+                keys.remove(group)
+        else:
+            self.state[key] = state
+            if group not in keys:
+                keys.append(group)
+        if keys != registry["keys"]:
+            registry["keys"] = keys
+            self.state[registry_key] = registry
+
+    # -- time ------------------------------------------------------------------------
+
+    def tick(self, now: datetime, owns: Callable[[str], bool] | None = None) -> list[Alert]:
+        """Let time pass: fire what has held for its `for`, resolve what has been false for
+        `resolve_after`, remind, and notice silent sources. `owns(partition_key)` limits the
+        work to the states this worker is responsible for."""
+        now_us = to_us(now)
+        alerts: list[Alert] = []
+        self._expect_listed_sources(now_us, owns)
+        for key, state in list(self.state.items()):
+            rule_id, _, group = key.partition("|")
+            rule = self._by_id.get(rule_id)
+            if rule is None or not rule.ticks or group.endswith(ACTIVE):
+                continue
+            if owns is not None and not owns(state.get("src", group)):
+                continue
+            if now_us < state.get("last", 0) or now_us <= state.get("tick", 0):
+                continue
+            if rule.across_sources:
+                if group == AREA:
+                    alerts.extend(self._tick_area(rule, key, state, now_us))
+                continue
+            alerts.extend(self._tick_group(rule, key, group, state, now_us))
+        return alerts
+
+    def _tick_group(self, rule: Rule, key: str, group: str, state: State, now_us: int) -> list[Alert]:
+        before = json.dumps(state, sort_keys=True, default=str)
+        state = dict(state)
+        observation = rule.condition.on_time(state.setdefault("m", {}), now_us)
+        if observation is None:
+            observation = Observation(holds=bool(state.get("h")), values=state.get("values", {}))
+        alerts = self._decide(rule, group, state, observation, now_us, [], None)
+        if alerts or json.dumps(state, sort_keys=True, default=str) != before:
+            state["tick"] = now_us
+            self._save(rule, key, group, state.get("src", group), state)
+        return alerts
+
+    def _tick_area(self, rule: Rule, key: str, area: State, now_us: int) -> list[Alert]:
+        condition = rule.condition
+        assert isinstance(condition, CompositeCondition)
+        area = dict(area)
+        decisions = condition.area_on_time(area.setdefault("m", {}), now_us)
+        self.state[key] = area
+        for anchor_key, anchor_state in list(self.state.items()):
+            anchor_rule, _, anchor = anchor_key.partition("|")
+            if anchor_rule == rule.id and anchor != AREA and anchor_state.get("alert_id"):
+                decisions.setdefault(anchor, Observation(holds=bool(anchor_state.get("h"))))
+        return self._apply_area(rule, decisions, now_us, None)
+
+    def _expect_listed_sources(self, now_us: int, owns: Callable[[str], bool] | None) -> None:
+        """Absence rules naming their sources expect them from the start: a sensor that never
+        reported is as dead as one that stopped."""
+        for rule in self._rules:
+            if not isinstance(rule.condition, AbsenceCondition):
+                continue
+            for source_id in rule.sources.ids:
+                key = f"{rule.id}|{source_id}"
+                if key not in self.state and (owns is None or owns(source_id)):
+                    self.state[key] = {"src": source_id, "m": {"from": now_us}}
+
+    # -- decisions -------------------------------------------------------------------
+
+    def _decide(self, rule: Rule, group: str, state: State, seen: Observation, now_us: int,
+                evidence: list[str], snapshot: str | None) -> list[Alert]:
+        alerts: list[Alert] = []
+        holds = seen.holds and (rule.schedule is None or rule.schedule.active(from_us(now_us)))
+        state["h"] = holds
+        if holds:
             state.pop("false_since", None)
             since = state.setdefault("since", now_us)
-            evidence = [*state.get("evidence", []), event_id][-MAX_EVIDENCE:]
-            state["evidence"] = evidence
-            state["values"] = seen.values
-            if isinstance(event, Detection) and event.snapshot:
-                state["snapshot"] = event.snapshot
-            if not state.get("alert_id") and (now_us - since) / 1e6 >= rule.condition.for_:
-                alert_id = alert_id_for(rule.id, group_key, from_us(since))
-                state["alert_id"] = str(alert_id)
-                alert = self._alert(rule, group_key, state, "fired", now)
-        elif state.get("alert_id"):
-            false_since = state.setdefault("false_since", now_us)
-            if (now_us - false_since) / 1e6 >= rule.resolve_after:
-                alert = self._alert(rule, group_key, state, "resolved", now)
-                state = {"last": now_us}
-        elif len(state) > 1:
-            state = {"last": now_us}
-        self.state[key] = state
-        return alert
+            if evidence:
+                state["evidence"] = [*state.get("evidence", []), *evidence][-MAX_EVIDENCE:]
+            if seen.values:
+                state["values"] = seen.values
+            if snapshot:
+                state["snapshot"] = snapshot
+            due = since + int(rule.condition.for_ * US)
+            if not state.get("alert_id") and now_us >= due and now_us >= state.get("cooldown_until", 0):
+                state["alert_id"] = str(alert_id_for(rule.id, group, from_us(since)))
+                state["started"] = since
+                state["muted"] = self._muted(rule, group, now_us)
+                state["reminders"] = 0
+                if rule.realert is not None:
+                    state["remind_at"] = now_us + int(rule.realert.delay_s(0) * US)
+                alerts.append(self._alert(rule, group, state, "fired", now_us))
+        else:
+            state.pop("since", None)
+            if state.get("alert_id"):
+                false_since = state.setdefault("false_since", now_us)
+                if now_us - false_since >= rule.resolve_after * US:
+                    alerts.append(self._alert(rule, group, state, "resolved", now_us))
+                    for field in ("alert_id", "started", "false_since", "evidence", "values", "snapshot",
+                                  "muted", "reminders", "remind_at"):
+                        state.pop(field, None)
+                    if rule.cooldown:
+                        state["cooldown_until"] = now_us + int(rule.cooldown * US)
+            else:
+                for field in ("evidence", "values", "snapshot"):
+                    state.pop(field, None)
+        remind = state.get("alert_id") and rule.realert is not None
+        if remind and rule.realert is not None and now_us >= state.get("remind_at", now_us + 1):
+            state["reminders"] = reminders = state.get("reminders", 0) + 1
+            state["remind_at"] = now_us + int(rule.realert.delay_s(reminders) * US)
+            state["muted"] = self._muted(rule, group, now_us)
+            alerts.append(self._alert(rule, group, state, "fired", now_us))
+        return alerts
+
+    def _muted(self, rule: Rule, group: str, now_us: int) -> str | None:
+        for other in rule.inhibited_by:
+            if (self.state.get(f"{other}|{group}") or {}).get("alert_id"):
+                return f"inhibited by {other}"
+        moment = from_us(now_us)
+        for silence in self.silences:
+            if silence.mutes(rule.id, group, moment):
+                return f"silenced by {silence.id} until {silence.until.isoformat()}: {silence.reason}"
+        return None
 
     @staticmethod
-    def _alert(rule: Rule, group_key: str, state: State, transition: str, now: datetime) -> Alert:
+    def _alert(rule: Rule, group_key: str, state: State, transition: str, now_us: int) -> Alert:
         alert_id = uuid.UUID(state["alert_id"])
-        started = from_us(state["since"])
+        reminder = int(state.get("reminders", 0)) if transition == "fired" else 0
+        now = from_us(now_us)
         return Alert(
-            event_id=uuid.uuid5(alert_id, transition),
-            source_id=group_key,
+            event_id=uuid.uuid5(alert_id, f"{transition}+{reminder}" if reminder else transition),
+            source_id=group_key if rule.across_sources else state.get("src", group_key),
             time=now,
             alert_id=alert_id,
             rule_id=rule.id,
@@ -158,10 +392,14 @@ class RuleEngine:
             severity=rule.severity,
             state="fired" if transition == "fired" else "resolved",
             group_key=group_key,
-            started_at=started,
+            started_at=from_us(state["started"]),
             resolved_at=now if transition == "resolved" else None,
+            reminder=reminder,
+            muted=state.get("muted"),
             labels=rule.labels,
             evidence=Evidence(event_ids=state.get("evidence", []), values=state.get("values", {}),
                               snapshot=state.get("snapshot")),
+            route=rule.route,
             notify=rule.notify,
+            templates=rule.templates,
         )

@@ -1,4 +1,4 @@
-"""The Alert event: a rule fired or resolved for one group key."""
+"""The Alert event: a rule fired, reminded or resolved for one group key."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ingest.events import Event
-from rules.model import NotifyTarget, Severity
+from rules.model import NotifyTarget, Severity, Templates
 
 
 class Evidence(BaseModel):
@@ -28,10 +28,20 @@ class Alert(Event):
     group_key: str
     started_at: AwareDatetime
     resolved_at: AwareDatetime | None = None
+    reminder: int = Field(default=0, ge=0, description="0: the first firing; n: the n-th realert")
+    muted: str | None = Field(default=None, description="why nobody is notified (silence, inhibition)")
     labels: dict[str, str] = Field(default_factory=dict)
     evidence: Evidence = Field(default_factory=Evidence)
+    route: str | None = None
     notify: list[NotifyTarget] = Field(default_factory=list)
+    templates: Templates | None = None
 
     @property
     def kafka_key(self) -> str:
         return f"{self.rule_id}|{self.group_key}"
+
+    @property
+    def delivery_round(self) -> str:
+        """What one notification is for: the firing, the n-th reminder, or the resolution.
+        Notifications deduplicate on it, so each round reaches each recipient once."""
+        return f"fired+{self.reminder}" if self.state == "fired" and self.reminder else self.state

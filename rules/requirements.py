@@ -2,6 +2,8 @@
 
 The detection engine asks this before running a model on a frame, so a model no rule
 looks at for that source costs nothing (energy saving by design, not by tuning).
+Detection conditions nested in composites and windows count too; a nested part's own
+source selector is not consulted, so the answer errs on the side of running a model.
 """
 
 from __future__ import annotations
@@ -9,30 +11,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rules.model import DetectionCondition, Rule
+from rules.base import SourceInfo
+from rules.conditions import DetectionCondition, LineCrossingCondition, walk
+from rules.model import Rule
+
+NO_INFO = SourceInfo()
 
 
 @dataclass(frozen=True)
 class DetectionNeeds:
     classes: frozenset[str]
     models: frozenset[str]  # models named by rules (a rule without a model accepts any)
+    everything: bool = False  # a rule takes any class from any model (a line crossing of anything)
 
     def wants(self, model: str, model_classes: Iterable[str]) -> bool:
         """A rule names this model, or a rule without a model wants one of its classes."""
-        return model in self.models or bool(self.classes & set(model_classes))
+        return self.everything or model in self.models or bool(self.classes & set(model_classes))
 
 
-def detection_needs(rules: Iterable[Rule], source_id: str, kind: str) -> DetectionNeeds:
+def detection_needs(
+    rules: Iterable[Rule], source_id: str, kind: str, info: SourceInfo = NO_INFO
+) -> DetectionNeeds:
     classes: set[str] = set()
     models: set[str] = set()
+    everything = False
     for rule in rules:
-        condition = rule.condition
-        if not rule.enabled or not isinstance(condition, DetectionCondition):
+        if not rule.enabled or not rule.sources.matches_source(source_id, kind, info):
             continue
-        if not rule.sources.matches(source_id, kind):
-            continue
-        if condition.model is not None:
-            models.add(condition.model)
-        else:
-            classes.update(condition.classes)
-    return DetectionNeeds(frozenset(classes), frozenset(models))
+        for condition in walk(rule.condition):
+            if not isinstance(condition, DetectionCondition | LineCrossingCondition):
+                continue
+            if condition.model is not None:
+                models.add(condition.model)
+            elif condition.classes:
+                classes.update(condition.classes)
+            else:
+                everything = True
+    return DetectionNeeds(frozenset(classes), frozenset(models), everything)

@@ -1,0 +1,247 @@
+"""Conditions over time: how often, how suddenly, how long silent, how fast a value moves.
+
+Each keeps a bounded memory per rule and group key (the last N event times, a few time
+buckets, the previous value), so a busy source costs the same memory as a quiet one.
+Windows are in event time; `on_time` lets the clock alone empty a window or reveal a
+silent source.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from detectors.events import Detection
+from ingest.events import DataQuality, DroneTelemetry, Event, Reading, SourceHealth
+from rules.base import EventTypes, Memory, Observation, Seen
+from rules.conditions.base import ConditionBase
+from rules.conditions.instant import (
+    DataQualityCondition,
+    DetectionCondition,
+    LineCrossingCondition,
+    ThresholdCondition,
+)
+from rules.duration import Duration
+
+InstantCondition = DetectionCondition | ThresholdCondition | LineCrossingCondition | DataQualityCondition
+ANY_EVENT: tuple[type, ...] = (Detection, Reading, DataQuality, SourceHealth, DroneTelemetry)
+US = 1_000_000
+
+
+def field_value(event: Event, name: str) -> Any:
+    """A reading's value (or 'aqi'), else a plain attribute of the event (battery_pct ...)."""
+    if isinstance(event, Reading):
+        return event.field(name)
+    value = getattr(event, name, None)
+    return value if isinstance(value, int | float | str | bool) else None
+
+
+def _counts(of: InstantCondition | None, seen: Seen) -> bool | None:
+    """Does this event count? None: the event is not one `of` looks at."""
+    if of is None:
+        return True
+    observed = of.observe(seen, {})
+    return None if observed is None else observed.holds
+
+
+class FrequencyCondition(ConditionBase):
+    """At least `count` events (those where `of` holds) within a sliding window."""
+
+    ticks: ClassVar[bool] = True
+    type: Literal["frequency"]
+    of: InstantCondition | None = Field(default=None, discriminator="type",
+                                        description="count only events where this holds; empty: every event")
+    count: int = Field(ge=1, le=10_000)
+    within: Duration = Field(gt=0)
+
+    def reads(self) -> EventTypes:
+        return self.of.event_types if self.of is not None else ANY_EVENT
+
+    def observe(self, seen: Seen, memory: Memory) -> Observation | None:
+        counted = _counts(self.of, seen)
+        if counted is None:
+            return None
+        if counted:
+            memory["t"] = [*memory.get("t", []), seen.now_us][-self.count:]
+        return self.on_time(memory, seen.now_us)
+
+    def on_time(self, memory: Memory, now_us: int) -> Observation:
+        recent = [t for t in memory.get("t", []) if t > now_us - self.within * US]
+        memory["t"] = recent
+        return Observation(holds=len(recent) >= self.count,
+                           values={"events": len(recent), "within_s": self.within})
+
+
+class AbsenceCondition(ConditionBase):
+    """Fewer than `min_count` events within `within`: a dead sensor, a silent camera.
+    Fires on time passing; sources listed by id are expected from the start, others once
+    they have been seen."""
+
+    ticks: ClassVar[bool] = True
+    type: Literal["absence", "flatline"]
+    of: InstantCondition | None = Field(default=None, discriminator="type",
+                                        description="count only events where this holds; empty: every event")
+    within: Duration = Field(gt=0)
+    min_count: int = Field(default=1, ge=1, le=10_000)
+
+    def reads(self) -> EventTypes:
+        return self.of.event_types if self.of is not None else ANY_EVENT
+
+    def observe(self, seen: Seen, memory: Memory) -> Observation | None:
+        counted = _counts(self.of, seen)
+        memory.setdefault("from", seen.now_us)
+        if counted:
+            memory["t"] = [*memory.get("t", []), seen.now_us][-self.min_count:]
+        return self.on_time(memory, seen.now_us)
+
+    def on_time(self, memory: Memory, now_us: int) -> Observation:
+        window_start = now_us - self.within * US
+        recent = [t for t in memory.get("t", []) if t > window_start]
+        watched_long_enough = memory.get("from", now_us) <= window_start
+        last = max(memory.get("t", []), default=None)
+        return Observation(holds=watched_long_enough and len(recent) < self.min_count,
+                           values={"events": len(recent), "within_s": self.within,
+                                   "silent_s": None if last is None else round((now_us - last) / US, 1)})
+
+
+class SpikeCondition(ConditionBase):
+    """The last `window` against the `reference` before it: event counts (where `of` holds)
+    or a reading field's mean went up (or down) by `factor`."""
+
+    ticks: ClassVar[bool] = True
+    type: Literal["spike"]
+    of: InstantCondition | None = Field(default=None, discriminator="type")
+    field: str | None = Field(default=None, description="compare this field's mean instead of counts")
+    window: Duration = Field(gt=0)
+    reference: Duration = Field(gt=0, description="the period just before the window")
+    factor: float = Field(default=2.0, gt=1)
+    direction: Literal["up", "down"] = "up"
+    min_reference_events: int = Field(default=1, ge=1)
+    buckets: int = Field(default=12, ge=2, le=120, description="time resolution of window and reference")
+
+    @model_validator(mode="after")
+    def _counts_or_field(self) -> SpikeCondition:
+        if self.field is not None and self.of is not None:
+            raise ValueError("give 'of' (compare counts) or 'field' (compare means), not both")
+        return self
+
+    def reads(self) -> EventTypes:
+        if self.of is not None:
+            return self.of.event_types
+        return (Reading,) if self.field is not None else ANY_EVENT
+
+    @property
+    def _bucket_us(self) -> int:
+        return max(1, int(min(self.window, self.reference) * US / self.buckets))
+
+    def observe(self, seen: Seen, memory: Memory) -> Observation | None:
+        memory.setdefault("from", seen.now_us)
+        if self.field is not None:
+            value = field_value(seen.event, self.field)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return None
+            amount = float(value)
+        else:
+            counted = _counts(self.of, seen)
+            if counted is None:
+                return None
+            amount = 0.0
+            if not counted:
+                return self.on_time(memory, seen.now_us)
+        bucket = str(seen.now_us // self._bucket_us)
+        slot = memory.setdefault("b", {}).setdefault(bucket, [0, 0.0])
+        slot[0] += 1
+        slot[1] += amount
+        return self.on_time(memory, seen.now_us)
+
+    def on_time(self, memory: Memory, now_us: int) -> Observation:
+        size = self._bucket_us
+        now_bucket = now_us // size
+        window_from = now_bucket - int(self.window * US / size)
+        reference_from = window_from - int(self.reference * US / size)
+        buckets = {k: v for k, v in memory.get("b", {}).items() if int(k) > reference_from}
+        memory["b"] = buckets
+        current = [v for k, v in buckets.items() if int(k) > window_from]
+        before = [v for k, v in buckets.items() if int(k) <= window_from]
+        n_now, n_ref = sum(v[0] for v in current), sum(v[0] for v in before)
+        if self.field is not None:
+            now_level = sum(v[1] for v in current) / n_now if n_now else None
+            ref_level = sum(v[1] for v in before) / n_ref if n_ref else None
+        else:
+            now_level, ref_level = n_now / self.window, n_ref / self.reference
+        values = {"window": now_level, "reference": ref_level, "reference_events": n_ref}
+        watched_from = memory.get("from", now_us)
+        if now_us - watched_from < (self.window + self.reference) * US:
+            return Observation(holds=False, values=values)  # no full reference period yet
+        if now_level is None or ref_level is None or n_ref < self.min_reference_events:
+            return Observation(holds=False, values=values)
+        if self.direction == "up":
+            holds = now_level >= self.factor * ref_level and now_level > ref_level
+        else:
+            holds = now_level * self.factor <= ref_level and now_level < ref_level
+        return Observation(holds=holds, values=values)
+
+
+class ChangeCondition(ConditionBase):
+    """A field's value changed from the previous event of the same key (a status flipped,
+    a reading jumped by at least `min_delta`)."""
+
+    event_types: ClassVar[EventTypes] = (Reading, SourceHealth, DroneTelemetry, DataQuality)
+    type: Literal["change"]
+    field: str = Field(min_length=1)
+    min_delta: float = Field(default=0.0, ge=0, description="numbers: the least change that counts")
+
+    def observe(self, seen: Seen, memory: Memory) -> Observation | None:
+        value = field_value(seen.event, self.field)
+        if value is None:
+            return None
+        had = "v" in memory
+        previous = memory.get("v")
+        memory["v"] = value
+        if not had:
+            return Observation(holds=False, values={self.field: value})
+        numbers = isinstance(value, int | float) and isinstance(previous, int | float)
+        if numbers and not isinstance(value, bool):
+            changed = abs(value - previous) > self.min_delta or (self.min_delta == 0 and value != previous)
+        else:
+            changed = value != previous
+        return Observation(holds=changed, values={self.field: value, "previous": previous})
+
+
+class RateOfChangeCondition(ConditionBase):
+    """How fast a field moves, in units per `per`, measured across `over` (or between
+    consecutive events): e.g. PM2.5 rising faster than 20 µg/m³ per 10 minutes."""
+
+    event_types: ClassVar[EventTypes] = (Reading, DroneTelemetry)
+    type: Literal["rate_of_change"]
+    field: str = Field(min_length=1)
+    per: Duration = Field(default=60.0, gt=0)
+    over: Duration = Field(
+        default=0.0, description="measure from the oldest sample this recent; 0: the last one")
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> RateOfChangeCondition:
+        if self.above is None and self.below is None:
+            raise ValueError("give 'above' or 'below' (or both)")
+        return self
+
+    def observe(self, seen: Seen, memory: Memory) -> Observation | None:
+        value = field_value(seen.event, self.field)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        samples = [s for s in memory.get("s", []) if s[0] < seen.now_us]
+        if self.over:
+            samples = [s for s in samples if s[0] >= seen.now_us - self.over * US] or samples[-1:]
+        else:
+            samples = samples[-1:]
+        memory["s"] = [*samples, [seen.now_us, float(value)]][-64:]
+        if not samples:
+            return Observation(holds=False, values={self.field: value})
+        first_time, first_value = samples[0]
+        rate = (float(value) - first_value) / ((seen.now_us - first_time) / US) * self.per
+        holds = ((self.above is not None and rate > self.above)
+                 or (self.below is not None and rate < self.below))
+        return Observation(holds=holds, values={self.field: value, "rate": round(rate, 6), "per_s": self.per})
