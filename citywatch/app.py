@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import faust
 
 from citywatch import metrics
+from citywatch.clock import decode_tick, encode_tick, owner_of
 from citywatch.codecs import decode_event
 from citywatch.deadletter import DeadLetter, Headers
 from citywatch.publisher import publish_dead_letter
@@ -29,6 +32,10 @@ from citywatch.sources import SourceCounters, run_sources
 from citywatch.topics import TopicName, Topics
 from ingest.events import Event, EventFormatError
 from ingest.frame_codec import Frame, decode_frame
+from rules.engine import RuleEngine
+from rules.events import Alert
+from rules.library import RuleFileVersion, RulesMessageError, SilenceChange, decode_rules_message
+from storage.rules_archive import record_rule_version, record_silence_change
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +56,8 @@ class FaustPublisher:
 
 
 _SHORTS: tuple[TopicName, ...] = (
-    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "deadletter", "control"
+    "frames", "telemetry", "readings", "detections", "alerts", "notifications", "deadletter", "control",
+    "rules", "correlate",
 )
 
 
@@ -84,6 +92,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     publisher = FaustPublisher(app, topics)
     counters = SourceCounters()
     rule_state = app.Table("rule-state", default=None, partitions=broker.partitions)
+    correlation_state = app.Table("correlation-state", default=None, partitions=broker.partitions)
 
     async def dead_letter(event: Any, reason: str, consumer: str) -> None:
         message = event.message
@@ -127,26 +136,62 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         for detection in result.detections:
             await publisher.send("detections", detection.source_id.encode(), detection.to_json())
 
-    evaluated = [topics.name(t) for t in ("detections", "readings", "telemetry")]
+    evaluated = [topics.name(t) for t in ("detections", "readings", "telemetry", "clock")]
+    partitions = broker.partitions
+
+    async def publish_alerts(alerts: list[Alert]) -> None:
+        for alert in alerts:
+            log.info("alert %s %s for %s%s", alert.rule_id, alert.state, alert.group_key,
+                     f" (muted: {alert.muted})" if alert.muted else "")
+            metrics.ALERTS.labels(alert.rule_id, alert.state).inc()
+            await publisher.send("alerts", alert.kafka_key.encode(), alert.to_json())
+
+    async def evaluate_message(event: Any, engine: RuleEngine, consumer: str, forward: bool) -> None:
+        """One message for a rule engine: a clock tick (time passes for the partition's keys)
+        or an event (evaluated, and forwarded to the rules that join sources)."""
+        short = topics.short(event.message.topic)
+        raw = event.value or b""
+        if short == "clock":
+            owns = owner_of(event.message.partition, partitions)
+            await publish_alerts(engine.tick(decode_tick(raw), owns))
+            return
+        if short == "correlate":
+            short = dict(event.headers or {}).get("origin", b"").decode()
+        decoded = decode_event(short, raw)
+        await publish_alerts(engine.evaluate(decoded))
+        if forward:
+            for rule_id in engine.across_rules_for(decoded):
+                await publisher.send("correlate", rule_id.encode(), raw, [("origin", short.encode())])
 
     @app.agent(_raw_topic(app, *evaluated), name="evaluate")
     async def evaluate(stream: Any) -> None:
-        engine = None
+        await runtime.rules_ready()
+        engine = runtime.rule_engine(rule_state, "per_source")
         async for event in stream.events():
             metrics.MESSAGES.labels("evaluate").inc()
             try:
-                if engine is None:
-                    engine = runtime.rule_engine(rule_state)
-                decoded = decode_event(topics.short(event.message.topic), event.value or b"")
-                for alert in engine.evaluate(decoded):
-                    log.info("alert %s %s for %s", alert.rule_id, alert.state, alert.group_key)
-                    metrics.ALERTS.labels(alert.rule_id, alert.state).inc()
-                    await publisher.send("alerts", alert.kafka_key.encode(), alert.to_json())
+                await evaluate_message(event, engine, "evaluate", forward=True)
             except EventFormatError as exc:
                 await dead_letter(event, str(exc), "evaluate")
             except Exception as exc:
                 log.exception("evaluate failed")
                 await dead_letter(event, f"evaluate: {type(exc).__name__}: {exc}", "evaluate")
+
+    @app.agent(_raw_topic(app, topics.name("correlate"), topics.name("clock")), name="correlate")
+    async def correlate(stream: Any) -> None:
+        """Rules that join sources by distance: their events arrive keyed by rule id, so one
+        partition (and one worker) sees every source a rule needs."""
+        await runtime.rules_ready()
+        engine = runtime.rule_engine(correlation_state, "across_sources")
+        async for event in stream.events():
+            metrics.MESSAGES.labels("correlate").inc()
+            try:
+                await evaluate_message(event, engine, "correlate", forward=False)
+            except EventFormatError as exc:
+                await dead_letter(event, str(exc), "correlate")
+            except Exception as exc:
+                log.exception("correlate failed")
+                await dead_letter(event, f"correlate: {type(exc).__name__}: {exc}", "correlate")
 
     @app.agent(_raw_topic(app, topics.name("alerts")), name="notify")
     async def notify(stream: Any) -> None:
@@ -187,27 +232,78 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
 
     async def _store_until_written(events: list[Event]) -> None:
         """A database outage is not the messages' fault: retry, never dead-letter them."""
+        if events:
+            await _until_done(lambda: _write(events), f"storing {len(events)} events")
+
+    async def _write(events: list[Event]) -> None:
+        writer = await runtime.writer()
+        metrics.ROWS_STORED.inc(await writer.write(events))
+
+    async def _until_done(action: Callable[[], Awaitable[None]], what: str) -> None:
         delay = 0.5
-        while events:
+        while True:
             try:
-                writer = await runtime.writer()
-                metrics.ROWS_STORED.inc(await writer.write(events))
+                await action()
                 return
             except Exception as exc:
                 metrics.STORE_FAILURES.inc()
-                log.error("storing %d events failed (%s); retrying in %.1f s", len(events), exc, delay)
+                log.error("%s failed (%s); retrying in %.1f s", what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, STORE_RETRY_MAX_S)
 
-    async def reload_rules() -> None:
-        """Hot reload: changed rule files apply without a restart; broken ones are refused."""
-        try:
-            # in the event loop, between events: a few small files, and no engine swap mid-event
-            runtime.reload_rules()
-        except Exception:
-            log.exception("rule reload failed; the previous rules keep running")
+    rulebook = runtime.use_rulebook(publisher)
 
-    app.timer(settings.rules.reload_every_s)(reload_rules)
+    async def follow_rules() -> None:
+        """Until the worker stops: a lost broker connection is retried, never given up."""
+        delay = 1.0
+        while True:
+            try:
+                await rulebook.follow(broker.bootstrap_servers, topics)
+            except Exception:
+                log.exception("following the rules topic failed; retrying in %.0f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    app.task(follow_rules)
+
+    async def publish_rule_folder() -> None:
+        """Hot reload: changed rule files go to the rules topic; broken ones are refused."""
+        try:
+            await rulebook.publish_folder()
+        except Exception:
+            log.exception("publishing the rule folder failed; the previous rules keep running")
+
+    app.timer(settings.rules.reload_every_s)(publish_rule_folder)
+    clock = _raw_topic(app, topics.name("clock"))
+
+    async def tick() -> None:
+        """Time passes for every partition (see citywatch.clock)."""
+        now = encode_tick(datetime.now(UTC))
+        try:
+            for partition in range(partitions):
+                await clock.send(key=b"tick", value=now, partition=partition)
+        except Exception:
+            log.exception("sending clock ticks failed")
+
+    app.timer(settings.rules.tick_every_s)(tick)
+
+    @app.agent(_raw_topic(app, topics.name("rules")), name="archive-rules")
+    async def archive_rules(stream: Any) -> None:
+        """Every rule file version and silence change, kept in TimescaleDB (who, when, diff)."""
+        async for event in stream.events():
+            try:
+                message = decode_rules_message(event.value or b"")
+            except RulesMessageError as exc:
+                await dead_letter(event, str(exc), "archive-rules")
+                continue
+            await _until_done(partial(_archive, message), "archiving a rules message")
+
+    async def _archive(message: RuleFileVersion | SilenceChange) -> None:
+        pool = await runtime.pool()
+        if isinstance(message, RuleFileVersion):
+            await record_rule_version(pool, message)
+        else:
+            await record_silence_change(pool, message)
 
     async def sources() -> None:
         try:

@@ -12,30 +12,8 @@ from typing import Any
 
 import click
 
-from citywatch.settings import Settings, SettingsError, load_settings
-from rules.yaml_source import YamlFileError
-
-
-class Context:
-    def __init__(self, config: Path | None) -> None:
-        self.config_path = config
-        self._settings: Settings | None = None
-
-    @property
-    def config(self) -> Path:
-        return self.config_path or Path("citywatch.yaml")
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            try:
-                self._settings = load_settings(self.config_path)
-            except (SettingsError, YamlFileError) as exc:
-                raise click.ClickException(f"invalid settings:\n{exc}") from exc
-        return self._settings
-
-
-pass_context = click.make_pass_decorator(Context)
+from citywatch.cli_context import Context, pass_context
+from citywatch.rules_cli import register as register_rule_commands
 
 
 @click.group()
@@ -271,6 +249,9 @@ def rules() -> None:
     """Alert rules."""
 
 
+register_rule_commands(rules)
+
+
 @rules.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @pass_context
@@ -313,16 +294,18 @@ def _parse_time(_: click.Context, __: click.Parameter, value: str) -> Any:
 @click.option("--from", "start", required=True, callback=_parse_time,
               help="start time (ISO, UTC if no offset)")
 @click.option("--to", "end", required=True, callback=_parse_time, help="end time (exclusive)")
-@click.option("--diff", is_flag=True, help="compare with the live rules of the same ids")
+@click.option("--diff", is_flag=True, help="compare with the live rules of the same ids (as archived)")
 @pass_context
 def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any, diff: bool) -> None:
     """Replay stored history through RULE_FILES and print the alerts they would have fired."""
     import asyncpg
 
+    from citywatch.catalog import source_catalog
     from notifier.templates import render
-    from rules.loader import load_rules
+    from rules.loader import load_rules, parse_rules
     from rules.replay import compare, replay
     from storage.history import QUERIES, history
+    from storage.rules_archive import live_rule_files
 
     candidate, errors = load_rules(list(rule_files))
     for error in errors:
@@ -330,19 +313,27 @@ def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any,
     if errors or not candidate:
         sys.exit(1)
     settings = ctx.settings
-    live: list[Any] = []
-    if diff:
-        live_all, _ = load_rules(settings.rules.paths)
+    catalog = source_catalog(settings)
+
+    async def live_rules(pool: asyncpg.Pool) -> list[Any]:
+        """The live rules of the candidate's ids: as archived from the rules topic (what the
+        workers run), else as in the rule folder."""
+        files = await live_rule_files(pool)
+        if files:
+            live_all = [rule for name, text in sorted(files.items()) for rule in parse_rules(text, name)]
+        else:
+            live_all, _ = load_rules(settings.rules.paths)
         ids = {r.id for r in candidate}
-        live = [r for r in live_all if r.id in ids]
-    types = sorted({t for r in [*candidate, *live] for t in r.event_types if t in QUERIES}, key=str)
+        return [r for r in live_all if r.id in ids]
 
     async def run() -> tuple[list[Any], list[Any]]:
         pool = await asyncpg.create_pool(settings.storage.dsn, min_size=1, max_size=2)
         assert pool is not None
         try:
-            new = await replay(candidate, history(pool, types, start, end))
-            old = await replay(live, history(pool, types, start, end)) if diff else []
+            live = await live_rules(pool) if diff else []
+            types = sorted({t for r in [*candidate, *live] for t in r.event_types if t in QUERIES}, key=str)
+            new = await replay(candidate, history(pool, types, start, end), end, sources=catalog)
+            old = await replay(live, history(pool, types, start, end), end, sources=catalog) if diff else []
             return new, old
         finally:
             await pool.close()

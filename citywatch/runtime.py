@@ -15,16 +15,20 @@ from typing import Any
 
 import asyncpg
 
+from citywatch.catalog import source_catalog
 from citywatch.detection import build_engine
+from citywatch.publisher import Publisher
+from citywatch.rulebook import RuleBook
 from citywatch.settings import Settings
 from detectors.engine import DetectionEngine
 from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, Recipient, RetryPolicy
 from notifier.email import EmailChannel, SmtpConfig
 from notifier.sms import SmsChannel, TwilioConfig
-from rules.engine import RuleEngine
+from rules.engine import RuleEngine, Scope
+from rules.library import LibraryChange, RuleLibrary
 from rules.model import Rule
-from rules.reload import ReloadResult, RuleDirectoryWatcher
+from rules.reload import RuleDirectoryWatcher
 from storage.migrate import migrate
 from storage.notification_log import PgNotificationLog
 from storage.writer import EventWriter
@@ -66,15 +70,12 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     return channels
 
 
-def report_rules(settings: Settings, result: ReloadResult) -> None:
-    for error in result.errors:
-        log.error("rule file refused (its previous version keeps running): %s", error)
-    for rule in result.rules:
+def report_rules(settings: Settings, rules: list[Rule]) -> None:
+    for rule in rules:
         for target in rule.notify:
             if target.recipient not in settings.recipients:
                 log.error("rule %s notifies unknown recipient %r", rule.id, target.recipient)
-    log.info("%d rules active after changes in %s", len(result.rules),
-             ", ".join(str(p) for p in result.changed_files) or "nothing")
+    log.info("%d rules active", len(rules))
 
 
 class Runtime:
@@ -85,9 +86,11 @@ class Runtime:
         self._writer: EventWriter | None = None
         self._engine: DetectionEngine | None = None
         self._dispatcher: Dispatcher | None = None
-        self._rules: list[Rule] | None = None
         self._watcher = RuleDirectoryWatcher(settings.rules.paths)
-        self._rule_engine: RuleEngine | None = None
+        self.rulebook: RuleBook | None = None
+        self._folder_rules: list[Rule] = []
+        self._rule_engines: dict[Scope, RuleEngine] = {}
+        self.sources = source_catalog(settings)
         self._channels: dict[str, Channel] = {}
 
     async def pool(self) -> asyncpg.Pool:
@@ -118,26 +121,39 @@ class Runtime:
                 self._engine = engine
             return self._engine
 
+    def use_rulebook(self, publisher: Publisher) -> RuleBook:
+        """Rules come from the `rules` topic (through this rule book) from now on."""
+        self.rulebook = RuleBook(self._watcher, publisher, self._rules_changed)
+        return self.rulebook
+
     def rules(self) -> list[Rule]:
-        if self._rules is None:
-            self.reload_rules()
-        return self._rules or []
+        if self.rulebook is not None:
+            return self.rulebook.library.rules()
+        result = self._watcher.poll()  # without a broker (tools): the folder itself
+        if result is not None:
+            self._folder_rules = result.rules
+        return list(self._folder_rules)
 
-    def reload_rules(self) -> bool:
-        """Apply changed rule files; True when the rule set changed."""
-        result = self._watcher.poll()
-        if result is None:
-            return False
-        report_rules(self.settings, result)
-        self._rules = result.rules
-        if self._rule_engine is not None:
-            self._rule_engine.replace_rules(result.rules)
-        return True
+    def _rules_changed(self, library: RuleLibrary, change: LibraryChange) -> None:
+        rules = library.rules()
+        if change.rules_changed:
+            report_rules(self.settings, rules)
+        for engine in self._rule_engines.values():
+            engine.replace_rules(rules)
+            engine.set_silences(library.silences.values())
 
-    def rule_engine(self, state: MutableMapping[str, Any]) -> RuleEngine:
-        if self._rule_engine is None:
-            self._rule_engine = RuleEngine(self.rules(), state=state)
-        return self._rule_engine
+    async def rules_ready(self) -> None:
+        if self.rulebook is not None:
+            await self.rulebook.ready.wait()
+
+    def rule_engine(self, state: MutableMapping[str, Any], scope: Scope = "per_source") -> RuleEngine:
+        engine = self._rule_engines.get(scope)
+        if engine is None:
+            silences = self.rulebook.library.silences.values() if self.rulebook is not None else ()
+            engine = RuleEngine(self.rules(), state=state, sources=self.sources, silences=silences,
+                                scope=scope)
+            self._rule_engines[scope] = engine
+        return engine
 
     async def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:

@@ -262,6 +262,8 @@ class RulesSettings(Strict):
     paths: list[Path] = Field(default_factory=lambda: [Path("rules.d")])
     reload_every_s: float = Field(default=5.0, gt=0,
                                   description="how often rule files are checked for changes")
+    tick_every_s: float = Field(default=1.0, gt=0, le=60,
+                                description="how often time alone moves rules (for, absence, reminders)")
 
 
 class SmtpSettings(Strict):

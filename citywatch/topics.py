@@ -14,11 +14,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 TopicName = Literal[
     "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter",
-    "control",
+    "control", "clock", "correlate",
 ]
 ALL_TOPICS: tuple[TopicName, ...] = (
     "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter",
-    "control",
+    "control", "clock", "correlate",
 )
 COMPACTED: frozenset[TopicName] = frozenset({"rules"})
 
@@ -65,13 +65,9 @@ async def ensure_topics(
         await admin.close()
 
 
-async def follow_from_end(
-    consumer: AIOKafkaConsumer, names: Sequence[str], wait_for_topics_s: float | None = None
-) -> None:
-    """Assign every partition of `names` to a started, group-less consumer and position it at
-    the end now (not lazily on the first fetch), so it sees exactly what is produced from here.
-    With `wait_for_topics_s`, a topic that does not exist yet is looked up again until it does;
-    without, it is skipped."""
+async def _partitions(
+    consumer: AIOKafkaConsumer, names: Sequence[str], wait_for_topics_s: float | None
+) -> list[TopicPartition]:
     assigned: list[TopicPartition] = []
     for name in names:
         partitions = consumer.partitions_for_topic(name)
@@ -82,6 +78,28 @@ async def follow_from_end(
                 break
             await asyncio.sleep(wait_for_topics_s)
         assigned += [TopicPartition(name, p) for p in partitions or ()]
+    return assigned
+
+
+async def follow_from_beginning(
+    consumer: AIOKafkaConsumer, names: Sequence[str], wait_for_topics_s: float | None = None
+) -> dict[TopicPartition, int]:
+    """Assign every partition of `names` to a started, group-less consumer at the beginning;
+    returns the end offsets as of now, so the caller knows when it has caught up."""
+    assigned = await _partitions(consumer, names, wait_for_topics_s)
+    consumer.assign(assigned)
+    await consumer.seek_to_beginning(*assigned)
+    return dict(await consumer.end_offsets(assigned)) if assigned else {}
+
+
+async def follow_from_end(
+    consumer: AIOKafkaConsumer, names: Sequence[str], wait_for_topics_s: float | None = None
+) -> None:
+    """Assign every partition of `names` to a started, group-less consumer and position it at
+    the end now (not lazily on the first fetch), so it sees exactly what is produced from here.
+    With `wait_for_topics_s`, a topic that does not exist yet is looked up again until it does;
+    without, it is skipped."""
+    assigned = await _partitions(consumer, names, wait_for_topics_s)
     consumer.assign(assigned)
     await consumer.seek_to_end(*assigned)
     for partition in assigned:

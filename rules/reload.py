@@ -23,6 +23,8 @@ class ReloadResult:
     rules: list[Rule]
     changed_files: list[Path]
     errors: list[SourceError] = field(default_factory=list)
+    accepted: dict[str, str | None] = field(default_factory=dict)
+    """Changed files that are valid, by name (None: removed), to publish on the rules topic."""
 
 
 class RuleDirectoryWatcher:
@@ -30,6 +32,16 @@ class RuleDirectoryWatcher:
         self.paths = list(paths)
         self._digests: dict[Path, str] = {}
         self._good: dict[Path, list[Rule]] = {}
+
+    def name_of(self, path: Path) -> str:
+        """A file's name on the rules topic: its path under the configured folder."""
+        for root in self.paths:
+            if root.is_dir() and path.is_relative_to(root):
+                return path.relative_to(root).as_posix()
+        return path.name
+
+    def names(self) -> set[str]:
+        return {self.name_of(path) for path in self._digests}
 
     def poll(self) -> ReloadResult | None:
         """None when nothing changed since the last poll, else the new complete rule set."""
@@ -40,9 +52,12 @@ class RuleDirectoryWatcher:
         if not changed and not removed:
             return None
         errors: list[SourceError] = []
+        accepted: dict[str, str | None] = {}
         for path in changed:
             try:  # parse the bytes already read for the digest: one read per change
-                self._good[path] = parse_rules(contents[path].decode("utf-8"), str(path))
+                text = contents[path].decode("utf-8")
+                self._good[path] = parse_rules(text, str(path))
+                accepted[self.name_of(path)] = text
             except YamlFileError as exc:
                 errors.extend(exc.errors)  # the previous version of this file keeps running
             except UnicodeDecodeError as exc:
@@ -51,5 +66,6 @@ class RuleDirectoryWatcher:
         for path in removed:
             self._digests.pop(path, None)
             self._good.pop(path, None)
+            accepted[self.name_of(path)] = None
         rules, duplicates = unique_across_files(sorted(self._good.items()))
-        return ReloadResult(rules, [*changed, *removed], errors + duplicates)
+        return ReloadResult(rules, [*changed, *removed], errors + duplicates, accepted)

@@ -7,19 +7,37 @@ only one of them produces.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from ingest.events import Event
+from rules.base import SourceInfo
 from rules.engine import RuleEngine
 from rules.events import Alert
 from rules.model import Rule
 
 
-async def replay(rules: Sequence[Rule], events: AsyncIterable[object]) -> list[Alert]:
-    engine = RuleEngine(rules)
+async def replay(
+    rules: Sequence[Rule], events: AsyncIterable[Event], until: datetime | None = None,
+    tick_every: timedelta = timedelta(seconds=10), sources: Mapping[str, SourceInfo] | None = None,
+) -> list[Alert]:
+    """Alerts the rules would have produced. The clock ticks every `tick_every` of event
+    time between events (and up to `until`), as a live worker's clock would, so `for`,
+    absence and reminders fire when they would have."""
+    engine = RuleEngine(rules, sources=sources)
     alerts: list[Alert] = []
+    clock: datetime | None = None
     async for event in events:
-        alerts.extend(engine.evaluate(event))  # type: ignore[arg-type]
+        clock = clock or event.time
+        while clock + tick_every <= event.time:
+            clock += tick_every
+            alerts.extend(engine.tick(clock))
+        alerts.extend(engine.evaluate(event))
+    if clock is not None and until is not None:
+        while clock + tick_every <= until:
+            clock += tick_every
+            alerts.extend(engine.tick(clock))
     return alerts
 
 

@@ -37,7 +37,8 @@ def _detection(e: Detection) -> tuple[Any, ...]:
 
 def _alert(e: Alert) -> tuple[Any, ...]:
     return (e.time, e.event_id, e.alert_id, e.rule_id, e.state, e.severity, e.source_id, e.title,
-            e.started_at, e.resolved_at, json.dumps(e.labels), e.evidence.model_dump_json())
+            e.started_at, e.resolved_at, json.dumps(e.labels), e.evidence.model_dump_json(), e.group_key,
+            e.reminder, e.muted, e.route)
 
 
 def _notification(e: Notification) -> tuple[Any, ...]:
@@ -71,7 +72,8 @@ TABLES: dict[type[Event], TableSpec] = {
         _detection),
     Alert: TableSpec("alerts", (
         "time", "event_id", "alert_id", "rule_id", "state", "severity", "source_id", "title",
-        "started_at", "resolved_at", "labels", "evidence"), _alert),
+        "started_at", "resolved_at", "labels", "evidence", "group_key", "reminder", "muted", "route"),
+        _alert),
     Notification: TableSpec("notifications", (
         "time", "event_id", "alert_id", "alert_state", "rule_id", "recipient", "channel",
         "address", "status", "attempts", "provider_id", "error"), _notification),

@@ -1,0 +1,32 @@
+"""The CLI's shared context: the settings file, loaded once and only when a command needs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from citywatch.settings import Settings, SettingsError, load_settings
+from rules.yaml_source import YamlFileError
+
+
+class Context:
+    def __init__(self, config: Path | None) -> None:
+        self.config_path = config
+        self._settings: Settings | None = None
+
+    @property
+    def config(self) -> Path:
+        return self.config_path or Path("citywatch.yaml")
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_path)
+            except (SettingsError, YamlFileError) as exc:
+                raise click.ClickException(f"invalid settings:\n{exc}") from exc
+        return self._settings
+
+
+pass_context = click.make_pass_decorator(Context)

@@ -1,0 +1,143 @@
+"""`citywatch rules publish|delete|silence|unsilence|history`: change the live rules on the
+`rules` topic (every worker applies it within a second) and read their history."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from citywatch.cli_context import Context, pass_context
+from citywatch.settings import Settings
+from rules.duration import parse_duration
+from rules.library import RuleFileVersion, SilenceChange
+from rules.loader import parse_rules
+from rules.silences import Silence
+from rules.yaml_source import YamlFileError
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _send(settings: Settings, *messages: RuleFileVersion | SilenceChange) -> None:
+    from citywatch.publisher import KafkaPublisher
+    from citywatch.rulebook import publish_rules_message
+    from citywatch.topics import Topics
+
+    async def send() -> None:
+        publisher = KafkaPublisher(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
+                                   settings.broker.max_message_bytes)
+        await publisher.start()
+        try:
+            for message in messages:
+                await publish_rules_message(publisher, message)
+        finally:
+            await publisher.stop()
+
+    asyncio.run(send())
+
+
+def register(rules: click.Group) -> None:
+    @rules.command("publish")
+    @click.argument("files", nargs=-1, required=True,
+                    type=click.Path(path_type=Path, exists=True, dir_okay=False))
+    @click.option("--author", default=_user, show_default="the current user")
+    @click.option("--comment", default="", help="why (kept with the version)")
+    @pass_context
+    def rules_publish(ctx: Context, files: tuple[Path, ...], author: str, comment: str) -> None:
+        """Validate FILES and make them live in every worker (by file name); nothing is sent
+        if any file is invalid."""
+        now = datetime.now(UTC)
+        versions, failed = [], False
+        for path in files:
+            text = path.read_text(encoding="utf-8")
+            try:
+                parse_rules(text, str(path))
+            except YamlFileError as exc:
+                failed = True
+                for error in exc.errors:
+                    click.echo(str(error), err=True)
+                continue
+            versions.append(RuleFileVersion(name=path.name, content=text, author=author, published_at=now,
+                                            comment=comment))
+        if failed:
+            click.echo("nothing published", err=True)
+            sys.exit(1)
+        _send(ctx.settings, *versions)
+        click.echo(f"published {', '.join(v.name for v in versions)}", err=True)
+
+    @rules.command("delete")
+    @click.argument("name")
+    @click.option("--author", default=_user, show_default="the current user")
+    @click.option("--comment", default="")
+    @pass_context
+    def rules_delete(ctx: Context, name: str, author: str, comment: str) -> None:
+        """Remove the rule file NAME (e.g. crowd.yaml) from every worker."""
+        _send(ctx.settings, RuleFileVersion(name=name, content=None, author=author,
+                                            published_at=datetime.now(UTC), comment=comment))
+        click.echo(f"deleted {name}", err=True)
+
+    @rules.command("silence")
+    @click.argument("rule_id")
+    @click.option("--key", "group_key", default=None, help="only this group key (e.g. a camera id)")
+    @click.option("--for", "duration", required=True, help="how long, e.g. 2h")
+    @click.option("--reason", required=True)
+    @click.option("--by", "created_by", default=_user, show_default="the current user")
+    @pass_context
+    def rules_silence(ctx: Context, rule_id: str, group_key: str | None, duration: str, reason: str,
+                      created_by: str) -> None:
+        """Mute RULE_ID (or * for all) for a while: alerts still fire and are stored, nobody is
+        notified. Prints the silence id."""
+        try:
+            seconds = parse_duration(duration)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--for") from exc
+        now = datetime.now(UTC)
+        silence = Silence(id=f"s-{uuid.uuid4().hex[:12]}", rule_id=rule_id, group_key=group_key,
+                          until=now + timedelta(seconds=seconds), reason=reason, created_by=created_by)
+        _send(ctx.settings, SilenceChange(id=silence.id, silence=silence, by=created_by, at=now))
+        click.echo(silence.id)
+
+    @rules.command("unsilence")
+    @click.argument("silence_id")
+    @click.option("--by", default=_user, show_default="the current user")
+    @pass_context
+    def rules_unsilence(ctx: Context, silence_id: str, by: str) -> None:
+        """Lift a silence before it expires."""
+        _send(ctx.settings, SilenceChange(id=silence_id, silence=None, by=by, at=datetime.now(UTC)))
+        click.echo(f"lifted {silence_id}", err=True)
+
+    @rules.command("history")
+    @click.argument("name", required=False)
+    @click.option("--limit", default=20, show_default=True)
+    @click.option("--diff/--no-diff", default=True, show_default=True)
+    @pass_context
+    def rules_history(ctx: Context, name: str | None, limit: int, diff: bool) -> None:
+        """Versions of rule files (all, or NAME), newest first: who, when, what changed."""
+        import asyncpg
+
+        from storage.rules_archive import rule_history
+
+        async def fetch() -> list[dict[str, Any]]:
+            connection = await asyncpg.connect(ctx.settings.storage.dsn)
+            try:
+                return await rule_history(connection, name, limit)
+            finally:
+                await connection.close()
+
+        for row in asyncio.run(fetch()):
+            what = "deleted" if row["deleted"] else f"v{row['version']}"
+            comment = f" ({row['comment']})" if row["comment"] else ""
+            click.echo(f"{row['published_at'].isoformat()} {row['name']} {what} by {row['author']}{comment}")
+            if diff and row["diff"]:
+                click.echo(row["diff"].rstrip())

@@ -1,0 +1,79 @@
+"""Rule file versions and silences in TimescaleDB: every version (who, when, diff) and every
+silence as it was set and lifted, for audit and for `citywatch rules history`.
+
+A version identical to the file's latest one (a worker restarting republishes its folder)
+is not a new version; going back to an older text is.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import asyncpg
+
+from rules.library import RuleFileVersion, SilenceChange
+
+_LATEST = "SELECT version, sha256, content FROM rule_versions WHERE name = $1 ORDER BY version DESC LIMIT 1"
+_INSERT = (
+    "INSERT INTO rule_versions (name, version, sha256, content, author, published_at, comment, diff)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+)
+
+
+def diff_of(name: str, before: str | None, after: str | None) -> str:
+    lines = difflib.unified_diff(
+        (before or "").splitlines(keepends=True), (after or "").splitlines(keepends=True),
+        fromfile=f"a/{name}", tofile=f"b/{name}")
+    return "".join(lines)
+
+
+async def record_rule_version(pool: asyncpg.Pool, version: RuleFileVersion) -> bool:
+    """True when stored as a new version."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", version.name)
+        latest = await connection.fetchrow(_LATEST, version.name)
+        if latest is not None and latest["sha256"] == version.sha256:
+            return False
+        if latest is None and version.content is None:
+            return False  # deleting a file never stored
+        number = 1 if latest is None else latest["version"] + 1
+        before = None if latest is None else latest["content"]
+        await connection.execute(
+            _INSERT, version.name, number, version.sha256, version.content, version.author,
+            version.published_at, version.comment, diff_of(version.name, before, version.content))
+        return True
+
+
+async def record_silence_change(pool: asyncpg.Pool, change: SilenceChange) -> None:
+    async with pool.acquire() as connection:
+        silence = change.silence
+        if silence is None:
+            await connection.execute(
+                "UPDATE silences SET lifted_at = $2 WHERE id = $1 AND lifted_at IS NULL",
+                change.id, change.at)
+            return
+        await connection.execute(
+            "INSERT INTO silences (id, rule_id, group_key, until, reason, created_by, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (id) DO UPDATE SET rule_id = $2, group_key = $3, until = $4, reason = $5,"
+            " created_by = $6, lifted_at = NULL",
+            silence.id, silence.rule_id, silence.group_key, silence.until, silence.reason,
+            silence.created_by, change.at)
+
+
+async def rule_history(
+    db: asyncpg.Pool | asyncpg.Connection, name: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT name, version, sha256, author, published_at, comment, diff, content IS NULL AS deleted"
+        " FROM rule_versions WHERE $1::text IS NULL OR name = $1 ORDER BY published_at DESC, version DESC"
+        " LIMIT $2", name, limit)
+    return [dict(row) for row in rows]
+
+
+async def live_rule_files(db: asyncpg.Pool | asyncpg.Connection) -> dict[str, str]:
+    """The latest text of every rule file not deleted: what the workers run."""
+    rows = await db.fetch(
+        "SELECT DISTINCT ON (name) name, content FROM rule_versions ORDER BY name, version DESC")
+    return {row["name"]: row["content"] for row in rows if row["content"] is not None}
