@@ -137,7 +137,11 @@ def register(rules: click.Group) -> None:
 
         for row in asyncio.run(fetch()):
             what = "deleted" if row["deleted"] else f"v{row['version']}"
+            if not row["accepted"]:
+                what += " REFUSED"
             comment = f" ({row['comment']})" if row["comment"] else ""
             click.echo(f"{row['published_at'].isoformat()} {row['name']} {what} by {row['author']}{comment}")
+            if row["errors"]:
+                click.echo(row["errors"])
             if diff and row["diff"]:
                 click.echo(row["diff"].rstrip())

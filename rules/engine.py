@@ -16,7 +16,6 @@ correlate agent, partitioned by rule).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -38,6 +37,7 @@ AREA = "~"  # the group key of a cross-source rule's shared memory
 ACTIVE = "*"  # the group key listing a rule's active zone/track groups of one source
 
 State = dict[str, Any]
+Candidate = tuple[Rule, bool]  # a rule, and whether the index alone proves its selector matches
 Scope = Literal["all", "per_source", "across_sources"]
 NO_INFO = SourceInfo()
 
@@ -64,36 +64,54 @@ def source_kind(event: Event) -> str:
     return str(getattr(event, "kind", ""))
 
 
+def _idle(state: State) -> bool:
+    """Nothing pending for this key: not holding, not fired, no window memory, no cooldown."""
+    return ("since" not in state and "alert_id" not in state and "cooldown_until" not in state
+            and not any(state.get("m", {}).values()))
+
+
+def _needs_tick(rule: Rule, state: State) -> bool:
+    """Whether time alone can change anything for this key now (most keys: no)."""
+    fired = "alert_id" in state
+    return (("since" in state and not fired) or "false_since" in state or "remind_at" in state
+            or (fired and rule.schedule is not None)
+            or (rule.condition.needs_ticks() and any(state.get("m", {}).values())))
+
+
 class _Index:
     """Rules of one event type, by the source ids, kinds or tags they select: an event meets
     only the rules that can match its source, so a thousand rules cost what a handful do."""
 
     def __init__(self) -> None:
-        self.by_id: dict[str, list[Rule]] = defaultdict(list)
-        self.by_kind: dict[str, list[Rule]] = defaultdict(list)
-        self.by_tag: dict[str, list[Rule]] = defaultdict(list)
-        self.any_source: list[Rule] = []
+        self.by_id: dict[str, list[Candidate]] = defaultdict(list)
+        self.by_kind: dict[str, list[Candidate]] = defaultdict(list)
+        self.by_tag: dict[str, list[Candidate]] = defaultdict(list)
+        self.any_source: list[Candidate] = []
 
     def add(self, rule: Rule) -> None:
+        """Filed under its most selective criterion; `exact` when that criterion is the
+        selector's only one, so a match from the index needs no second check."""
         selector = rule.sources
+        criteria = (selector.ids, selector.kinds, selector.tags, selector.near, selector.inside)
+        exact = sum(map(bool, criteria)) == 1
         if selector.ids:
             for source_id in selector.ids:
-                self.by_id[source_id].append(rule)
+                self.by_id[source_id].append((rule, exact))
         elif selector.kinds:
             for kind in selector.kinds:
-                self.by_kind[kind].append(rule)
+                self.by_kind[kind].append((rule, exact))
         elif selector.tags:
             for tag in selector.tags:
-                self.by_tag[tag].append(rule)
+                self.by_tag[tag].append((rule, exact))
         else:
-            self.any_source.append(rule)
+            self.any_source.append((rule, selector.is_empty))
 
-    def candidates(self, seen: Seen) -> list[Rule]:
+    def matching(self, seen: Seen) -> list[Rule]:
         found = [*self.by_id.get(seen.source_id, ()), *self.by_kind.get(seen.kind, ()), *self.any_source]
         if self.by_tag and seen.info.tags:
             for tag in seen.info.tags:
-                found.extend(rule for rule in self.by_tag.get(tag, ()) if rule not in found)
-        return found
+                found.extend(c for c in self.by_tag.get(tag, ()) if c not in found)
+        return [rule for rule, exact in found if exact or rule.sources.matches(seen)]
 
 
 class RuleEngine:
@@ -162,9 +180,7 @@ class RuleEngine:
         if index is None:
             return alerts
         seen = self.seen(event)  # once per event, not per rule
-        for rule in index.candidates(seen):
-            if not rule.sources.matches(seen):
-                continue
+        for rule in index.matching(seen):
             if rule.across_sources:
                 alerts.extend(self._evaluate_area(rule, seen))
             elif rule.group_by == "source" or not isinstance(event, Detection):
@@ -181,21 +197,32 @@ class RuleEngine:
         if index is None:
             return []
         seen = self.seen(event)
-        return [rule.id for rule in index.candidates(seen) if rule.sources.matches(seen)]
+        return [rule.id for rule in index.matching(seen)]
 
     def _evaluate_group(self, rule: Rule, group: str, seen: Seen) -> list[Alert]:
         key = f"{rule.id}|{group}"
-        state: State = dict(self.state.get(key) or {})
-        last = state.get("last")
-        if last is not None and seen.now_us < last:
+        stored = self.state.get(key)
+        if stored is not None and seen.now_us < stored.get("last", seen.now_us):
             return []  # older than what this key already saw: cannot change the decision
-        state["last"] = seen.now_us
-        state["src"] = seen.source_id
-        observation = rule.condition.observe(seen, state.setdefault("m", {}))
+        if stored is None:  # the common case of a quiet key: decide without building state
+            memory: dict[str, Any] = {}
+            observation = rule.condition.observe(seen, memory)
+            if (observation is None or not observation.holds) and not memory:
+                return []
+            state: State = {"m": memory}
+            was_idle = True
+        else:  # mutated in place and stored again (a Faust table sees the assignment)
+            was_idle = _idle(stored)
+            state = stored
+            observation = rule.condition.observe(seen, state.setdefault("m", {}))
         alerts: list[Alert] = []
         if observation is not None:
             snapshot = seen.event.snapshot if isinstance(seen.event, Detection) else None
             alerts = self._decide(rule, group, state, observation, seen.now_us, [seen.event_id], snapshot)
+        if was_idle and _idle(state):
+            return alerts  # nothing to remember: no state write (a Faust table write each)
+        state["last"] = seen.now_us
+        state["src"] = seen.source_id
         self._save(rule, key, group, seen.source_id, state)
         return alerts
 
@@ -247,9 +274,9 @@ class RuleEngine:
         registry_key = f"{rule.id}|{source_id}{ACTIVE}"
         registry = dict(self.state.get(registry_key) or {"src": source_id, "keys": []})
         keys: list[str] = list(registry["keys"])
-        idle = not state.get("alert_id") and "since" not in state and not any(state.get("m", {}).values())
-        if idle:
-            self.state.pop(key, None)
+        if _idle(state):  # zones and tracks come and go: forget idle ones
+            if key in self.state:
+                del self.state[key]
             if group in keys:
                 keys.remove(group)
         else:
@@ -286,13 +313,14 @@ class RuleEngine:
         return alerts
 
     def _tick_group(self, rule: Rule, key: str, group: str, state: State, now_us: int) -> list[Alert]:
-        before = json.dumps(state, sort_keys=True, default=str)
-        state = dict(state)
+        if not _needs_tick(rule, state):
+            return []
+        before, state = state, dict(state)
         observation = rule.condition.on_time(state.setdefault("m", {}), now_us)
         if observation is None:
             observation = Observation(holds=bool(state.get("h")), values=state.get("values", {}))
         alerts = self._decide(rule, group, state, observation, now_us, [], None)
-        if alerts or json.dumps(state, sort_keys=True, default=str) != before:
+        if alerts or rule.condition.needs_ticks() or state != before:  # else: no table write
             state["tick"] = now_us
             self._save(rule, key, group, state.get("src", group), state)
         return alerts
@@ -331,13 +359,15 @@ class RuleEngine:
             state.pop("false_since", None)
             since = state.setdefault("since", now_us)
             if evidence:
-                state["evidence"] = [*state.get("evidence", []), *evidence][-MAX_EVIDENCE:]
+                kept = state.setdefault("evidence", [])
+                kept.extend(evidence)
+                del kept[:-MAX_EVIDENCE]
             if seen.values:
                 state["values"] = seen.values
             if snapshot:
                 state["snapshot"] = snapshot
-            due = since + int(rule.condition.for_ * US)
-            if not state.get("alert_id") and now_us >= due and now_us >= state.get("cooldown_until", 0):
+            if ("alert_id" not in state and now_us >= since + rule.for_us
+                    and now_us >= state.get("cooldown_until", 0)):
                 state["alert_id"] = str(alert_id_for(rule.id, group, from_us(since)))
                 state["started"] = since
                 state["muted"] = self._muted(rule, group, now_us)
@@ -349,7 +379,7 @@ class RuleEngine:
             state.pop("since", None)
             if state.get("alert_id"):
                 false_since = state.setdefault("false_since", now_us)
-                if now_us - false_since >= rule.resolve_after * US:
+                if now_us - false_since >= rule.resolve_after_us:
                     alerts.append(self._alert(rule, group, state, "resolved", now_us))
                     for field in ("alert_id", "started", "false_since", "evidence", "values", "snapshot",
                                   "muted", "reminders", "remind_at"):

@@ -8,6 +8,7 @@ per type.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 from jinja2 import TemplateSyntaxError
@@ -116,9 +117,17 @@ class Rule(StrictModel):
         """The event types this rule's condition reads: the engine offers it nothing else."""
         return self.condition.reads()
 
-    @property
+    @cached_property
     def across_sources(self) -> bool:
         return isinstance(self.condition, CompositeCondition) and self.condition.across_sources
+
+    @cached_property
+    def for_us(self) -> int:
+        return int(self.condition.for_ * 1_000_000)
+
+    @cached_property
+    def resolve_after_us(self) -> int:
+        return int(self.resolve_after * 1_000_000)
 
     @property
     def ticks(self) -> bool:

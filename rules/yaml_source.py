@@ -17,9 +17,10 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent
 
 MAX_YAML_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 32  # rules nest a few levels (composites of composites); 32 is generous
 
 
 @dataclass(frozen=True, order=True)
@@ -48,14 +49,25 @@ def load_yaml(text: str, filename: str) -> Any:
     if len(text.encode()) > MAX_YAML_BYTES:
         raise YamlFileError([SourceError(filename, 1, 1, f"file larger than {MAX_YAML_BYTES} bytes")])
     yaml = YAML(typ="rt")
+    depth = 0
     try:
         for event in yaml.parse(text):
+            mark = event.start_mark
             if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
-                mark = event.start_mark
                 raise YamlFileError([SourceError(
                     filename, mark.line + 1, mark.column + 1,
                     "YAML anchors and aliases are not allowed")])
+            if isinstance(event, CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise YamlFileError([SourceError(
+                        filename, mark.line + 1, mark.column + 1,
+                        f"nested more than {MAX_YAML_DEPTH} levels deep")])
+            elif isinstance(event, CollectionEndEvent):
+                depth -= 1
         return yaml.load(text)
+    except RecursionError as exc:  # a nesting the event check did not see coming
+        raise YamlFileError([SourceError(filename, 1, 1, "nested too deeply")]) from exc
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

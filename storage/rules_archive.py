@@ -13,11 +13,14 @@ from typing import Any
 import asyncpg
 
 from rules.library import RuleFileVersion, SilenceChange
+from rules.loader import parse_rules
+from rules.yaml_source import YamlFileError
 
 _LATEST = "SELECT version, sha256, content FROM rule_versions WHERE name = $1 ORDER BY version DESC LIMIT 1"
 _INSERT = (
-    "INSERT INTO rule_versions (name, version, sha256, content, author, published_at, comment, diff)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+    "INSERT INTO rule_versions"
+    " (name, version, sha256, content, author, published_at, comment, diff, accepted, errors)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
 )
 
 
@@ -28,8 +31,20 @@ def diff_of(name: str, before: str | None, after: str | None) -> str:
     return "".join(lines)
 
 
+def _problems(version: RuleFileVersion) -> str:
+    """Why the workers refuse this version (they validate the same way); empty if they accept it."""
+    if version.content is None:
+        return ""
+    try:
+        parse_rules(version.content, version.name)
+    except YamlFileError as exc:
+        return "\n".join(str(error) for error in exc.errors)
+    return ""
+
+
 async def record_rule_version(pool: asyncpg.Pool, version: RuleFileVersion) -> bool:
-    """True when stored as a new version."""
+    """True when stored as a new version (refused ones too, marked so, with their errors)."""
+    problems = _problems(version)
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", version.name)
         latest = await connection.fetchrow(_LATEST, version.name)
@@ -41,7 +56,8 @@ async def record_rule_version(pool: asyncpg.Pool, version: RuleFileVersion) -> b
         before = None if latest is None else latest["content"]
         await connection.execute(
             _INSERT, version.name, number, version.sha256, version.content, version.author,
-            version.published_at, version.comment, diff_of(version.name, before, version.content))
+            version.published_at, version.comment, diff_of(version.name, before, version.content),
+            not problems, problems)
         return True
 
 
@@ -66,7 +82,8 @@ async def rule_history(
     db: asyncpg.Pool | asyncpg.Connection, name: str | None = None, limit: int = 50
 ) -> list[dict[str, Any]]:
     rows = await db.fetch(
-        "SELECT name, version, sha256, author, published_at, comment, diff, content IS NULL AS deleted"
+        "SELECT name, version, sha256, author, published_at, comment, diff, accepted, errors,"
+        " content IS NULL AS deleted"
         " FROM rule_versions WHERE $1::text IS NULL OR name = $1 ORDER BY published_at DESC, version DESC"
         " LIMIT $2", name, limit)
     return [dict(row) for row in rows]
@@ -75,5 +92,6 @@ async def rule_history(
 async def live_rule_files(db: asyncpg.Pool | asyncpg.Connection) -> dict[str, str]:
     """The latest text of every rule file not deleted: what the workers run."""
     rows = await db.fetch(
-        "SELECT DISTINCT ON (name) name, content FROM rule_versions ORDER BY name, version DESC")
+        "SELECT DISTINCT ON (name) name, content FROM rule_versions WHERE accepted"
+        " ORDER BY name, version DESC")
     return {row["name"]: row["content"] for row in rows if row["content"] is not None}

@@ -14,6 +14,8 @@ CREATE TABLE IF NOT EXISTS rule_versions (
     published_at timestamptz NOT NULL,
     comment      text        NOT NULL DEFAULT '',
     diff         text        NOT NULL DEFAULT '',
+    accepted     boolean     NOT NULL DEFAULT true, -- false: invalid, refused by the workers
+    errors       text        NOT NULL DEFAULT '',
     PRIMARY KEY (name, version)
 );
 CREATE INDEX IF NOT EXISTS rule_versions_time ON rule_versions (published_at DESC);
