@@ -46,6 +46,17 @@ title: Sensor never reported
 sources: {{ids: [ghost-{run}]}}
 condition: {{type: absence, within: 3s}}
 """
+PAIR = """
+id: pair-{run}
+title: PM2.5 and NO2 high side by side
+condition:
+  type: all
+  within: 5m
+  near_m: 500
+  conditions:
+    - {{type: threshold, field: pm25, above: 50, sources: {{ids: [east-{run}]}}}}
+    - {{type: threshold, field: no2, above: 100, sources: {{ids: [west-{run}]}}}}
+"""
 NO2 = """
 id: no2-{run}
 title: NO2 {label}
@@ -61,6 +72,10 @@ broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partit
 storage: {{dsn: "{dsn}", batch_window_s: 0.3}}
 infra: {{state_dir: "{tmp / 'state'}"}}
 rules: {{paths: ["{tmp / 'rules'}"], reload_every_s: 1, tick_every_s: 0.5}}
+sources:
+  sensors:
+    - {{id: east-{run}, device_id: dev-east, position: {{lat: 51.5007, lon: -0.1246}}}}
+    - {{id: west-{run}, device_id: dev-west, position: {{lat: 51.5010, lon: -0.1290}}}}
 channels:
   email: {{host: 127.0.0.1, port: {smtp_port}, from_addr: citywatch@localhost}}
 recipients:
@@ -145,6 +160,7 @@ async def test_rules_live_in_a_worker(
     rules_dir.mkdir()
     (rules_dir / "hot.yaml").write_text(HOT.format(run=run))
     (rules_dir / "ghost.yaml").write_text(GHOST.format(run=run))
+    (rules_dir / "pair.yaml").write_text(PAIR.format(run=run))
     config = tmp_path / "citywatch.yaml"
     config.write_text(config_text(tmp_path, run, bootstrap, dsn, int(smtp.address.rsplit(":", 1)[1])))
     await ensure_topics(bootstrap, Topics(run), partitions=2)
@@ -185,6 +201,12 @@ async def test_rules_live_in_a_worker(
         fired_ids = {r["event_id"] for r in await alerts(f"pm-high-{run}")}
         assert len(fired_ids) == 1
         assert len(smtp.store.messages()) == 1
+
+        # two sensors 300 m apart: the rule joining them runs in the correlate agent
+        await reading(f"east-{run}", pm25=70)
+        await reading(f"west-{run}", no2=150)
+        [pair] = await until("the cross-source alert", lambda: alerts(f"pair-{run}"), worker)
+        assert pair["group_key"] == f"east-{run}"
 
         # a new rule file, published with the CLI, is live without a restart
         new_rule = tmp_path / f"no2-{run}.yaml"
