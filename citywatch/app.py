@@ -1,8 +1,12 @@
-"""The Faust app: topics, the rule-state table and four thin agents wiring the domains.
+"""The Faust app: topics, the rule-state tables and thin agents wiring the domains.
 
     frames ──detect──► detections ─┐
-    readings ──────────────────────┼─evaluate──► alerts ──notify──► notifications
-                                   └──────────── store ◄── (readings, detections, alerts, notifications)
+    readings, telemetry ───────────┼─evaluate──► alerts ──notify──► notifications
+    clock (ticks) ─────────────────┘    │  ▲
+                                        ▼  │ (rules joining sources, keyed by rule)
+                                  correlate ─► correlate agent
+    rules (compacted) ──► every worker's rule book; archive-rules ──► TimescaleDB
+    readings, detections, alerts, notifications, telemetry ──store──► TimescaleDB
 
 Every topic is raw bytes; agents decode themselves so a malformed message becomes a
 dead letter with its reason instead of a crashed agent. An agent never raises out of

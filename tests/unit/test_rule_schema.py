@@ -5,6 +5,7 @@ from typing import Any
 import jsonschema
 from ruamel.yaml import YAML
 
+from rules.loader import load_rule_file
 from rules.schema import rule_file_schema, rule_file_schema_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,10 +23,11 @@ def errors(document: Any) -> list[str]:
 
 
 def test_schema_accepts_the_example_rules_and_rejects_typos() -> None:
-    examples = sorted((ROOT / "examples" / "rules").glob("*.yaml"))
-    assert examples
+    examples = sorted((ROOT / "examples").glob("*/*.yaml"))
+    assert len(examples) >= 5
     for path in examples:
         assert errors(json.loads(json.dumps(YAML(typ="safe").load(path.read_text())))) == [], path
+        load_rule_file(path)  # and the models agree
     condition: dict[str, Any] = {"type": "detection", "classes": ["person"], "for": "5s"}
     rule: dict[str, Any] = {"id": "x", "title": "t", "condition": condition}
     assert errors(rule) == [] and errors([rule, rule]) == []
