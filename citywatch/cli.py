@@ -317,14 +317,12 @@ def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any,
 
     async def live_rules(pool: asyncpg.Pool) -> list[Any]:
         """The live rules of the candidate's ids: as archived from the rules topic (what the
-        workers run), else as in the rule folder."""
+        workers run), and from the rule folder for ids never published."""
         files = await live_rule_files(pool)
-        if files:
-            live_all = [rule for name, text in sorted(files.items()) for rule in parse_rules(text, name)]
-        else:
-            live_all, _ = load_rules(settings.rules.paths)
-        ids = {r.id for r in candidate}
-        return [r for r in live_all if r.id in ids]
+        archived = {rule.id: rule for name, text in sorted(files.items()) for rule in parse_rules(text, name)}
+        folder, _ = load_rules(settings.rules.paths)
+        live_all = {**{rule.id: rule for rule in folder}, **archived}
+        return [live_all[r.id] for r in candidate if r.id in live_all]
 
     async def run() -> tuple[list[Any], list[Any]]:
         pool = await asyncpg.create_pool(settings.storage.dsn, min_size=1, max_size=2)

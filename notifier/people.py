@@ -1,0 +1,115 @@
+"""People, teams, quiet hours and escalation policies: the notifier's configuration.
+
+Pydantic models with unknown keys forbidden (a typo is an error). The composition root
+embeds them in the settings file under `notify:` and `recipients:`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from notifier.oncall import OnCallSchedule, check_zone
+
+Severity = Literal["info", "warning", "critical"]
+ChannelName = Literal["email", "sms", "webhook"]
+_CLOCK = r"^([01]\d|2[0-3]):([0-5]\d)$"
+_TARGET = re.compile(r"^(oncall|person|team):[A-Za-z0-9_.-]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class QuietHours(_Strict):
+    """Between `start` and `end` local time, only the listed severities get through."""
+
+    start: str = Field(pattern=_CLOCK)
+    end: str = Field(pattern=_CLOCK)
+    timezone: str = "UTC"
+    allow: list[Severity] = Field(default_factory=lambda: ["critical"])
+
+    _zone_ok = field_validator("timezone")(check_zone)
+
+    def mutes(self, severity: str, at: datetime) -> bool:
+        if severity in self.allow:
+            return False
+        now = at.astimezone(ZoneInfo(self.timezone)).time()
+        start, end = (time(*map(int, t.split(":"))) for t in (self.start, self.end))
+        quiet = start <= now < end if start <= end else (now >= start or now < end)
+        return quiet
+
+
+class Person(_Strict):
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    webhook: str | None = Field(default=None, pattern=r"^https?://", description="JSON POST endpoint")
+    quiet_hours: QuietHours | None = None
+
+    def address(self, channel: str) -> str | None:
+        return {"email": self.email, "sms": self.phone, "webhook": self.webhook}.get(channel)
+
+
+class Team(_Strict):
+    members: list[str] = Field(min_length=1)
+
+
+class EscalationStep(_Strict):
+    notify: list[str] = Field(min_length=1, description="oncall:SCHEDULE, person:NAME or team:NAME")
+    channels: list[ChannelName] = Field(min_length=1)
+    wait: float = Field(default=300.0, ge=0, description="seconds before the next step if nobody acknowledges")
+
+    @field_validator("notify")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        for target in value:
+            if not _TARGET.match(target):
+                raise ValueError(f"{target!r}: use oncall:SCHEDULE, person:NAME or team:NAME")
+        return value
+
+
+class EscalationPolicy(_Strict):
+    steps: list[EscalationStep] = Field(min_length=1)
+    repeat: int = Field(default=0, ge=0, le=10, description="run the steps again this many times")
+
+
+class Directory(_Strict):
+    """Everything needed to turn a target into people and addresses."""
+
+    people: dict[str, Person] = Field(default_factory=dict)
+    teams: dict[str, Team] = Field(default_factory=dict)
+    schedules: dict[str, OnCallSchedule] = Field(default_factory=dict)
+    policies: dict[str, EscalationPolicy] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _references(self) -> Directory:
+        problems = []
+        for name, team in self.teams.items():
+            problems += [f"team {name}: unknown person {m!r}" for m in team.members if m not in self.people]
+        for name, schedule in self.schedules.items():
+            users = [*schedule.rotation.users, *(o.user for o in schedule.overrides)]
+            problems += [f"schedule {name}: unknown person {u!r}" for u in users if u not in self.people]
+        for name, policy in self.policies.items():
+            for step in policy.steps:
+                for target in step.notify:
+                    kind, _, ref = target.partition(":")
+                    known = {"oncall": self.schedules, "person": self.people, "team": self.teams}[kind]
+                    if ref not in known:
+                        problems.append(f"policy {name}: unknown {kind} {ref!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def resolve(self, target: str, at: datetime) -> list[str]:
+        """The people a target means at `at` (nobody when a schedule has no one on call)."""
+        kind, _, ref = target.partition(":")
+        if kind == "person":
+            return [ref]
+        if kind == "team":
+            return list(self.teams[ref].members)
+        user = self.schedules[ref].on_call(at)
+        return [user] if user else []
