@@ -36,6 +36,8 @@ from citywatch.sources import SourceCounters, run_sources
 from citywatch.topics import TopicName, Topics
 from ingest.events import Event, EventFormatError
 from ingest.frame_codec import Frame, decode_frame
+from notifier.escalation import Delivery, Escalator
+from notifier.events import AlertAck
 from rules.engine import RuleEngine
 from rules.events import Alert
 from rules.library import RuleFileVersion, RulesMessageError, SilenceChange, decode_rules_message
@@ -61,7 +63,7 @@ class FaustPublisher:
 
 _SHORTS: tuple[TopicName, ...] = (
     "frames", "telemetry", "readings", "detections", "alerts", "notifications", "deadletter", "control",
-    "rules", "correlate",
+    "rules", "correlate", "acks",
 )
 
 
@@ -97,6 +99,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     counters = SourceCounters()
     rule_state = app.Table("rule-state", default=None, partitions=broker.partitions)
     correlation_state = app.Table("correlation-state", default=None, partitions=broker.partitions)
+    escalation_state = app.Table("escalations", default=None, partitions=broker.partitions)
 
     async def dead_letter(event: Any, reason: str, consumer: str) -> None:
         message = event.message
@@ -197,19 +200,50 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 log.exception("correlate failed")
                 await dead_letter(event, f"correlate: {type(exc).__name__}: {exc}", "correlate")
 
-    @app.agent(_raw_topic(app, topics.name("alerts")), name="notify")
+    escalator = Escalator(settings.directory, escalation_state)
+
+    async def deliver(alert: Alert, deliveries: list[Delivery] | None) -> None:
+        dispatcher = await runtime.dispatcher()
+        for outcome in await dispatcher.dispatch(alert, deliveries):
+            log.info("notification %s %s via %s (step %d): %s", outcome.rule_id, outcome.recipient,
+                     outcome.channel, outcome.step, outcome.status)
+            await publisher.send("notifications", str(outcome.alert_id).encode(), outcome.to_json())
+            metrics.NOTIFICATIONS.labels(outcome.channel, outcome.status).inc()
+
+    async def notify_message(event: Any) -> None:
+        """An alert (notify, start or end its escalation), an acknowledgement (stop it), or a
+        clock tick (escalate what nobody acknowledged in time)."""
+        short = topics.short(event.message.topic)
+        raw = event.value or b""
+        if short == "clock":
+            owns = owner_of(event.message.partition, partitions)
+            for due in escalator.due(decode_tick(raw), owns):
+                await deliver(due.alert, due.deliveries)
+            return
+        decoded = decode_event(short, raw)
+        if isinstance(decoded, AlertAck):
+            if escalator.acknowledge(str(decoded.alert_id), decoded.by):
+                log.info("alert %s acknowledged by %s via %s", decoded.alert_id, decoded.by, decoded.via)
+            return
+        assert isinstance(decoded, Alert)
+        deliveries: list[Delivery] | None = None
+        if escalator.policy_for(decoded) is not None and not decoded.muted:
+            if decoded.state == "resolved":
+                deliveries = escalator.resolve(decoded)
+            elif decoded.reminder:
+                deliveries = escalator.notified(str(decoded.alert_id))
+            else:
+                deliveries = escalator.start(decoded, datetime.now(UTC))
+        await deliver(decoded, deliveries)
+
+    notified_topics = [topics.name(t) for t in ("alerts", "acks", "clock")]
+
+    @app.agent(_raw_topic(app, *notified_topics), name="notify")
     async def notify(stream: Any) -> None:
         async for event in stream.events():
             metrics.MESSAGES.labels("notify").inc()
             try:
-                alert = decode_event("alerts", event.value or b"")
-                dispatcher = await runtime.dispatcher()
-                for outcome in await dispatcher.dispatch(alert):  # type: ignore[arg-type]
-                    log.info("notification %s %s via %s: %s", outcome.rule_id, outcome.recipient,
-                             outcome.channel, outcome.status)
-                    await publisher.send("notifications", str(outcome.alert_id).encode(),
-                                         outcome.to_json())
-                    metrics.NOTIFICATIONS.labels(outcome.channel, outcome.status).inc()
+                await notify_message(event)
             except EventFormatError as exc:
                 await dead_letter(event, str(exc), "notify")
             except Exception as exc:
@@ -217,7 +251,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 await dead_letter(event, f"notify: {type(exc).__name__}: {exc}", "notify")
 
     stored_topics = [
-        topics.name(t) for t in ("readings", "detections", "alerts", "notifications", "telemetry")
+        topics.name(t) for t in ("readings", "detections", "alerts", "notifications", "telemetry", "acks")
     ]
 
     @app.agent(_raw_topic(app, *stored_topics), name="store")

@@ -14,7 +14,7 @@ from ingest.events import (
     Reading,
     SourceHealth,
 )
-from notifier.events import Notification
+from notifier.events import AlertAck, Notification
 from rules.events import Alert
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -22,6 +22,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "detections": Detection,
     "alerts": Alert,
     "notifications": Notification,
+    "acks": AlertAck,
 }
 
 

@@ -22,9 +22,11 @@ from citywatch.rulebook import RuleBook
 from citywatch.settings import Settings
 from detectors.engine import DetectionEngine
 from notifier.channels import Channel
-from notifier.dispatcher import Dispatcher, Recipient, RetryPolicy
+from notifier.dispatcher import Dispatcher, RetryPolicy
 from notifier.email import EmailChannel, SmtpConfig
+from notifier.senders import Sender
 from notifier.sms import SmsChannel, TwilioConfig
+from notifier.webhook import WebhookChannel, WebhookConfig
 from rules.engine import RuleEngine, Scope
 from rules.library import LibraryChange, RuleLibrary
 from rules.model import Rule
@@ -47,6 +49,10 @@ def check_channels(settings: Settings) -> None:
         raise ConfigurationError(
             "channels.sms is configured but CITYWATCH_CHANNELS__SMS__AUTH_TOKEN is not set "
             "(environment or secrets file)")
+    webhook = settings.channels.webhook
+    if webhook is not None and webhook.secret is None:
+        raise ConfigurationError(
+            "channels.webhook is configured but CITYWATCH_CHANNELS__WEBHOOK__SECRET is not set")
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
@@ -65,13 +71,21 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
         channels["sms"] = SmsChannel(TwilioConfig(
             account_sid=sms.account_sid, auth_token=sms.auth_token.get_secret_value(),
             from_number=sms.from_number, api_base_url=sms.api_base_url,
-            status_callback=sms.status_callback,
+            status_callback=sms.status_callback, segments_per_s=sms.segments_per_s,
+            more_senders=tuple(Sender(s.number, s.segments_per_s) for s in sms.more_senders),
+            validity_period_s=sms.validity_period_s,
         ))
+    webhook = settings.channels.webhook
+    if webhook is not None and webhook.secret is not None:
+        secret = webhook.secret.get_secret_value()
+        channels["webhook"] = WebhookChannel(WebhookConfig(secret, webhook.timeout_s))
     return channels
 
 
 def report_rules(settings: Settings, rules: list[Rule]) -> None:
     for rule in rules:
+        if rule.route is not None and rule.route not in settings.notify.policies:
+            log.error("rule %s routes to unknown escalation policy %r", rule.id, rule.route)
         for target in rule.notify:
             if target.recipient not in settings.recipients:
                 log.error("rule %s notifies unknown recipient %r", rule.id, target.recipient)
@@ -158,14 +172,13 @@ class Runtime:
     async def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:
             notify = self.settings.notify
-            recipients = {
-                name: Recipient(name=name, email=r.email, phone=r.phone)
-                for name, r in self.settings.recipients.items()
-            }
+            sms = self.settings.channels.sms
             self._channels = build_channels(self.settings)
             self._dispatcher = Dispatcher(
-                self._channels, recipients, PgNotificationLog(await self.pool()),
+                self._channels, self.settings.recipients, PgNotificationLog(await self.pool()),
                 RetryPolicy(notify.attempts, notify.base_delay_s, notify.max_delay_s),
+                failover_after=notify.failover_to_email_after,
+                sms_segments=sms.max_segments if sms is not None else 1,
             )
         return self._dispatcher
 

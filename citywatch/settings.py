@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from detectors.config import ModelSpec, StepSpec
 from detectors.engine import validate_steps
+from notifier.oncall import OnCallSchedule
+from notifier.people import Directory, EscalationPolicy, Person, Team
 from rules.yaml_source import (
     SourceError,
     YamlFileError,
@@ -277,28 +279,46 @@ class SmtpSettings(Strict):
     timeout_s: float = Field(default=10.0, gt=0)
 
 
+class SmsSenderSettings(Strict):
+    number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    segments_per_s: float = Field(default=1.0, gt=0)
+
+
 class TwilioSettings(Strict):
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: SecretStr | None = None
     from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
     api_base_url: str | None = Field(default=None, description="a Twilio-compatible endpoint")
-    status_callback: str | None = None
+    status_callback: str | None = Field(default=None, description="URL Twilio posts delivery statuses to")
+    segments_per_s: float = Field(default=1.0, gt=0,
+                                  description="from_number's rate (long code 1, toll-free 3)")
+    more_senders: list[SmsSenderSettings] = Field(default_factory=list, description="a pool shares the load")
+    max_segments: int = Field(default=1, ge=1, le=10, description="longer texts are cut, keeping the start")
+    validity_period_s: int | None = Field(default=None, ge=1, le=36000,
+                                          description="Twilio drops a message still queued after this")
+
+
+class WebhookSettings(Strict):
+    secret: SecretStr | None = Field(default=None,
+                                     description="HMAC key (CITYWATCH_CHANNELS__WEBHOOK__SECRET)")
+    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class ChannelsSettings(Strict):
     email: SmtpSettings | None = None
     sms: TwilioSettings | None = None
-
-
-class RecipientSettings(Strict):
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")
-    phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
+    webhook: WebhookSettings | None = None
 
 
 class NotifySettings(Strict):
     attempts: int = Field(default=3, ge=1, le=20)
     base_delay_s: float = Field(default=0.5, ge=0)
     max_delay_s: float = Field(default=10.0, ge=0)
+    failover_to_email_after: int | None = Field(
+        default=None, ge=1, description="SMS attempts that failed before the email is tried instead")
+    teams: dict[str, Team] = Field(default_factory=dict)
+    schedules: dict[str, OnCallSchedule] = Field(default_factory=dict)
+    policies: dict[str, EscalationPolicy] = Field(default_factory=dict, description="by rule `route:`")
 
 
 class WorkerSettings(Strict):
@@ -330,7 +350,7 @@ class Settings(Strict):
     pipelines: PipelinesSettings = Field(default_factory=PipelinesSettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     channels: ChannelsSettings = Field(default_factory=ChannelsSettings)
-    recipients: dict[str, RecipientSettings] = Field(default_factory=dict)
+    recipients: dict[str, Person] = Field(default_factory=dict)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
@@ -346,6 +366,18 @@ class Settings(Strict):
         for steps in graphs:
             validate_steps(steps, {m.name: m for m in self.models})
         return self
+
+    @model_validator(mode="after")
+    def _people_consistent(self) -> Settings:
+        self.directory  # noqa: B018 - builds it: unknown people in teams/schedules/policies are errors
+        return self
+
+    @property
+    def directory(self) -> Directory:
+        """People, teams, on-call schedules and escalation policies, cross-checked."""
+        notify = self.notify
+        return Directory(people=self.recipients, teams=notify.teams, schedules=notify.schedules,
+                         policies=notify.policies)
 
     def steps_for(self, source_id: str) -> list[StepSpec]:
         pipelines = self.pipelines

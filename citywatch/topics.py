@@ -14,11 +14,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 TopicName = Literal[
     "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter",
-    "control", "clock", "correlate",
+    "control", "clock", "correlate", "acks",
 ]
 ALL_TOPICS: tuple[TopicName, ...] = (
     "frames", "telemetry", "readings", "detections", "alerts", "notifications", "rules", "deadletter",
-    "control", "clock", "correlate",
+    "control", "clock", "correlate", "acks",
 )
 COMPACTED: frozenset[TopicName] = frozenset({"rules"})
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 
 class DeliveryError(RuntimeError):
@@ -18,6 +18,11 @@ class DeliveryError(RuntimeError):
 class Message:
     subject: str
     text: str
+    html: str | None = None
+    thread_id: str | None = None  # one per alert: email threads its updates under it
+    first_in_thread: bool = True
+    image: str | None = None  # a JPEG path shown inline (the evidence snapshot)
+    data: dict[str, Any] = field(default_factory=dict)  # the structured alert, for webhooks
 
 
 class Channel(Protocol):

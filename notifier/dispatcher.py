@@ -1,4 +1,12 @@
-"""Turn an alert into deliveries: who, which channel, what text; dedup through the log."""
+"""Turn an alert into deliveries: who, which channel, what text; dedup through the log.
+
+Each delivery is claimed in the notification log before it is sent and marked after, on
+the key (alert, round, step, recipient, channel): a redelivered alert or a restarted
+worker sends nothing that was sent, and at most once more what was claimed but not
+confirmed. Provider errors are retried with exponential backoff and full jitter; a
+permanent error (invalid number, refused address) is not. Where configured, an SMS that
+keeps failing falls over to the recipient's email.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +14,19 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from notifier.channels import Channel, DeliveryError
-from notifier.events import Notification, mask
+from notifier.channels import Channel, DeliveryError, Message
+from notifier.escalation import Delivery
+from notifier.events import DeliveryStatus, Notification, mask
 from notifier.log import DeliveryKey, NotificationLog
+from notifier.people import Person
 from notifier.templates import render
 from rules.events import Alert
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Recipient:
-    name: str
-    email: str | None = None
-    phone: str | None = None
-
-    def address(self, channel: str) -> str | None:
-        return {"email": self.email, "sms": self.phone}.get(channel)
 
 
 @dataclass(frozen=True)
@@ -40,76 +40,105 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1)))  # noqa: S311
 
 
+def direct_deliveries(alert: Alert) -> list[Delivery]:
+    """The rule's own recipients and channels (alerts without an escalation policy)."""
+    return [Delivery(t.recipient, channel) for t in alert.notify for channel in t.channels]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: DeliveryStatus
+    attempts: int
+    address: str = ""
+    provider_id: str | None = None
+    error: str | None = None
+
+
 class Dispatcher:
     def __init__(
         self,
         channels: Mapping[str, Channel],
-        recipients: Mapping[str, Recipient],
+        recipients: Mapping[str, Person],
         notification_log: NotificationLog,
         retry: RetryPolicy | None = None,
+        failover_after: int | None = None,
+        sms_segments: int = 1,
     ) -> None:
         self.channels = channels
         self.recipients = recipients
         self.log = notification_log
         self.retry = retry or RetryPolicy()
+        self.failover_after = failover_after
+        self.sms_segments = sms_segments
 
-    async def dispatch(self, alert: Alert) -> list[Notification]:
-        """Deliver to every target; a muted alert (silenced, inhibited) is recorded as such
-        for each target and sent to nobody."""
+    async def dispatch(
+        self, alert: Alert, deliveries: Sequence[Delivery] | None = None
+    ) -> list[Notification]:
+        """Deliver (by default to the rule's targets); a muted alert (silenced, inhibited) is
+        recorded as such for each target and sent to nobody."""
+        planned = direct_deliveries(alert) if deliveries is None else list(deliveries)
         if alert.muted:
-            return [self._outcome(alert, target.recipient, channel, "", "muted", 0, error=alert.muted)
-                    for target in alert.notify for channel in target.channels]
-        deliveries = [
-            (target.recipient, channel) for target in alert.notify for channel in target.channels
-        ]
-        results = await asyncio.gather(*(self._deliver(alert, r, c) for r, c in deliveries))
-        return list(results)
+            return [self._notification(alert, d, d.channel, _Outcome("muted", 0, error=alert.muted))
+                    for d in planned]
+        return list(await asyncio.gather(*(self._deliver(alert, d) for d in planned)))
 
-    async def _deliver(self, alert: Alert, recipient_name: str, channel_name: str) -> Notification:
-        recipient = self.recipients.get(recipient_name)
+    async def _deliver(self, alert: Alert, delivery: Delivery) -> Notification:
+        person = self.recipients.get(delivery.recipient)
+        quiet = person.quiet_hours if person is not None else None
+        if quiet is not None and quiet.mutes(alert.severity, datetime.now(UTC)):
+            reason = f"quiet hours {quiet.start}-{quiet.end} {quiet.timezone}"
+            return self._notification(alert, delivery, delivery.channel, _Outcome("quiet", 0, error=reason))
+        outcome = await self._attempt(alert, delivery, delivery.channel, person)
+        failover = (self.failover_after is not None and delivery.channel == "sms"
+                    and outcome.status == "failed" and outcome.attempts >= self.failover_after)
+        if failover and person is not None and person.email:
+            log.warning("SMS to %s failed %d times; falling over to email",
+                        delivery.recipient, outcome.attempts)
+            fallback = await self._attempt(alert, delivery, "email", person)
+            note = f"failover from SMS ({outcome.error})"
+            fallback = _Outcome(fallback.status, fallback.attempts, fallback.address, fallback.provider_id,
+                                f"{note}; {fallback.error}" if fallback.error else note)
+            return self._notification(alert, delivery, "email", fallback)
+        return self._notification(alert, delivery, delivery.channel, outcome)
+
+    async def _attempt(self, alert: Alert, delivery: Delivery, channel_name: str,
+                       person: Person | None) -> _Outcome:
         channel = self.channels.get(channel_name)
-        address = recipient.address(channel_name) if recipient else None
-        if recipient is None or channel is None or address is None:
+        address = person.address(channel_name) if person is not None else None
+        if person is None or channel is None or address is None:
             missing = (
-                f"unknown recipient {recipient_name!r}" if recipient is None
+                f"unknown recipient {delivery.recipient!r}" if person is None
                 else f"channel {channel_name!r} is not configured" if channel is None
-                else f"{recipient_name} has no {channel_name} address"
+                else f"{delivery.recipient} has no {channel_name} address"
             )
-            return self._outcome(alert, recipient_name, channel_name, "", "failed", 0, error=missing)
-        key = DeliveryKey(alert.alert_id, alert.delivery_round, recipient_name, channel_name)
-        message = render(channel_name, alert)
-        attempts = 0
+            return _Outcome("failed", 0, error=missing)
+        round_ = alert.delivery_round if not delivery.step else f"{alert.delivery_round}#{delivery.step}"
+        key = DeliveryKey(alert.alert_id, round_, delivery.recipient, channel_name)
+        message = self._message(channel_name, alert)
         while True:
             claim = await self.log.claim(key, self.retry.attempts)
             if not claim.send:
-                return self._outcome(
-                    alert, recipient_name, channel_name, address, "duplicate", claim.attempt,
-                    error=claim.reason,
-                )
-            attempts = claim.attempt
+                return _Outcome("duplicate", claim.attempt, address, error=claim.reason)
             try:
                 provider_id = await channel.send(address, message)
             except DeliveryError as exc:
                 await self.log.mark_failed(key, str(exc), exc.permanent)
-                log.warning("%s to %s failed (attempt %d): %s", channel_name, mask(address), attempts, exc)
-                if exc.permanent or attempts >= self.retry.attempts:
-                    return self._outcome(
-                        alert, recipient_name, channel_name, address, "failed", attempts, error=str(exc)
-                    )
-                await asyncio.sleep(self.retry.delay(attempts))
+                log.warning("%s to %s failed (attempt %d): %s",
+                            channel_name, mask(address), claim.attempt, exc)
+                if exc.permanent or claim.attempt >= self.retry.attempts:
+                    return _Outcome("failed", claim.attempt, address, error=str(exc))
+                await asyncio.sleep(self.retry.delay(claim.attempt))
                 continue
             await self.log.mark_sent(key, provider_id)
-            return self._outcome(
-                alert, recipient_name, channel_name, address, "sent", attempts, provider_id=provider_id
-            )
+            return _Outcome("sent", claim.attempt, address, provider_id=provider_id)
+
+    def _message(self, channel: str, alert: Alert) -> Message:
+        return render(channel, alert, self.sms_segments)
 
     @staticmethod
-    def _outcome(
-        alert: Alert, recipient: str, channel: str, address: str, status: str, attempts: int,
-        provider_id: str | None = None, error: str | None = None,
-    ) -> Notification:
-        outcome_id = uuid.uuid5(
-            alert.alert_id, f"{alert.delivery_round}|{recipient}|{channel}|{status}|{attempts}")
+    def _notification(alert: Alert, delivery: Delivery, channel: str, outcome: _Outcome) -> Notification:
+        detail = f"{alert.delivery_round}|{delivery.step}|{delivery.recipient}|{channel}"
+        outcome_id = uuid.uuid5(alert.alert_id, f"{detail}|{outcome.status}|{outcome.attempts}")
         return Notification.model_validate({
             "event_id": outcome_id,
             "source_id": alert.source_id,
@@ -117,12 +146,13 @@ class Dispatcher:
             "alert_id": alert.alert_id,
             "alert_state": alert.state,
             "reminder": alert.reminder,
+            "step": delivery.step,
             "rule_id": alert.rule_id,
-            "recipient": recipient,
+            "recipient": delivery.recipient,
             "channel": channel,
-            "address": mask(address) if address else "",
-            "status": status,
-            "attempts": attempts,
-            "provider_id": provider_id,
-            "error": error,
+            "address": mask(outcome.address) if outcome.address else "",
+            "status": outcome.status,
+            "attempts": outcome.attempts,
+            "provider_id": outcome.provider_id,
+            "error": outcome.error,
         })

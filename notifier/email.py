@@ -5,10 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 
 import aiosmtplib
 
 from notifier.channels import DeliveryError, Message
+
+MAX_INLINE_IMAGE_BYTES = 2_000_000
+
+
+def _read_image(path: str | None) -> bytes | None:
+    """The snapshot's bytes, or None when there is none (a missing file never stops an email)."""
+    if not path:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    return data if data.startswith(b"\xff\xd8") and len(data) <= MAX_INLINE_IMAGE_BYTES else None
 
 
 @dataclass(frozen=True)
@@ -35,9 +49,24 @@ class EmailChannel:
         email["From"] = cfg.from_addr
         email["To"] = address
         email["Subject"] = message.subject
-        message_id = make_msgid(domain=cfg.from_addr.partition("@")[2] or "citywatch.local")
+        domain = cfg.from_addr.partition("@")[2] or "citywatch.local"
+        message_id = make_msgid(domain=domain)
+        if message.thread_id:
+            root = f"<{message.thread_id}@{domain}>"
+            if message.first_in_thread:
+                message_id = root
+            else:  # updates and the resolve land in the firing's thread
+                email["In-Reply-To"] = root
+                email["References"] = root
         email["Message-ID"] = message_id
         email.set_content(message.text)
+        if message.html is not None:
+            email.add_alternative(message.html, subtype="html")
+            image = _read_image(message.image)
+            if image is not None:
+                *_, html_part = email.iter_parts()  # text, then the HTML alternative
+                html_part.add_related(image, maintype="image", subtype="jpeg", cid="<snapshot>",
+                                      filename="snapshot.jpg")
         try:
             await aiosmtplib.send(
                 email,

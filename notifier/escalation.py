@@ -73,6 +73,11 @@ class Escalator:
         self.state[alert_id] = {**state, "acked_by": by}
         return True
 
+    def notified(self, alert_id: str) -> list[Delivery]:
+        """Everyone notified so far (reminders go to them)."""
+        state = self.state.get(alert_id) or {}
+        return [Delivery(recipient, channel, 0) for recipient, channel in state.get("notified", [])]
+
     def resolve(self, alert: Alert) -> list[Delivery]:
         """Everyone who was told it fired hears it resolved; the escalation ends."""
         key = str(alert.alert_id)
@@ -98,7 +103,8 @@ class Escalator:
                 self.state[key] = {**state, "done": True}
                 continue
             deliveries = self._deliveries(policy, step, now)
-            notified = {tuple(n) for n in state.get("notified", [])} | {(d.recipient, d.channel) for d in deliveries}
+            notified = {(n[0], n[1]) for n in state.get("notified", [])}
+            notified |= {(d.recipient, d.channel) for d in deliveries}
             self.state[key] = {**state, "step": step, "notified": sorted(notified),
                                "next_at": now_us + int(policy.steps[step % len(policy.steps)].wait * 1e6)}
             found.append(Due(alert, deliveries))

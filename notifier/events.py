@@ -9,13 +9,14 @@ from pydantic import Field
 
 from ingest.events import Event
 
-DeliveryStatus = Literal["sent", "failed", "duplicate", "muted"]
+DeliveryStatus = Literal["sent", "failed", "duplicate", "muted", "quiet"]
 
 
 class Notification(Event):
     alert_id: UUID
     alert_state: Literal["fired", "resolved"]
     reminder: int = Field(default=0, ge=0, description="which realert of the alert this was (0: the first)")
+    step: int = Field(default=0, ge=0, description="the escalation step (0: the first, or no policy)")
     rule_id: str
     recipient: str
     channel: str
@@ -24,6 +25,23 @@ class Notification(Event):
     attempts: int = Field(ge=0)
     provider_id: str | None = None
     error: str | None = None
+
+
+class AlertAck(Event):
+    """Somebody took an alert: escalation stops. Keyed like the alert (rule|group) so it
+    lands on the alert's partition, after the alert."""
+
+    kind: Literal["ack"] = "ack"
+    alert_id: UUID
+    rule_id: str
+    group_key: str
+    by: str = Field(min_length=1, max_length=200)
+    via: Literal["console", "api", "sms", "email", "cli"]
+    note: str = Field(default="", max_length=2000)
+
+    @property
+    def kafka_key(self) -> str:
+        return f"{self.rule_id}|{self.group_key}"
 
 
 def mask(address: str) -> str:

@@ -31,7 +31,7 @@ class QuietHours(_Strict):
     start: str = Field(pattern=_CLOCK)
     end: str = Field(pattern=_CLOCK)
     timezone: str = "UTC"
-    allow: list[Severity] = Field(default_factory=lambda: ["critical"])
+    allow: list[Severity] = Field(default_factory=lambda: list[Severity](["critical"]))
 
     _zone_ok = field_validator("timezone")(check_zone)
 
@@ -39,7 +39,7 @@ class QuietHours(_Strict):
         if severity in self.allow:
             return False
         now = at.astimezone(ZoneInfo(self.timezone)).time()
-        start, end = (time(*map(int, t.split(":"))) for t in (self.start, self.end))
+        start, end = (time(int(t[:2]), int(t[3:])) for t in (self.start, self.end))
         quiet = start <= now < end if start <= end else (now >= start or now < end)
         return quiet
 
@@ -61,7 +61,8 @@ class Team(_Strict):
 class EscalationStep(_Strict):
     notify: list[str] = Field(min_length=1, description="oncall:SCHEDULE, person:NAME or team:NAME")
     channels: list[ChannelName] = Field(min_length=1)
-    wait: float = Field(default=300.0, ge=0, description="seconds before the next step if nobody acknowledges")
+    wait: float = Field(default=300.0, ge=0,
+                        description="seconds before the next step if nobody acknowledges")
 
     @field_validator("notify")
     @classmethod
@@ -97,8 +98,9 @@ class Directory(_Strict):
             for step in policy.steps:
                 for target in step.notify:
                     kind, _, ref = target.partition(":")
-                    known = {"oncall": self.schedules, "person": self.people, "team": self.teams}[kind]
-                    if ref not in known:
+                    known: dict[str, set[str]] = {"oncall": set(self.schedules), "person": set(self.people),
+                                                  "team": set(self.teams)}
+                    if ref not in known[kind]:
                         problems.append(f"policy {name}: unknown {kind} {ref!r}")
         if problems:
             raise ValueError("; ".join(problems))

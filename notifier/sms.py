@@ -17,6 +17,8 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from notifier.channels import DeliveryError, Message
+from notifier.segments import segments
+from notifier.senders import Sender, SenderPool
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio errors that will not succeed on retry (invalid/unreachable number, blocked...).
@@ -33,6 +35,9 @@ class TwilioConfig:
     from_number: str
     api_base_url: str | None = None
     status_callback: str | None = None
+    segments_per_s: float = 1.0
+    more_senders: tuple[Sender, ...] = ()
+    validity_period_s: int | None = None
 
 
 class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
@@ -58,15 +63,20 @@ class SmsChannel:
         )
         self._http = http_client
         self._client = Client(config.account_sid, config.auth_token, http_client=http_client)
+        self.senders = SenderPool([Sender(config.from_number, config.segments_per_s),
+                                   *(Sender(s.number, s.segments_per_s) for s in config.more_senders)])
 
     async def close(self) -> None:
         """Close the client's pooled HTTP session."""
         await self._http.close()
 
     async def send(self, address: str, message: Message) -> str:
-        kwargs: dict[str, Any] = {"to": address, "from_": self.config.from_number, "body": message.text}
+        sender = await self.senders.acquire(segments(message.text))  # waits for the sender's rate
+        kwargs: dict[str, Any] = {"to": address, "from_": sender, "body": message.text}
         if self.config.status_callback:
             kwargs["status_callback"] = self.config.status_callback
+        if self.config.validity_period_s:
+            kwargs["validity_period"] = self.config.validity_period_s
         try:
             created = await self._client.messages.create_async(**kwargs)
         except TwilioRestException as exc:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from jinja2 import Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from notifier import segments
 from notifier.channels import Message
 from rules.events import Alert
 from rules.model import Templates
@@ -50,7 +51,26 @@ Alert id: {{ alert.alert_id }}
 """
 )
 
-SMS_MAX_CHARS = 160  # one GSM-7 segment
+_html_env = SandboxedEnvironment(autoescape=True, trim_blocks=True, lstrip_blocks=True)
+
+EMAIL_HTML = _html_env.from_string(
+    """<!doctype html>
+<html><body style="font-family: sans-serif">
+<h2 style="color: {{ colour }}">
+{{ 'Resolved' if alert.state == 'resolved' else alert.severity | capitalize }}: {{ alert.title }}</h2>
+<p>{{ alert.group_key }} &middot; started {{ alert.started_at.strftime('%Y-%m-%d %H:%M:%S UTC') }}
+{% if alert.resolved_at %} &middot; resolved {{ alert.resolved_at.strftime('%H:%M:%S UTC') }}{% endif %}</p>
+{% if body %}<pre>{{ body }}</pre>{% endif %}
+<table>{% for k, v in values.items() %}
+<tr><th align="left">{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
+{% if snapshot %}<p><img src="cid:snapshot" alt="evidence snapshot" style="max-width: 100%"></p>{% endif %}
+<p style="color: #666">rule {{ alert.rule_id }} &middot; alert {{ alert.alert_id }}</p>
+</body></html>
+"""
+)
+
+SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00"}
+SMS_MAX_SEGMENTS = 1
 
 
 @lru_cache(maxsize=512)
@@ -62,29 +82,33 @@ def _pick(custom: str | None, default: Template) -> Template:
     return _compiled(custom) if custom is not None else default
 
 
-def render(channel: str, alert: Alert) -> Message:
+def render(channel: str, alert: Alert, sms_segments: int = SMS_MAX_SEGMENTS) -> Message:
     """The message for one channel: the rule's own templates where it has them, else ours.
     A rule template that fails at render time falls back to the default text, so a typo
     in a template never costs a notification."""
     try:
-        return _render(channel, alert, alert.templates)
+        return _render(channel, alert, alert.templates, sms_segments)
     except TemplateError:
         log.exception("rule %s: its %s template failed; sending the default text", alert.rule_id, channel)
-        return _render(channel, alert, None)
+        return _render(channel, alert, None, sms_segments)
 
 
-def _render(channel: str, alert: Alert, templates: Templates | None) -> Message:
+def _render(channel: str, alert: Alert, templates: Templates | None, sms_segments: int) -> Message:
     values = alert.evidence.values
     custom = templates or Templates()
+    data = alert.model_dump(mode="json", exclude={"templates", "notify"})
     if channel == "sms":
         text = _pick(custom.sms, SMS_TEMPLATE).render(alert=alert, values=values)
         if alert.reminder:
             text = f"REMINDER {alert.reminder}: {text}"
-        if len(text) > SMS_MAX_CHARS:
-            text = text[: SMS_MAX_CHARS - 1] + "…"
-        return Message(subject="", text=text)
+        return Message(subject="", text=segments.fit(text, sms_segments), data=data)
     subject = _pick(custom.email_subject, EMAIL_SUBJECT).render(alert=alert, values=values)
     if alert.reminder:
         subject = f"Reminder {alert.reminder}: {subject}"
     body = _pick(custom.email_body, EMAIL_BODY).render(alert=alert, values=values)
-    return Message(subject=subject, text=body)
+    snapshot = alert.evidence.snapshot
+    colour = "#2e7d32" if alert.state == "resolved" else SEVERITY_COLOURS.get(alert.severity, "#1565c0")
+    html = EMAIL_HTML.render(alert=alert, values=values, snapshot=snapshot, colour=colour,
+                             body=body if custom.email_body is not None else None)
+    return Message(subject=subject, text=body, html=html, thread_id=f"alert-{alert.alert_id}",
+                   first_in_thread=alert.delivery_round == "fired", image=snapshot, data=data)

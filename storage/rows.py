@@ -9,7 +9,7 @@ from typing import Any
 
 from detectors.events import Detection
 from ingest.events import DataQuality, DroneTelemetry, Event, GeofenceEvent, Reading, SourceHealth
-from notifier.events import Notification
+from notifier.events import AlertAck, Notification
 from rules.events import Alert
 
 
@@ -35,6 +35,10 @@ def _detection(e: Detection) -> tuple[Any, ...]:
             e.frame_width, e.frame_height, e.kind)
 
 
+def _ack(e: AlertAck) -> tuple[Any, ...]:
+    return (e.time, e.event_id, e.alert_id, e.rule_id, e.group_key, e.by, e.via, e.note)
+
+
 def _alert(e: Alert) -> tuple[Any, ...]:
     return (e.time, e.event_id, e.alert_id, e.rule_id, e.state, e.severity, e.source_id, e.title,
             e.started_at, e.resolved_at, json.dumps(e.labels), e.evidence.model_dump_json(), e.group_key,
@@ -43,7 +47,7 @@ def _alert(e: Alert) -> tuple[Any, ...]:
 
 def _notification(e: Notification) -> tuple[Any, ...]:
     return (e.time, e.event_id, e.alert_id, e.alert_state, e.rule_id, e.recipient, e.channel,
-            e.address, e.status, e.attempts, e.provider_id, e.error)
+            e.address, e.status, e.attempts, e.provider_id, e.error, e.step, e.reminder)
 
 
 def _source_event(e: SourceHealth | DataQuality | GeofenceEvent) -> tuple[Any, ...]:
@@ -76,7 +80,9 @@ TABLES: dict[type[Event], TableSpec] = {
         _alert),
     Notification: TableSpec("notifications", (
         "time", "event_id", "alert_id", "alert_state", "rule_id", "recipient", "channel",
-        "address", "status", "attempts", "provider_id", "error"), _notification),
+        "address", "status", "attempts", "provider_id", "error", "step", "reminder"), _notification),
+    AlertAck: TableSpec("alert_acks", (
+        "time", "event_id", "alert_id", "rule_id", "group_key", "by_whom", "via", "note"), _ack),
     SourceHealth: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),
     DataQuality: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),
     GeofenceEvent: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),

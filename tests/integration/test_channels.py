@@ -51,3 +51,73 @@ async def test_sms_goes_through_the_real_twilio_client(tmp_path: Path) -> None:
     assert unauthorised.value.permanent and "20003" in str(unauthorised.value)
     assert bad_number.value.permanent and "21211" in str(bad_number.value)
     assert "right-token" not in str(unauthorised.value)
+
+
+async def test_email_html_inline_snapshot_and_thread_through_real_smtp(tmp_path: Path, bus_jpg: Path) -> None:
+    from datetime import UTC, datetime
+    from email import message_from_bytes
+    from email.policy import default as default_policy
+    from uuid import uuid4
+
+    from notifier.templates import render
+    from rules.events import Alert, Evidence
+
+    server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
+    server.start()
+    now = datetime.now(UTC)
+    fired = Alert(source_id="cam-1", time=now, alert_id=uuid4(), rule_id="crowd", title="Crowd", severity="warning",
+                  state="fired", group_key="cam-1", started_at=now,
+                  evidence=Evidence(values={"count": 4}, snapshot=str(bus_jpg)))
+    resolved = fired.model_copy(update={"state": "resolved", "resolved_at": now})
+    try:
+        channel = EmailChannel(SmtpConfig(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
+                                          from_addr="citywatch@city.example"))
+        first_id = await channel.send("ops@example.org", render("email", fired))
+        await channel.send("ops@example.org", render("email", resolved))
+    finally:
+        server.stop()
+    first, second = server.store.messages()
+    assert first_id == f"<alert-{fired.alert_id}@city.example>" == first["message_id"]
+    parsed = message_from_bytes((tmp_path / "mail" / second["file"]).read_bytes(), policy=default_policy)
+    assert parsed["In-Reply-To"] == first_id and parsed["References"] == first_id
+    original = message_from_bytes((tmp_path / "mail" / first["file"]).read_bytes(), policy=default_policy)
+    types = [part.get_content_type() for part in original.walk()]
+    assert {"text/plain", "text/html", "image/jpeg"} <= set(types)
+    image = next(part for part in original.walk() if part.get_content_type() == "image/jpeg")
+    assert image["Content-ID"] == "<snapshot>" and image.get_content() == bus_jpg.read_bytes()
+
+
+async def test_webhook_posts_signed_json_to_a_real_http_server() -> None:
+    from aiohttp import web
+
+    from notifier.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookChannel, WebhookConfig, verify
+
+    received: list[tuple[bytes, bool]] = []
+    status = {"code": 200}
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        ok = verify("s3cret", request.headers[TIMESTAMP_HEADER], body, request.headers[SIGNATURE_HEADER])
+        received.append((body, ok))
+        return web.Response(status=status["code"], headers={"X-Request-Id": "r-1"})
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    channel = WebhookChannel(WebhookConfig("s3cret"))
+    try:
+        provider_id = await channel.send(f"http://127.0.0.1:{port}/hook", Message("s", "t", data={"id": 7}))
+        status["code"] = 503
+        with pytest.raises(DeliveryError) as unavailable:
+            await channel.send(f"http://127.0.0.1:{port}/hook", Message("s", "t"))
+        status["code"] = 410
+        with pytest.raises(DeliveryError) as gone:
+            await channel.send(f"http://127.0.0.1:{port}/hook", Message("s", "t"))
+    finally:
+        await channel.close()
+        await runner.cleanup()
+    assert provider_id == "r-1" and received[0][1] and b'"id": 7' in received[0][0]
+    assert not unavailable.value.permanent and gone.value.permanent

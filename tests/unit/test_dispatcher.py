@@ -2,8 +2,9 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from notifier.channels import DeliveryError, Message
-from notifier.dispatcher import Dispatcher, Recipient, RetryPolicy
+from notifier.dispatcher import Dispatcher, RetryPolicy
 from notifier.log import InMemoryNotificationLog
+from notifier.people import Person
 from rules.events import Alert
 from rules.model import NotifyTarget
 
@@ -34,7 +35,7 @@ def alert(*targets: NotifyTarget) -> Alert:
                  severity="warning", state="fired", group_key="cam-1", started_at=now, notify=list(targets))
 
 
-RECIPIENTS = {"ops": Recipient("ops", email="ops@example.org", phone="+15551234567")}
+RECIPIENTS = {"ops": Person(email="ops@example.org", phone="+15551234567")}
 
 
 async def test_each_recipient_channel_gets_one_message_and_redelivery_sends_nothing() -> None:
@@ -71,3 +72,37 @@ async def test_unknown_recipient_or_channel_is_reported_not_dropped() -> None:
                                                NotifyTarget(recipient="ops", channels=["sms"])))
     assert [(o.status, o.error) for o in outcomes] == [
         ("failed", "unknown recipient 'nobody'"), ("failed", "channel 'sms' is not configured")]
+
+
+async def test_sms_falls_over_to_email_after_repeated_failures() -> None:
+    email, sms = FakeChannel("email"), FakeChannel("sms", failures=99)
+    dispatcher = Dispatcher({"email": email, "sms": sms}, RECIPIENTS, InMemoryNotificationLog(), NO_WAIT,
+                            failover_after=3)
+    [outcome] = await dispatcher.dispatch(alert(NotifyTarget(recipient="ops", channels=["sms"])))
+    assert (outcome.channel, outcome.status) == ("email", "sent")
+    assert outcome.error is not None and outcome.error.startswith("failover from SMS")
+    assert sms.calls == 3 and len(email.sent) == 1
+
+
+async def test_quiet_hours_hold_back_warnings_but_not_critical_alerts() -> None:
+    from notifier.people import QuietHours
+
+    always_quiet = QuietHours(start="00:00", end="23:59")
+    people = {"ops": Person(email="ops@example.org", quiet_hours=always_quiet)}
+    email = FakeChannel("email")
+    dispatcher = Dispatcher({"email": email}, people, InMemoryNotificationLog(), NO_WAIT)
+    target = NotifyTarget(recipient="ops", channels=["email"])
+    [held] = await dispatcher.dispatch(alert(target))
+    [sent] = await dispatcher.dispatch(alert(target).model_copy(update={"severity": "critical"}))
+    assert (held.status, sent.status) == ("quiet", "sent") and len(email.sent) == 1
+
+
+async def test_each_escalation_step_is_its_own_delivery() -> None:
+    from notifier.escalation import Delivery
+
+    email = FakeChannel("email")
+    dispatcher = Dispatcher({"email": email}, RECIPIENTS, InMemoryNotificationLog(), NO_WAIT)
+    the_alert = alert()
+    outcomes = [await dispatcher.dispatch(the_alert, [Delivery("ops", "email", step)]) for step in (0, 1, 1)]
+    assert [o.status for [o] in outcomes] == ["sent", "sent", "duplicate"]
+    assert [o.step for [o] in outcomes] == [0, 1, 1]

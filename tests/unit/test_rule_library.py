@@ -10,8 +10,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from citywatch.clock import decode_tick, encode_tick, owner_of, partition_of
 from ingest.events import EventFormatError
-from notifier.dispatcher import Dispatcher, Recipient
+from notifier.dispatcher import Dispatcher
 from notifier.log import InMemoryNotificationLog
+from notifier.people import Person
 from notifier.templates import render
 from rules.engine import RuleEngine
 from rules.events import Alert
@@ -101,7 +102,7 @@ async def test_muted_alerts_are_recorded_not_sent() -> None:
 
     alert = fired(CROWD + "notify: [{recipient: ops, channels: [email, sms]}]\n").model_copy(
         update={"muted": "silenced by s1"})
-    recipients = {"ops": Recipient("ops", email="o@example.org", phone="+1")}
+    recipients = {"ops": Person(email="o@example.org", phone="+15550001111")}
     dispatcher = Dispatcher({"email": Failing(), "sms": Failing()},  # type: ignore[dict-item]
                             recipients, InMemoryNotificationLog())
     outcomes = await dispatcher.dispatch(alert)
