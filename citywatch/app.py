@@ -36,6 +36,7 @@ from citywatch.sources import SourceCounters, run_sources
 from citywatch.topics import TopicName, Topics
 from ingest.events import Event, EventFormatError
 from ingest.frame_codec import Frame, decode_frame
+from notifier.bundling import Bundler
 from notifier.escalation import Delivery, Escalator
 from notifier.events import AlertAck
 from rules.engine import RuleEngine
@@ -201,6 +202,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 await dead_letter(event, f"correlate: {type(exc).__name__}: {exc}", "correlate")
 
     escalator = Escalator(settings.directory, escalation_state)
+    bundler = Bundler(settings.notify.bundle_window_s, escalation_state)
 
     async def deliver(alert: Alert, deliveries: list[Delivery] | None) -> None:
         dispatcher = await runtime.dispatcher()
@@ -217,8 +219,11 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         raw = event.value or b""
         if short == "clock":
             owns = owner_of(event.message.partition, partitions)
-            for due in escalator.due(decode_tick(raw), owns):
+            now = decode_tick(raw)
+            for due in escalator.due(now, owns):
                 await deliver(due.alert, due.deliveries)
+            for bundled in bundler.due(now, owns):
+                await deliver(bundled, None)
             return
         decoded = decode_event(short, raw)
         if isinstance(decoded, AlertAck):
@@ -226,6 +231,9 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 log.info("alert %s acknowledged by %s via %s", decoded.alert_id, decoded.by, decoded.via)
             return
         assert isinstance(decoded, Alert)
+        if not bundler.offer(decoded, datetime.now(UTC)):
+            log.info("alert %s for %s held for the rule's bundle", decoded.rule_id, decoded.group_key)
+            return
         deliveries: list[Delivery] | None = None
         if escalator.policy_for(decoded) is not None and not decoded.muted:
             if decoded.state == "resolved":

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from citywatch.cli_context import Context, pass_context
+from citywatch.notify_cli import register as register_notify_commands
 from citywatch.rules_cli import register as register_rule_commands
 
 
@@ -250,6 +251,7 @@ def rules() -> None:
 
 
 register_rule_commands(rules)
+register_notify_commands(main)
 
 
 @rules.command("check")
@@ -276,7 +278,8 @@ def console(ctx: Context) -> None:
     from citywatch.console.app import create_app
 
     settings = ctx.settings
-    uvicorn.run(create_app(settings.storage.dsn), host=settings.console.host, port=settings.console.port)
+    app = create_app(settings.storage.dsn, settings)
+    uvicorn.run(app, host=settings.console.host, port=settings.console.port)
 
 
 def _parse_time(_: click.Context, __: click.Parameter, value: str) -> Any:

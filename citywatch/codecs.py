@@ -14,7 +14,7 @@ from ingest.events import (
     Reading,
     SourceHealth,
 )
-from notifier.events import AlertAck, Notification
+from notifier.events import AlertAck, DeliveryReceipt, Notification
 from rules.events import Alert
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -34,6 +34,8 @@ _KIND = re.compile(rb'"kind"\s*:\s*"([a-z_]+)"')
 
 def decode_event(topic: str, raw: bytes) -> Event:
     """Decode a JSON event from the topic it arrived on; EventFormatError says what is wrong."""
+    if topic == "notifications" and (match := _KIND.search(raw or b"")) and match.group(1) == b"receipt":
+        return DeliveryReceipt.from_json(raw)  # the topic also carries the provider's receipts
     if topic == "telemetry":
         match = _KIND.search(raw or b"")
         kind = match.group(1).decode() if match else None

@@ -21,6 +21,7 @@ from citywatch.publisher import Publisher
 from citywatch.rulebook import RuleBook
 from citywatch.settings import Settings
 from detectors.engine import DetectionEngine
+from notifier.acklinks import AckLinks
 from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, RetryPolicy
 from notifier.email import EmailChannel, SmtpConfig
@@ -90,6 +91,14 @@ def report_rules(settings: Settings, rules: list[Rule]) -> None:
             if target.recipient not in settings.recipients:
                 log.error("rule %s notifies unknown recipient %r", rule.id, target.recipient)
     log.info("%d rules active", len(rules))
+
+
+def ack_links(settings: Settings) -> AckLinks | None:
+    """Signed acknowledgement links in emails, where the console is reachable and a secret set."""
+    console = settings.console
+    if console.public_url is None or console.ack_secret is None:
+        return None
+    return AckLinks(console.public_url, console.ack_secret.get_secret_value())
 
 
 class Runtime:
@@ -179,6 +188,7 @@ class Runtime:
                 RetryPolicy(notify.attempts, notify.base_delay_s, notify.max_delay_s),
                 failover_after=notify.failover_to_email_after,
                 sms_segments=sms.max_segments if sms is not None else 1,
+                ack_links=ack_links(self.settings),
             )
         return self._dispatcher
 

@@ -316,6 +316,8 @@ class NotifySettings(Strict):
     max_delay_s: float = Field(default=10.0, ge=0)
     failover_to_email_after: int | None = Field(
         default=None, ge=1, description="SMS attempts that failed before the email is tried instead")
+    bundle_window_s: float = Field(
+        default=0.0, ge=0, description="more alerts of a rule within this window go out as one message")
     teams: dict[str, Team] = Field(default_factory=dict)
     schedules: dict[str, OnCallSchedule] = Field(default_factory=dict)
     policies: dict[str, EscalationPolicy] = Field(default_factory=dict, description="by rule `route:`")
@@ -338,6 +340,11 @@ class MetricsSettings(Strict):
 class ConsoleSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="how people and Twilio reach the console (acknowledgement links, SMS webhooks)")
+    ack_secret: SecretStr | None = Field(
+        default=None, description="signs acknowledgement links (CITYWATCH_CONSOLE__ACK_SECRET)")
 
 
 class Settings(Strict):

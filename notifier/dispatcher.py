@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from notifier.acklinks import AckLinks
 from notifier.channels import Channel, DeliveryError, Message
 from notifier.escalation import Delivery
 from notifier.events import DeliveryStatus, Notification, mask
@@ -63,6 +64,7 @@ class Dispatcher:
         retry: RetryPolicy | None = None,
         failover_after: int | None = None,
         sms_segments: int = 1,
+        ack_links: AckLinks | None = None,
     ) -> None:
         self.channels = channels
         self.recipients = recipients
@@ -70,6 +72,7 @@ class Dispatcher:
         self.retry = retry or RetryPolicy()
         self.failover_after = failover_after
         self.sms_segments = sms_segments
+        self.ack_links = ack_links
 
     async def dispatch(
         self, alert: Alert, deliveries: Sequence[Delivery] | None = None
@@ -114,7 +117,7 @@ class Dispatcher:
             return _Outcome("failed", 0, error=missing)
         round_ = alert.delivery_round if not delivery.step else f"{alert.delivery_round}#{delivery.step}"
         key = DeliveryKey(alert.alert_id, round_, delivery.recipient, channel_name)
-        message = self._message(channel_name, alert)
+        message = self._message(channel_name, alert, delivery.recipient)
         while True:
             claim = await self.log.claim(key, self.retry.attempts)
             if not claim.send:
@@ -132,8 +135,11 @@ class Dispatcher:
             await self.log.mark_sent(key, provider_id)
             return _Outcome("sent", claim.attempt, address, provider_id=provider_id)
 
-    def _message(self, channel: str, alert: Alert) -> Message:
-        return render(channel, alert, self.sms_segments)
+    def _message(self, channel: str, alert: Alert, recipient: str) -> Message:
+        link = None
+        if self.ack_links is not None and channel == "email":
+            link = self.ack_links.link(str(alert.alert_id), recipient)
+        return render(channel, alert, self.sms_segments, link)
 
     @staticmethod
     def _notification(alert: Alert, delivery: Delivery, channel: str, outcome: _Outcome) -> Notification:

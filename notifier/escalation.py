@@ -92,7 +92,9 @@ class Escalator:
         now_us = _us(now)
         found: list[Due] = []
         for key, state in list(self.state.items()):
-            if state.get("acked_by") or state.get("done") or now_us < state["next_at"]:
+            if "next_at" not in state or state.get("acked_by") or state.get("done"):
+                continue  # not an escalation (the table is shared), or over
+            if now_us < state["next_at"]:
                 continue
             if owns is not None and not owns(state["src"]):
                 continue

@@ -27,6 +27,17 @@ class Notification(Event):
     error: str | None = None
 
 
+class DeliveryReceipt(Event):
+    """What the SMS provider later reported about a message (queued, sent, delivered,
+    undelivered, failed), from its signed status callback."""
+
+    kind: Literal["receipt"] = "receipt"
+    provider_id: str = Field(min_length=1, max_length=64)
+    status: str = Field(min_length=1, max_length=32)
+    error_code: str | None = None
+    to: str = Field(default="", description="partly masked")
+
+
 class AlertAck(Event):
     """Somebody took an alert: escalation stops. Keyed like the alert (rule|group) so it
     lands on the alert's partition, after the alert."""

@@ -64,6 +64,7 @@ EMAIL_HTML = _html_env.from_string(
 <table>{% for k, v in values.items() %}
 <tr><th align="left">{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
 {% if snapshot %}<p><img src="cid:snapshot" alt="evidence snapshot" style="max-width: 100%"></p>{% endif %}
+{% if ack_url %}<p><a href="{{ ack_url }}">Acknowledge</a> (stops the escalation)</p>{% endif %}
 <p style="color: #666">rule {{ alert.rule_id }} &middot; alert {{ alert.alert_id }}</p>
 </body></html>
 """
@@ -82,18 +83,22 @@ def _pick(custom: str | None, default: Template) -> Template:
     return _compiled(custom) if custom is not None else default
 
 
-def render(channel: str, alert: Alert, sms_segments: int = SMS_MAX_SEGMENTS) -> Message:
+def render(
+    channel: str, alert: Alert, sms_segments: int = SMS_MAX_SEGMENTS, ack_url: str | None = None
+) -> Message:
     """The message for one channel: the rule's own templates where it has them, else ours.
     A rule template that fails at render time falls back to the default text, so a typo
-    in a template never costs a notification."""
+    in a template never costs a notification. `ack_url` (email) is a signed link that
+    acknowledges the alert."""
     try:
-        return _render(channel, alert, alert.templates, sms_segments)
+        return _render(channel, alert, alert.templates, sms_segments, ack_url)
     except TemplateError:
         log.exception("rule %s: its %s template failed; sending the default text", alert.rule_id, channel)
-        return _render(channel, alert, None, sms_segments)
+        return _render(channel, alert, None, sms_segments, ack_url)
 
 
-def _render(channel: str, alert: Alert, templates: Templates | None, sms_segments: int) -> Message:
+def _render(channel: str, alert: Alert, templates: Templates | None, sms_segments: int,
+            ack_url: str | None) -> Message:
     values = alert.evidence.values
     custom = templates or Templates()
     data = alert.model_dump(mode="json", exclude={"templates", "notify"})
@@ -106,9 +111,12 @@ def _render(channel: str, alert: Alert, templates: Templates | None, sms_segment
     if alert.reminder:
         subject = f"Reminder {alert.reminder}: {subject}"
     body = _pick(custom.email_body, EMAIL_BODY).render(alert=alert, values=values)
+    if ack_url and alert.state == "fired":
+        body += f"\nAcknowledge (stops the escalation): {ack_url}\n"
     snapshot = alert.evidence.snapshot
     colour = "#2e7d32" if alert.state == "resolved" else SEVERITY_COLOURS.get(alert.severity, "#1565c0")
     html = EMAIL_HTML.render(alert=alert, values=values, snapshot=snapshot, colour=colour,
+                             ack_url=ack_url if alert.state == "fired" else None,
                              body=body if custom.email_body is not None else None)
     return Message(subject=subject, text=body, html=html, thread_id=f"alert-{alert.alert_id}",
                    first_in_thread=alert.delivery_round == "fired", image=snapshot, data=data)

@@ -9,7 +9,7 @@ from typing import Any
 
 from detectors.events import Detection
 from ingest.events import DataQuality, DroneTelemetry, Event, GeofenceEvent, Reading, SourceHealth
-from notifier.events import AlertAck, Notification
+from notifier.events import AlertAck, DeliveryReceipt, Notification
 from rules.events import Alert
 
 
@@ -33,6 +33,10 @@ def _detection(e: Detection) -> tuple[Any, ...]:
             len(e.boxes), labels, boxes, e.inference_ms, e.snapshot,
             json.dumps([c.model_dump() for c in e.crossings]) if e.crossings else None,
             e.frame_width, e.frame_height, e.kind)
+
+
+def _receipt(e: DeliveryReceipt) -> tuple[Any, ...]:
+    return (e.time, e.event_id, e.provider_id, e.status, e.error_code, e.to)
 
 
 def _ack(e: AlertAck) -> tuple[Any, ...]:
@@ -81,6 +85,8 @@ TABLES: dict[type[Event], TableSpec] = {
     Notification: TableSpec("notifications", (
         "time", "event_id", "alert_id", "alert_state", "rule_id", "recipient", "channel",
         "address", "status", "attempts", "provider_id", "error", "step", "reminder"), _notification),
+    DeliveryReceipt: TableSpec("delivery_receipts", (
+        "time", "event_id", "provider_id", "status", "error_code", "recipient_address"), _receipt),
     AlertAck: TableSpec("alert_acks", (
         "time", "event_id", "alert_id", "rule_id", "group_key", "by_whom", "via", "note"), _ack),
     SourceHealth: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),

@@ -12,21 +12,38 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from citywatch.console.notify_api import notify_router
+from citywatch.publisher import KafkaPublisher
+from citywatch.settings import Settings
+from citywatch.topics import Topics
 from storage.queries import recent_alerts
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
-def create_app(dsn: str) -> FastAPI:
+def create_app(dsn: str, settings: Settings | None = None) -> FastAPI:
+    """The console; with `settings`, also the notification endpoints (acknowledge, on call,
+    Twilio webhooks), which publish to Kafka."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+        publisher = None
+        if settings is not None:
+            broker = settings.broker
+            publisher = KafkaPublisher(broker.bootstrap_servers, Topics(broker.topic_prefix),
+                                       broker.max_message_bytes)
+            await publisher.start()
+        app.state.publisher = publisher
         try:
             yield
         finally:
+            if publisher is not None:
+                await publisher.stop()
             await app.state.pool.close()
 
     app = FastAPI(title="CityWatch console", lifespan=lifespan)
+    if settings is not None:
+        app.include_router(notify_router(settings))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, str]:

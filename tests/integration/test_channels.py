@@ -65,8 +65,8 @@ async def test_email_html_inline_snapshot_and_thread_through_real_smtp(tmp_path:
     server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
     server.start()
     now = datetime.now(UTC)
-    fired = Alert(source_id="cam-1", time=now, alert_id=uuid4(), rule_id="crowd", title="Crowd", severity="warning",
-                  state="fired", group_key="cam-1", started_at=now,
+    fired = Alert(source_id="cam-1", time=now, alert_id=uuid4(), rule_id="crowd", title="Crowd",
+                  severity="warning", state="fired", group_key="cam-1", started_at=now,
                   evidence=Evidence(values={"count": 4}, snapshot=str(bus_jpg)))
     resolved = fired.model_copy(update={"state": "resolved", "resolved_at": now})
     try:
@@ -84,7 +84,7 @@ async def test_email_html_inline_snapshot_and_thread_through_real_smtp(tmp_path:
     types = [part.get_content_type() for part in original.walk()]
     assert {"text/plain", "text/html", "image/jpeg"} <= set(types)
     image = next(part for part in original.walk() if part.get_content_type() == "image/jpeg")
-    assert image["Content-ID"] == "<snapshot>" and image.get_content() == bus_jpg.read_bytes()
+    assert image["Content-ID"] == "<snapshot>" and image.get_content() == bus_jpg.read_bytes()  # noqa: ASYNC240
 
 
 async def test_webhook_posts_signed_json_to_a_real_http_server() -> None:

@@ -17,8 +17,8 @@ from rules.events import Alert
 LONDON = ZoneInfo("Europe/London")
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LONDON)  # type: ignore[misc]
+def local(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=LONDON)
 
 
 def test_weekly_rotation_hands_off_at_local_time_across_dst() -> None:
@@ -57,11 +57,12 @@ def test_quiet_hours_let_only_the_listed_severities_through() -> None:
 
 
 DIRECTORY = Directory(
-    people={name: Person(email=f"{name}@example.org", phone="+447700900123") for name in ("ana", "bo", "lead")},
+    people={name: Person(email=f"{name}@example.org", phone="+447700900123")
+            for name in ("ana", "bo", "lead")},
     schedules={"ops": OnCallSchedule(rotation=Rotation(users=["ana", "bo"], start=date(2026, 1, 5)))},
-    teams={"leads": {"members": ["lead"]}},  # type: ignore[dict-item]
+    teams={"leads": {"members": ["lead"]}},
     policies={"night": EscalationPolicy(steps=[
-        {"notify": ["oncall:ops"], "channels": ["sms"], "wait": 300},  # type: ignore[list-item]
+        {"notify": ["oncall:ops"], "channels": ["sms"], "wait": 300},
         {"notify": ["team:leads", "oncall:ops"], "channels": ["sms", "email"], "wait": 600},
     ], repeat=1)},
 )
@@ -75,9 +76,9 @@ def routed_alert(route: str = "night") -> Alert:
 
 def test_unknown_people_in_teams_schedules_and_policies_are_errors() -> None:
     with pytest.raises(ValidationError, match="unknown person 'zoe'"):
-        Directory(people={}, teams={"t": {"members": ["zoe"]}})  # type: ignore[dict-item]
+        Directory(people={}, teams={"t": {"members": ["zoe"]}})
     with pytest.raises(ValidationError, match="unknown oncall 'nope'"):
-        Directory(policies={"p": {"steps": [{"notify": ["oncall:nope"], "channels": ["sms"]}]}})  # type: ignore[dict-item]
+        Directory(policies={"p": {"steps": [{"notify": ["oncall:nope"], "channels": ["sms"]}]}})
 
 
 def test_escalation_reaches_level_two_when_nobody_acknowledges_and_repeats() -> None:
@@ -110,3 +111,21 @@ def test_acknowledgement_stops_the_escalation() -> None:
     assert not escalator.acknowledge(str(alert.alert_id), "bo")  # already taken
     assert escalator.due(start + timedelta(hours=1)) == []
     assert escalator.start(routed_alert("no-such-policy"), start) == []
+
+
+def test_bundling_sends_the_first_at_once_and_the_rest_as_one_message() -> None:
+    from notifier.bundling import Bundler
+
+    shared: dict[str, dict[str, object]] = {}
+    bundler, escalator = Bundler(60, shared), Escalator(DIRECTORY, shared)  # may share one table
+    start = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    alerts = [routed_alert(route="").model_copy(update={"route": None, "group_key": f"cam-{i}",
+                                                        "alert_id": uuid4()}) for i in range(4)]
+    assert [bundler.offer(a, start + timedelta(seconds=i)) for i, a in enumerate(alerts)] == [
+        True, False, False, False]
+    assert bundler.due(start + timedelta(seconds=59)) == []
+    assert escalator.due(start + timedelta(hours=1)) == []
+    [bundled] = bundler.due(start + timedelta(seconds=60))
+    assert bundled.title == "3 more: Fire" and bundled.group_key == "cam-1, cam-2, cam-3"
+    assert bundler.due(start + timedelta(seconds=61)) == []  # the window closed; the next alert opens one
+    assert bundler.offer(alerts[0], start + timedelta(seconds=70))

@@ -1,0 +1,42 @@
+"""Acknowledging an alert from anywhere (console, API, SMS reply, email link, CLI): look the
+alert up, publish an AlertAck on the `acks` topic keyed like the alert, so the notify
+agent that escalates it sees the acknowledgement on the same partition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+
+from citywatch.publisher import Publisher
+from notifier.events import AlertAck
+
+Via = Literal["console", "api", "sms", "email", "cli"]
+
+
+async def find_alert(db: asyncpg.Pool | asyncpg.Connection, alert_id: UUID) -> asyncpg.Record | None:
+    return await db.fetchrow(
+        "SELECT alert_id, rule_id, COALESCE(group_key, source_id) AS group_key, source_id, title"
+        " FROM alerts WHERE alert_id = $1 ORDER BY time LIMIT 1", alert_id)
+
+
+async def last_alert_sent_to(db: asyncpg.Pool | asyncpg.Connection, recipient: str) -> UUID | None:
+    """The alert most recently notified to `recipient` by SMS (what a bare 'ACK' reply means)."""
+    value = await db.fetchval(
+        "SELECT alert_id FROM notifications WHERE recipient = $1 AND channel = 'sms' AND status = 'sent'"
+        " ORDER BY time DESC LIMIT 1", recipient)
+    return value if isinstance(value, UUID) else None
+
+
+async def acknowledge(db: asyncpg.Pool | asyncpg.Connection, publisher: Publisher, alert_id: UUID, by: str,
+                      via: Via, note: str = "") -> AlertAck | None:
+    """None when no such alert is stored."""
+    row = await find_alert(db, alert_id)
+    if row is None:
+        return None
+    ack = AlertAck(source_id=row["source_id"], time=datetime.now(UTC), alert_id=alert_id,
+                   rule_id=row["rule_id"], group_key=row["group_key"], by=by, via=via, note=note)
+    await publisher.send("acks", ack.kafka_key.encode(), ack.to_json())
+    return ack

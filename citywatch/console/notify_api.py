@@ -1,0 +1,103 @@
+"""Notification endpoints of the console: acknowledge (API and signed email links), who is
+on call, and Twilio's webhooks (delivery receipts, SMS replies), signatures checked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from twilio.request_validator import RequestValidator
+
+from citywatch.acks import acknowledge, last_alert_sent_to
+from citywatch.settings import Settings
+from notifier.acklinks import verify_link
+from notifier.events import DeliveryReceipt, mask
+
+ACK_WORDS = ("ACK", "OK", "YES", "TAKEN")
+
+
+class AckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=200)
+    note: str = Field(default="", max_length=2000)
+
+
+def _twiml(text: str) -> Response:
+    from xml.sax.saxutils import escape
+
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
+    return Response(body, media_type="application/xml")
+
+
+def notify_router(settings: Settings) -> APIRouter:
+    router = APIRouter()
+    directory = settings.directory
+
+    async def _twilio_form(request: Request) -> dict[str, str]:
+        """The form Twilio posted, after checking its signature against our auth token."""
+        sms = settings.channels.sms
+        if sms is None or sms.auth_token is None or settings.console.public_url is None:
+            raise HTTPException(404, "Twilio webhooks need channels.sms and console.public_url")
+        form = {key: str(value) for key, value in (await request.form()).items()}
+        url = settings.console.public_url.rstrip("/") + request.url.path
+        validator = RequestValidator(sms.auth_token.get_secret_value())
+        if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
+            raise HTTPException(403, "invalid Twilio signature")
+        return form
+
+    @router.post("/api/alerts/{alert_id}/ack", status_code=202)
+    async def ack(alert_id: UUID, body: AckRequest, request: Request) -> dict[str, Any]:
+        done = await acknowledge(request.app.state.pool, request.app.state.publisher, alert_id, body.by,
+                                 "api", body.note)
+        if done is None:
+            raise HTTPException(404, f"no alert {alert_id}")
+        return done.model_dump(mode="json")
+
+    @router.get("/ack/{alert_id}", response_class=HTMLResponse)
+    async def ack_link(alert_id: UUID, request: Request, by: str, exp: str, sig: str) -> HTMLResponse:
+        secret = settings.console.ack_secret
+        if secret is None or not verify_link(secret.get_secret_value(), str(alert_id), by, exp, sig):
+            raise HTTPException(403, "this acknowledgement link is invalid or has expired")
+        done = await acknowledge(request.app.state.pool, request.app.state.publisher, alert_id, by, "email")
+        if done is None:
+            raise HTTPException(404, f"no alert {alert_id}")
+        return HTMLResponse(f"<p>Acknowledged by {by}. The escalation stops.</p>")
+
+    @router.get("/api/oncall")
+    async def oncall(at: datetime | None = None) -> dict[str, str | None]:
+        moment = at if at is not None and at.tzinfo else datetime.now(UTC)
+        return {name: schedule.on_call(moment) for name, schedule in directory.schedules.items()}
+
+    @router.post("/twilio/status")
+    async def twilio_status(request: Request) -> dict[str, str]:
+        form = await _twilio_form(request)
+        receipt = DeliveryReceipt(
+            source_id="twilio", time=datetime.now(UTC), provider_id=form.get("MessageSid", "?"),
+            status=form.get("MessageStatus", "unknown"), error_code=form.get("ErrorCode") or None,
+            to=mask(form.get("To", "")))
+        publisher = request.app.state.publisher
+        await publisher.send("notifications", receipt.provider_id.encode(), receipt.to_json())
+        return {"status": "stored"}
+
+    @router.post("/twilio/inbound")
+    async def twilio_inbound(request: Request) -> Response:
+        """A reply to an alert SMS: 'ACK' takes the last alert sent to that phone."""
+        form = await _twilio_form(request)
+        sender = form.get("From", "")
+        person = next((name for name, p in directory.people.items() if p.phone == sender), None)
+        if person is None:
+            return _twiml("This number is not on the CityWatch rota.")
+        if form.get("Body", "").strip().upper().split(" ")[0] not in ACK_WORDS:
+            return _twiml("Reply ACK to acknowledge the last alert.")
+        alert_id = await last_alert_sent_to(request.app.state.pool, person)
+        if alert_id is None:
+            return _twiml("No alert to acknowledge.")
+        await acknowledge(request.app.state.pool, request.app.state.publisher, alert_id, person, "sms")
+        return _twiml(f"Acknowledged, {person}. Escalation stopped.")
+
+    return router
