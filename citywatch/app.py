@@ -244,6 +244,20 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
                 deliveries = escalator.start(decoded, datetime.now(UTC))
         await deliver(decoded, deliveries)
 
+    async def sweep_outbox() -> None:
+        """Deliveries that failed for a while (a provider outage) or whose worker died: again."""
+        try:
+            dispatcher = await runtime.dispatcher()
+            for outcome in await dispatcher.retry_due():
+                log.info("outbox retry %s %s via %s: %s", outcome.rule_id, outcome.recipient,
+                         outcome.channel, outcome.status)
+                await publisher.send("notifications", str(outcome.alert_id).encode(), outcome.to_json())
+                metrics.NOTIFICATIONS.labels(outcome.channel, outcome.status).inc()
+        except Exception:
+            log.exception("the outbox sweep failed; it runs again shortly")
+
+    app.timer(max(1.0, settings.notify.outbox_retry_every_s / 2))(sweep_outbox)
+
     notified_topics = [topics.name(t) for t in ("alerts", "acks", "clock")]
 
     @app.agent(_raw_topic(app, *notified_topics), name="notify")

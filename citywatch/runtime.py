@@ -25,6 +25,7 @@ from notifier.acklinks import AckLinks
 from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, RetryPolicy
 from notifier.email import EmailChannel, SmtpConfig
+from notifier.log import OutboxPolicy
 from notifier.senders import Sender
 from notifier.sms import SmsChannel, TwilioConfig
 from notifier.webhook import WebhookChannel, WebhookConfig
@@ -189,6 +190,9 @@ class Runtime:
                 failover_after=notify.failover_to_email_after,
                 sms_segments=sms.max_segments if sms is not None else 1,
                 ack_links=ack_links(self.settings),
+                outbox=OutboxPolicy(max_attempts=notify.outbox_max_attempts,
+                                    max_age_s=notify.outbox_max_age_s,
+                                    retry_every_s=notify.outbox_retry_every_s),
             )
         return self._dispatcher
 

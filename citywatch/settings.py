@@ -316,6 +316,10 @@ class NotifySettings(Strict):
     max_delay_s: float = Field(default=10.0, ge=0)
     failover_to_email_after: int | None = Field(
         default=None, ge=1, description="SMS attempts that failed before the email is tried instead")
+    outbox_retry_every_s: float = Field(
+        default=10.0, gt=0, description="after the quick retries, the outbox tries again this often")
+    outbox_max_age_s: float = Field(default=3600.0, gt=0, description="and gives up after this long")
+    outbox_max_attempts: int = Field(default=60, ge=1)
     bundle_window_s: float = Field(
         default=0.0, ge=0, description="more alerts of a rule within this window go out as one message")
     teams: dict[str, Team] = Field(default_factory=dict)

@@ -22,7 +22,7 @@ from notifier.acklinks import AckLinks
 from notifier.channels import Channel, DeliveryError, Message
 from notifier.escalation import Delivery
 from notifier.events import DeliveryStatus, Notification, mask
-from notifier.log import DeliveryKey, NotificationLog
+from notifier.log import DeliveryKey, NotificationLog, OutboxPolicy
 from notifier.people import Person
 from notifier.templates import render
 from rules.events import Alert
@@ -65,6 +65,7 @@ class Dispatcher:
         failover_after: int | None = None,
         sms_segments: int = 1,
         ack_links: AckLinks | None = None,
+        outbox: OutboxPolicy | None = None,
     ) -> None:
         self.channels = channels
         self.recipients = recipients
@@ -73,6 +74,7 @@ class Dispatcher:
         self.failover_after = failover_after
         self.sms_segments = sms_segments
         self.ack_links = ack_links
+        self.outbox = outbox or OutboxPolicy()
 
     async def dispatch(
         self, alert: Alert, deliveries: Sequence[Delivery] | None = None
@@ -104,8 +106,20 @@ class Dispatcher:
             return self._notification(alert, delivery, "email", fallback)
         return self._notification(alert, delivery, delivery.channel, outcome)
 
+    async def retry_due(self, limit: int = 20) -> list[Notification]:
+        """The outbox sweep: deliveries that failed for a while or whose worker died, again."""
+        outcomes = []
+        for pending in await self.log.due_retries(self.outbox, limit):
+            alert = Alert.model_validate(pending.alert)
+            delivery = Delivery(pending.key.recipient, pending.key.channel, pending.step)
+            person = self.recipients.get(delivery.recipient)
+            outcome = await self._attempt(alert, delivery, delivery.channel, person, self.outbox.max_attempts)
+            if outcome.status != "duplicate":
+                outcomes.append(self._notification(alert, delivery, delivery.channel, outcome))
+        return outcomes
+
     async def _attempt(self, alert: Alert, delivery: Delivery, channel_name: str,
-                       person: Person | None) -> _Outcome:
+                       person: Person | None, max_attempts: int | None = None) -> _Outcome:
         channel = self.channels.get(channel_name)
         address = person.address(channel_name) if person is not None else None
         if person is None or channel is None or address is None:
@@ -118,17 +132,21 @@ class Dispatcher:
         round_ = alert.delivery_round if not delivery.step else f"{alert.delivery_round}#{delivery.step}"
         key = DeliveryKey(alert.alert_id, round_, delivery.recipient, channel_name)
         message = self._message(channel_name, alert, delivery.recipient)
+        budget = max_attempts if max_attempts is not None else self.retry.attempts
+        context = alert.model_dump(mode="json")
         while True:
-            claim = await self.log.claim(key, self.retry.attempts)
+            claim = await self.log.claim(key, budget, context, delivery.step)
             if not claim.send:
                 return _Outcome("duplicate", claim.attempt, address, error=claim.reason)
             try:
                 provider_id = await channel.send(address, message)
             except DeliveryError as exc:
-                await self.log.mark_failed(key, str(exc), exc.permanent)
+                sweeping = max_attempts is not None  # the outbox tries once per sweep
+                giving_up = exc.permanent or claim.attempt >= budget or sweeping
+                await self.log.mark_failed(key, str(exc), exc.permanent, self.outbox.retry_every_s)
                 log.warning("%s to %s failed (attempt %d): %s",
                             channel_name, mask(address), claim.attempt, exc)
-                if exc.permanent or claim.attempt >= self.retry.attempts:
+                if giving_up:  # for now: a transient failure stays in the outbox for later
                     return _Outcome("failed", claim.attempt, address, error=str(exc))
                 await asyncio.sleep(self.retry.delay(claim.attempt))
                 continue

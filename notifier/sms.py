@@ -38,11 +38,12 @@ class TwilioConfig:
     segments_per_s: float = 1.0
     more_senders: tuple[Sender, ...] = ()
     validity_period_s: int | None = None
+    timeout_s: float = 10.0  # a provider that hangs must not hold the alert queue
 
 
 class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    def __init__(self, base_url: str) -> None:
-        super().__init__()
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        super().__init__(timeout=timeout_s)
         self._base_url = base_url.rstrip("/")
 
     async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
@@ -57,9 +58,9 @@ class SmsChannel:
     def __init__(self, config: TwilioConfig) -> None:
         self.config = config
         http_client = (
-            _RedirectingHttpClient(config.api_base_url)
+            _RedirectingHttpClient(config.api_base_url, config.timeout_s)
             if config.api_base_url
-            else AsyncTwilioHttpClient()
+            else AsyncTwilioHttpClient(timeout=config.timeout_s)
         )
         self._http = http_client
         self._client = Client(config.account_sid, config.auth_token, http_client=http_client)

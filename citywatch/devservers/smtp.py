@@ -7,9 +7,11 @@ so tests and the demo can count and inspect mail without parsing MIME.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -50,11 +52,28 @@ class MailStore:
         return [json.loads(line) for line in self.index.read_text(encoding="utf-8").splitlines() if line]
 
 
+@dataclass
+class SmtpFaults:
+    """Failures to inject, for tests of retries: the next `count` messages get `reply`
+    (e.g. '451 4.3.0 try later' or '550 5.1.1 no such user') after `delay_s` seconds."""
+
+    count: int = 0
+    reply: str = "451 4.3.0 Temporary failure, try later"
+    delay_s: float = 0.0
+
+
 class _Handler:
-    def __init__(self, store: MailStore) -> None:
+    def __init__(self, store: MailStore, faults: SmtpFaults) -> None:
         self.store = store
+        self.faults = faults
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        faults = self.faults
+        if faults.delay_s:
+            await asyncio.sleep(faults.delay_s)
+        if faults.count > 0:
+            faults.count -= 1
+            return faults.reply
         self.store.save(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
         return "250 Message accepted for delivery"
 
@@ -64,7 +83,8 @@ class LocalSmtpServer:
 
     def __init__(self, host: str, port: int, mail_dir: Path) -> None:
         self.store = MailStore(mail_dir)
-        self._controller = Controller(_Handler(self.store), hostname=host, port=port)
+        self.faults = SmtpFaults()
+        self._controller = Controller(_Handler(self.store, self.faults), hostname=host, port=port)
 
     @property
     def address(self) -> str:

@@ -10,10 +10,12 @@ Wrong credentials get 401 (code 20003), a malformed number 400 (code 21211).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -23,6 +25,17 @@ from aiohttp import web
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 GSM_SEGMENT_CHARS = 160
+
+
+@dataclass
+class TwilioFaults:
+    """Failures to inject, for tests of retries: the next `count` requests get `status`
+    (503: Twilio unavailable; 400 with code 21211: an invalid number) after `delay_s`."""
+
+    count: int = 0
+    status: int = 503
+    code: int = 20500
+    delay_s: float = 0.0
 
 
 class SmsStore:
@@ -53,6 +66,7 @@ class LocalTwilioEndpoint:
     ) -> None:
         self.host, self.port = host, port
         self.store = SmsStore(sms_file)
+        self.faults = TwilioFaults()
         self.account_sid, self.auth_token = account_sid, auth_token
         self._runner: web.AppRunner | None = None
 
@@ -80,6 +94,12 @@ class LocalTwilioEndpoint:
             password, self.auth_token)
 
     async def _create_message(self, request: web.Request) -> web.Response:
+        faults = self.faults
+        if faults.delay_s:
+            await asyncio.sleep(faults.delay_s)
+        if faults.count > 0:
+            faults.count -= 1
+            return _error(faults.status, faults.code, "injected failure")
         sid = request.match_info["sid"]
         if not self._authorised(request) or (self.account_sid and sid != self.account_sid):
             return _error(401, 20003, "Authenticate")
