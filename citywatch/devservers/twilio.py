@@ -44,8 +44,9 @@ class SmsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def save(self, message: dict[str, Any]) -> None:
+        """One JSON line: the Message resource, plus when it arrived (µs, for latency figures)."""
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(message) + "\n")
+            handle.write(json.dumps({**message, "received_at": datetime.now(UTC).isoformat()}) + "\n")
 
     def messages(self) -> list[dict[str, Any]]:
         if not self.path.exists():
