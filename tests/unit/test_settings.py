@@ -131,3 +131,17 @@ def test_snapshots_follow_the_state_dir_unless_set(tmp_path: Path) -> None:
     assert moved.pipelines.snapshot_dir == tmp_path / "state" / "snapshots"
     chosen = load_settings(path, environ={"CITYWATCH_PIPELINES__SNAPSHOT_DIR": "evidence"})
     assert chosen.pipelines.snapshot_dir == tmp_path / "evidence"
+
+
+def test_the_documented_notification_settings_are_valid(tmp_path: Path) -> None:
+    import re
+    from datetime import UTC, datetime
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.S)
+    assert block is not None
+    (tmp_path / "citywatch.yaml").write_text(block.group(1))
+    settings = load_settings(tmp_path / "citywatch.yaml")
+    on_call = settings.directory.schedules["ops"]
+    assert on_call.on_call(datetime(2026, 12, 25, 12, tzinfo=UTC)) == "lead"  # the holiday override
+    assert on_call.on_call(datetime(2026, 1, 13, 12, tzinfo=UTC)) == "bo"
