@@ -12,6 +12,7 @@ from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from citywatch.console.history_api import history_router
 from citywatch.console.notify_api import notify_router
 from citywatch.publisher import KafkaPublisher
 from citywatch.settings import Settings
@@ -42,6 +43,7 @@ def create_app(dsn: str, settings: Settings | None = None) -> FastAPI:
             await app.state.pool.close()
 
     app = FastAPI(title="CityWatch console", lifespan=lifespan)
+    app.include_router(history_router())
     if settings is not None:
         app.include_router(notify_router(settings))
 

@@ -211,3 +211,33 @@ async def assert_writable_tables(connection: asyncpg.Connection) -> None:
 
     for spec in TABLES.values():
         await connection.execute(f"SELECT {', '.join(spec.columns)} FROM {spec.table} LIMIT 0")
+
+
+async def test_the_http_api_serves_events_aggregates_and_exports(dsn: str, known: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from citywatch.console.app import create_app
+
+    span = {"start": T0.isoformat(), "end": at(180).isoformat()}
+    with TestClient(create_app(dsn)) as client:
+        first = client.get("/api/events/detections", params={**span, "source": f"cam-a-{known}", "limit": 10})
+        assert first.status_code == 200 and len(first.json()["rows"]) == 10
+        rest = client.get("/api/events/detections",
+                          params={**span, "source": f"cam-a-{known}", "after": first.json()["next_cursor"]})
+        assert len(rest.json()["rows"]) == 2 and rest.json()["next_cursor"] is None
+        sensors = [f"aq-x-{known}", f"aq-y-{known}"]
+        near = client.get("/api/events/readings", params={**span, "source": sensors, "near": "51.5,-0.125,500"})
+        assert len(near.json()["rows"]) == 6
+        series = client.get("/api/aggregates/detections_per_class",
+                            params={**span, "source": f"cam-a-{known}", "class": "person"}).json()
+        assert [row["frames"] for row in series] == [6, None, 6]
+        geo = client.get("/api/export/readings.geojson", params={**span, "source": f"aq-x-{known}"})
+        assert geo.headers["content-type"] == "application/geo+json" and len(geo.json()["features"]) == 6
+        csv_text = client.get("/api/export/alerts.csv", params={**span, "rule": f"fire-{known}"}).text
+        assert csv_text.splitlines()[0].startswith("time,event_id,alert_id")
+        assert len(csv_text.splitlines()) == 2
+        refused = client.get("/api/events/readings", params={**span, "class": "car"})
+        assert refused.status_code == 422 and "classes cannot filter readings" in refused.text
+        assert client.get("/api/events/alerts", params={**span, "after": "garbage"}).status_code == 400
+        assert client.get("/api/events/users", params=span).status_code == 422
+        assert "/api/events/{kind}" in client.get("/openapi.json").json()["paths"]

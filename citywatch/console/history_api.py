@@ -1,0 +1,97 @@
+"""The analysts' HTTP API under /api/: events by filters (keyset pages), aggregates, exports.
+
+Thin: query parameters become the storage's query models (which refuse what does not
+apply, with the reason, as a 422), and rows come back as JSON, CSV, Parquet or GeoJSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from storage.aggregates import AggregateName, AggregateQuery, aggregate
+from storage.export import MEDIA_TYPES, ExportFormat, export
+from storage.search import COLUMNS, EventKind, EventQuery, QueryError, search
+
+Many = Annotated[list[str] | None, Query()]
+
+
+def _filters(kind: str, start: datetime, end: datetime, source: list[str] | None, cls: list[str] | None,
+             severity: list[str] | None, rule: list[str] | None, label: list[str] | None, bbox: str | None,
+             near: str | None, text: str | None, limit: int, after: str | None) -> EventQuery:
+    data: dict[str, Any] = {"kind": kind, "start": start, "end": end, "limit": limit, "after": after,
+                            "sources": source or [], "classes": cls or [], "severities": severity or [],
+                            "rules": rule or [], "text": text}
+    try:
+        if label:
+            data["label"] = dict(item.split(":", 1) for item in label)
+        if bbox:
+            min_lat, min_lon, max_lat, max_lon = (float(v) for v in bbox.split(","))
+            data["bbox"] = {"min_lat": min_lat, "min_lon": min_lon, "max_lat": max_lat, "max_lon": max_lon}
+        if near:
+            lat, lon, radius = (float(v) for v in near.split(","))
+            data["near"] = {"lat": lat, "lon": lon, "radius_m": radius}
+        return EventQuery.model_validate(data)
+    except ValidationError as exc:
+        raise HTTPException(422, _problems(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(
+            422, f"label is key:value, bbox is 4 numbers, near is lat,lon,metres ({exc})") from exc
+
+
+def _problems(exc: ValidationError) -> list[str]:
+    return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+
+
+def history_router() -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["history"])
+
+    @router.get("/events/{kind}")
+    async def events(
+        request: Request, kind: EventKind, start: datetime, end: datetime, source: Many = None,
+        cls: Annotated[list[str] | None, Query(alias="class")] = None, severity: Many = None,
+        rule: Many = None, label: Many = None, bbox: str | None = None, near: str | None = None,
+        text: str | None = None, limit: int = 100, after: str | None = None,
+    ) -> dict[str, Any]:
+        """Events of one kind, newest first; pass `next_cursor` as `after` for the next page."""
+        query = _filters(kind, start, end, source, cls, severity, rule, label, bbox, near, text, limit, after)
+        try:
+            page = await search(request.app.state.pool, query)
+        except QueryError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        return {"rows": page.rows, "next_cursor": page.next_cursor}
+
+    @router.get("/export/{kind}.{fmt}")
+    async def export_events(
+        request: Request, kind: EventKind, fmt: ExportFormat, start: datetime, end: datetime,
+        source: Many = None, cls: Annotated[list[str] | None, Query(alias="class")] = None,
+        severity: Many = None, rule: Many = None, label: Many = None, bbox: str | None = None,
+        near: str | None = None, text: str | None = None, limit: int = 10_000,
+    ) -> Response:
+        """The same filters as /events, as CSV, Parquet, GeoJSON (located kinds) or JSON."""
+        query = _filters(kind, start, end, source, cls, severity, rule, label, bbox, near, text, limit, None)
+        page = await search(request.app.state.pool, query)
+        body = export(page.rows, COLUMNS[kind], fmt)
+        return Response(body, media_type=MEDIA_TYPES[fmt],
+                        headers={"Content-Disposition": f'attachment; filename="{kind}.{fmt}"'})
+
+    @router.get("/aggregates/{name}")
+    async def aggregates(
+        request: Request, name: AggregateName, start: datetime, end: datetime, bucket: str = "1h",
+        source: Many = None, cls: Annotated[list[str] | None, Query(alias="class")] = None, rule: Many = None,
+        field: str = "aqi",
+    ) -> list[dict[str, Any]]:
+        """A series per key with a row for every bucket; a bucket without data is null."""
+        try:
+            query = AggregateQuery.model_validate({
+                "name": name, "start": start, "end": end, "bucket": bucket, "sources": source or [],
+                "classes": cls or [], "rules": rule or [], "field": field})
+        except ValidationError as exc:
+            raise HTTPException(422, _problems(exc)) from exc
+        return await aggregate(request.app.state.pool, query)
+
+    return router
