@@ -226,7 +226,8 @@ async def test_the_http_api_serves_events_aggregates_and_exports(dsn: str, known
                           params={**span, "source": f"cam-a-{known}", "after": first.json()["next_cursor"]})
         assert len(rest.json()["rows"]) == 2 and rest.json()["next_cursor"] is None
         sensors = [f"aq-x-{known}", f"aq-y-{known}"]
-        near = client.get("/api/events/readings", params={**span, "source": sensors, "near": "51.5,-0.125,500"})
+        near = client.get("/api/events/readings",
+                          params={**span, "source": sensors, "near": "51.5,-0.125,500"})
         assert len(near.json()["rows"]) == 6
         series = client.get("/api/aggregates/detections_per_class",
                             params={**span, "source": f"cam-a-{known}", "class": "person"}).json()
