@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from citywatch.cli_context import Context, pass_context
+from citywatch.history_cli import register as register_history_commands
 from citywatch.notify_cli import register as register_notify_commands
 from citywatch.rules_cli import register as register_rule_commands
 
@@ -252,6 +253,7 @@ def rules() -> None:
 
 register_rule_commands(rules)
 register_notify_commands(main)
+register_history_commands(main)
 
 
 @rules.command("check")

@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
@@ -242,3 +243,27 @@ async def test_the_http_api_serves_events_aggregates_and_exports(dsn: str, known
         assert client.get("/api/events/alerts", params={**span, "after": "garbage"}).status_code == 400
         assert client.get("/api/events/users", params=span).status_code == 422
         assert "/api/events/{kind}" in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_cli_prints_and_exports_with_the_same_filters(tmp_path: Path, dsn: str, known: str) -> None:
+    from click.testing import CliRunner
+
+    from citywatch.cli import main
+
+    config = tmp_path / "citywatch.yaml"
+    config.write_text(f'storage: {{dsn: "{dsn}"}}\n')
+    span = ["--from", T0.isoformat(), "--to", at(180).isoformat()]
+    runner = CliRunner()
+    table = runner.invoke(main, ["--config", str(config), "history", "events", "alerts", *span,
+                                 "--source", f"cam-a-{known}", "--label", "area=market"])
+    assert table.exit_code == 0, table.output
+    assert table.output.count(f"cam-a-{known}") == 2 * 2  # two alerts; source and group key columns
+    parquet = tmp_path / "readings.parquet"
+    cli = ["--config", str(config), "history"]
+    exported = runner.invoke(main, [*cli, "events", "readings", *span, "--source", f"aq-x-{known}",
+                                    "--format", "parquet", "--output", str(parquet)])
+    assert exported.exit_code == 0 and pq.read_table(parquet).num_rows == 6
+    series = runner.invoke(main, [*cli, "aggregate", "detections_per_class", *span, "--source", f"cam-a-{known}"])
+    assert series.exit_code == 0 and len(series.output.strip().splitlines()) == 4  # header + 3 hours
+    wrong = runner.invoke(main, [*cli, "events", "readings", *span, "--class", "car"])
+    assert wrong.exit_code != 0 and "classes cannot filter readings" in wrong.output
