@@ -263,7 +263,8 @@ def test_the_cli_prints_and_exports_with_the_same_filters(tmp_path: Path, dsn: s
     exported = runner.invoke(main, [*cli, "events", "readings", *span, "--source", f"aq-x-{known}",
                                     "--format", "parquet", "--output", str(parquet)])
     assert exported.exit_code == 0 and pq.read_table(parquet).num_rows == 6
-    series = runner.invoke(main, [*cli, "aggregate", "detections_per_class", *span, "--source", f"cam-a-{known}"])
+    series = runner.invoke(main, [*cli, "aggregate", "detections_per_class", *span,
+                                  "--source", f"cam-a-{known}"])
     assert series.exit_code == 0 and len(series.output.strip().splitlines()) == 4  # header + 3 hours
     wrong = runner.invoke(main, [*cli, "events", "readings", *span, "--class", "car"])
     assert wrong.exit_code != 0 and "classes cannot filter readings" in wrong.output
