@@ -42,6 +42,7 @@ from notifier.events import AlertAck
 from rules.engine import RuleEngine
 from rules.events import Alert
 from rules.library import RuleFileVersion, RulesMessageError, SilenceChange, decode_rules_message
+from storage.retention import apply_retention, prune_files
 from storage.rules_archive import record_rule_version, record_silence_change
 
 log = logging.getLogger(__name__)
@@ -364,6 +365,21 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             await record_rule_version(pool, message)
         else:
             await record_silence_change(pool, message)
+
+    async def retention() -> None:
+        """Old chunks go (drop_chunks on the Apache edition); old snapshot files with them."""
+        try:
+            pool = await runtime.pool()
+            async with pool.acquire() as connection:
+                dropped = await apply_retention(connection, settings.storage.retention)
+            folder = settings.pipelines.snapshot_dir or settings.infra.state_dir / "snapshots"
+            removed = await asyncio.to_thread(prune_files, folder, settings.storage.retention["detections"])
+            if any(dropped.values()) or removed:
+                log.info("retention: dropped chunks %s, removed %d snapshot files", dropped, removed)
+        except Exception:
+            log.exception("the retention job failed; it runs again later")
+
+    app.timer(settings.storage.retention_every_s)(retention)
 
     async def sources() -> None:
         try:

@@ -14,11 +14,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from detectors.config import ModelSpec, StepSpec
 from detectors.engine import validate_steps
@@ -32,6 +41,7 @@ from rules.yaml_source import (
     positioned_errors,
     to_plain,
 )
+from storage.retention import DEFAULT_RETENTION
 
 ENV_PREFIX = "CITYWATCH_"
 # Variables that steer loading itself, not settings keys.
@@ -74,6 +84,25 @@ class StorageSettings(Strict):
     pool_size: int = Field(default=4, ge=1)
     batch_size: int = Field(default=500, ge=1)
     batch_window_s: float = Field(default=1.0, gt=0)
+    retention_days: dict[str, int] = Field(
+        default_factory=lambda: {t: d.days for t, d in DEFAULT_RETENTION.items()},
+        description="days kept per table (snapshots follow detections); others keep their default")
+    retention_every_s: float = Field(default=3600.0, gt=0, description="how often old chunks are dropped")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _known_tables(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - set(DEFAULT_RETENTION))
+        if unknown:
+            tables = ", ".join(DEFAULT_RETENTION)
+            raise ValueError(f"no retention for {', '.join(unknown)} (tables: {tables})")
+        if any(days < 1 for days in value.values()):
+            raise ValueError("retention is at least one day")
+        return {**{t: d.days for t, d in DEFAULT_RETENTION.items()}, **value}
+
+    @property
+    def retention(self) -> dict[str, timedelta]:
+        return {table: timedelta(days=days) for table, days in self.retention_days.items()}
 
 
 class LocalInfraSettings(Strict):

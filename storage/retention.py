@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 
@@ -62,3 +63,19 @@ async def apply_retention(
         return dropped
     finally:
         await db.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+def prune_files(folder: Path, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete evidence files (snapshots) older than the detections they illustrate."""
+    if not folder.is_dir():
+        return 0
+    cutoff = (now or datetime.now(UTC)).timestamp() - older_than.total_seconds()
+    removed = 0
+    for path in folder.rglob("*.jpg"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # another worker got there first
+    return removed

@@ -145,3 +145,27 @@ def test_the_documented_notification_settings_are_valid(tmp_path: Path) -> None:
     on_call = settings.directory.schedules["ops"]
     assert on_call.on_call(datetime(2026, 12, 25, 12, tzinfo=UTC)) == "lead"  # the holiday override
     assert on_call.on_call(datetime(2026, 1, 13, 12, tzinfo=UTC)) == "bo"
+
+
+def test_retention_settings_name_known_tables_and_prune_old_snapshots(tmp_path: Path) -> None:
+    import os
+    from datetime import timedelta
+
+    from storage.retention import prune_files
+
+    (tmp_path / "citywatch.yaml").write_text("storage: {retention_days: {detections: 30}}\n")
+    settings = load_settings(tmp_path / "citywatch.yaml")
+    assert settings.storage.retention["detections"] == timedelta(days=30)
+    assert settings.storage.retention["alerts"] == timedelta(days=730)  # the default stays
+    (tmp_path / "citywatch.yaml").write_text("storage: {retention_days: {detectoins: 30}}\n")
+    with pytest.raises(SettingsError, match="no retention for detectoins"):
+        load_settings(tmp_path / "citywatch.yaml")
+    folder = tmp_path / "snapshots" / "cam-1"
+    folder.mkdir(parents=True)
+    old, new = folder / "old.jpg", folder / "new.jpg"
+    old.write_bytes(b"x")
+    new.write_bytes(b"x")
+    forty_days_ago = old.stat().st_mtime - 40 * 86400
+    os.utime(old, (forty_days_ago, forty_days_ago))
+    assert prune_files(tmp_path / "snapshots", timedelta(days=30)) == 1
+    assert not old.exists() and new.exists()
