@@ -1,9 +1,10 @@
 """The batched, idempotent event writer.
 
-Rows go by binary COPY into a per-connection temporary staging table, then one
-`INSERT ... SELECT ... ON CONFLICT DO NOTHING` moves them into the hypertable. COPY
-is the fastest way in; the staging step makes it idempotent, so an event delivered
-twice (at-least-once) is stored once.
+The usual batch is new events: they go by binary COPY straight into the hypertable, the
+fastest way in. When a batch holds an event already stored (a redelivery after a crash or
+a rebalance: at-least-once), that COPY fails as a whole on the primary key and the batch
+goes the careful way instead: COPY into a per-connection temporary staging table, then one
+`INSERT ... SELECT ... ON CONFLICT DO NOTHING`, so every event is stored exactly once.
 """
 
 from __future__ import annotations
@@ -44,15 +45,22 @@ class EventWriter:
 
     @staticmethod
     async def _write_table(connection: Connection, spec: TableSpec, items: list[Event]) -> int:
+        try:
+            async with connection.transaction():
+                # a generator: rows are converted while the server ingests the ones already sent
+                await connection.copy_records_to_table(
+                    spec.table, records=(spec.row(item) for item in items), columns=spec.columns)
+            return len(items)
+        except asyncpg.UniqueViolationError:
+            pass  # some of these are stored already: the idempotent path below
+        records = [spec.row(item) for item in items]
         stage = f"_stage_{spec.table}"
         columns = ", ".join(spec.columns)
         async with connection.transaction():
             await connection.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {spec.table}) ON COMMIT DELETE ROWS"
             )
-            await connection.copy_records_to_table(
-                stage, records=[spec.row(item) for item in items], columns=spec.columns
-            )
+            await connection.copy_records_to_table(stage, records=records, columns=spec.columns)
             status = await connection.execute(
                 f"INSERT INTO {spec.table} ({columns}) SELECT {columns} FROM {stage} "
                 "ON CONFLICT DO NOTHING"
