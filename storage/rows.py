@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from detectors.events import Detection
 from ingest.events import DataQuality, DroneTelemetry, Event, GeofenceEvent, Reading, SourceHealth
@@ -20,18 +21,23 @@ class TableSpec:
     row: Callable[[Any], tuple[Any, ...]]
 
 
+def _json(value: Any) -> str:
+    """jsonb text; orjson is about six times faster than json.dumps on the writer's hot path."""
+    return orjson.dumps(value).decode()
+
+
 def _reading(e: Reading) -> tuple[Any, ...]:
     pos = e.position
-    return (e.time, e.event_id, e.source_id, json.dumps(e.values), json.dumps(e.units),
+    return (e.time, e.event_id, e.source_id, _json(e.values), _json(e.units),
             e.period_s, e.aqi, e.aqi_pollutant, pos.lat if pos else None, pos.lon if pos else None)
 
 
 def _detection(e: Detection) -> tuple[Any, ...]:
-    boxes = json.dumps([b.model_dump(exclude_none=True) for b in e.boxes])
+    boxes = _json([b.model_dump(exclude_none=True) for b in e.boxes])
     labels = sorted({b.label for b in e.boxes})
     return (e.time, e.event_id, e.source_id, e.frame_event_id, e.model, e.model_version,
             len(e.boxes), labels, boxes, e.inference_ms, e.snapshot,
-            json.dumps([c.model_dump() for c in e.crossings]) if e.crossings else None,
+            _json([c.model_dump() for c in e.crossings]) if e.crossings else None,
             e.frame_width, e.frame_height, e.kind)
 
 
@@ -45,7 +51,7 @@ def _ack(e: AlertAck) -> tuple[Any, ...]:
 
 def _alert(e: Alert) -> tuple[Any, ...]:
     return (e.time, e.event_id, e.alert_id, e.rule_id, e.state, e.severity, e.source_id, e.title,
-            e.started_at, e.resolved_at, json.dumps(e.labels), e.evidence.model_dump_json(), e.group_key,
+            e.started_at, e.resolved_at, _json(e.labels), e.evidence.model_dump_json(), e.group_key,
             e.reminder, e.muted, e.route)
 
 
