@@ -16,6 +16,7 @@ from citywatch.cli_context import Context, pass_context
 from citywatch.history_cli import register as register_history_commands
 from citywatch.notify_cli import register as register_notify_commands
 from citywatch.rules_cli import register as register_rule_commands
+from citywatch.users_cli import register as register_user_commands
 
 
 @click.group()
@@ -254,6 +255,7 @@ def rules() -> None:
 register_rule_commands(rules)
 register_notify_commands(main)
 register_history_commands(main)
+register_user_commands(main)
 
 
 @rules.command("check")
@@ -280,7 +282,7 @@ def console(ctx: Context) -> None:
     from citywatch.console.app import create_app
 
     settings = ctx.settings
-    app = create_app(settings.storage.dsn, settings)
+    app = create_app(settings)
     uvicorn.run(app, host=settings.console.host, port=settings.console.port)
 
 

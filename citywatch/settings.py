@@ -48,6 +48,7 @@ ENV_PREFIX = "CITYWATCH_"
 LOADER_VARIABLES = {"CITYWATCH_CONFIG", "CITYWATCH_SECRETS_FILE"}
 SECRET_KEYS = {
     ("channels", "email", "password"), ("channels", "sms", "auth_token"), ("sources", "mqtt", "password"),
+    ("channels", "webhook", "secret"), ("console", "ack_secret"), ("console", "session_secret"),
 }
 DEFAULT_CONFIG = Path("citywatch.yaml")
 
@@ -378,6 +379,8 @@ class ConsoleSettings(Strict):
         description="how people and Twilio reach the console (acknowledgement links, SMS webhooks)")
     ack_secret: SecretStr | None = Field(
         default=None, description="signs acknowledgement links (CITYWATCH_CONSOLE__ACK_SECRET)")
+    session_secret: SecretStr | None = Field(
+        default=None, description="signs session cookies (CITYWATCH_CONSOLE__SESSION_SECRET)")
 
 
 class Settings(Strict):

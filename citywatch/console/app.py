@@ -1,51 +1,78 @@
-"""Console HTTP app: a health check, the recent-alerts API, and the alert feed page."""
+"""The operator console: sign-in, the live alert feed, the notification and history APIs.
+
+Server-rendered Jinja2 pages with a little JavaScript served from `static/` (no CDN at
+run time). Sessions live in a signed cookie (SameSite=Strict, Secure behind https); every
+route names the least role it needs (see `auth`).
+"""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
 
+from citywatch.console.auth import AsViewer, authenticate, csrf_token, current_user, log_in, viewer
 from citywatch.console.history_api import history_router
+from citywatch.console.live import LiveFeed, sse
 from citywatch.console.notify_api import notify_router
 from citywatch.publisher import KafkaPublisher
 from citywatch.settings import Settings
 from citywatch.topics import Topics
+from storage.migrate import migrate
+from storage.people import audit
 from storage.queries import recent_alerts
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+log = logging.getLogger(__name__)
 
 
-def create_app(dsn: str, settings: Settings | None = None) -> FastAPI:
-    """The console; with `settings`, also the notification endpoints (acknowledge, on call,
-    Twilio webhooks), which publish to Kafka."""
+def session_secret(settings: Settings) -> str:
+    secret = settings.console.session_secret
+    if secret is not None:
+        return secret.get_secret_value()
+    log.warning("console.session_secret is not set (CITYWATCH_CONSOLE__SESSION_SECRET): sessions end "
+                "when the console restarts")
+    return secrets.token_urlsafe(32)
+
+
+def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
-        publisher = None
-        if settings is not None:
-            broker = settings.broker
-            publisher = KafkaPublisher(broker.bootstrap_servers, Topics(broker.topic_prefix),
-                                       broker.max_message_bytes)
-            await publisher.start()
+        app.state.pool = await asyncpg.create_pool(settings.storage.dsn, min_size=1, max_size=4)
+        async with app.state.pool.acquire() as connection:
+            await migrate(connection)
+        broker = settings.broker
+        topics = Topics(broker.topic_prefix)
+        publisher = KafkaPublisher(broker.bootstrap_servers, topics, broker.max_message_bytes)
+        await publisher.start()
         app.state.publisher = publisher
+        app.state.feed = LiveFeed(broker.bootstrap_servers, topics)
+        app.state.feed.start()
         try:
             yield
         finally:
-            if publisher is not None:
-                await publisher.stop()
+            await app.state.feed.stop()
+            await publisher.stop()
             await app.state.pool.close()
 
     app = FastAPI(title="CityWatch console", lifespan=lifespan)
-    app.include_router(history_router())
-    if settings is not None:
-        app.include_router(notify_router(settings))
+    public = settings.console.public_url or ""
+    app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="citywatch",
+                       max_age=12 * 3600, same_site="strict", https_only=public.startswith("https://"))
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(history_router(), dependencies=[Depends(viewer)])
+    app.include_router(notify_router(settings))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, str]:
@@ -55,13 +82,56 @@ def create_app(dsn: str, settings: Settings | None = None) -> FastAPI:
             raise HTTPException(503, f"database unavailable: {exc}") from exc
         return {"status": "ok"}
 
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request, error: str | None = None) -> HTMLResponse:
+        context = {"csrf": csrf_token(request), "error": error}
+        return TEMPLATES.TemplateResponse(request, "login.html", context)
+
+    @app.post("/login")
+    async def login(request: Request, username: str = Form(...), password: str = Form(...),
+                    csrf_token_field: str = Form("", alias="csrf_token")) -> Response:
+        if not secrets.compare_digest(csrf_token_field, str(request.session.get("csrf", ""))):
+            raise HTTPException(403, "missing or wrong CSRF token")
+        user = await authenticate(request.app.state.pool, username, password)
+        if user is None:
+            await audit(request.app.state.pool, username, "login failed")
+            return RedirectResponse("/login?error=1", status_code=303)
+        log_in(request, user)
+        await audit(request.app.state.pool, user.name, "login")
+        return RedirectResponse("/", status_code=303)
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
     @app.get("/api/alerts")
-    async def alerts(request: Request, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
+    async def alerts(request: Request, user: AsViewer,
+                     limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
         return await recent_alerts(request.app.state.pool, limit)
 
     @app.get("/", response_class=HTMLResponse)
-    async def feed(request: Request) -> HTMLResponse:
+    async def feed(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            return RedirectResponse("/login", status_code=303)
         rows = await recent_alerts(request.app.state.pool, 100)
-        return TEMPLATES.TemplateResponse(request, "feed.html", {"alerts": rows})
+        return TEMPLATES.TemplateResponse(request, "feed.html", {
+            "alerts": rows, "user": user, "csrf": csrf_token(request), "can_act": user.can("operator")})
+
+    @app.get("/events/alerts")
+    async def live(request: Request, user: AsViewer) -> StreamingResponse:
+        """Server-Sent Events: every new alert transition and acknowledgement, as it happens."""
+        feed: LiveFeed = request.app.state.feed
+
+        async def stream() -> AsyncIterator[str]:
+            yield ": connected\n\n"
+            async for item in feed.subscribe():
+                if await request.is_disconnected():
+                    break
+                yield sse(item)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     return app

@@ -3,19 +3,25 @@ on call, and Twilio's webhooks (delivery receipts, SMS replies), signatures chec
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
 from citywatch.acks import acknowledge, last_alert_sent_to
+from citywatch.console.auth import AsOperator, viewer
+from citywatch.rulebook import publish_rules_message
 from citywatch.settings import Settings
 from notifier.acklinks import verify_link
 from notifier.events import DeliveryReceipt, mask
+from rules.duration import parse_duration
+from rules.library import SilenceChange
+from rules.silences import Silence
+from storage.people import audit
 
 ACK_WORDS = ("ACK", "OK", "YES", "TAKEN")
 
@@ -23,8 +29,15 @@ ACK_WORDS = ("ACK", "OK", "YES", "TAKEN")
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: str = Field(min_length=1, max_length=200)
     note: str = Field(default="", max_length=2000)
+
+
+class SilenceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duration: str = Field(description="e.g. 30m, 2h, 1d")
+    reason: str = Field(min_length=1, max_length=500)
+    group_key: str | None = Field(default=None, max_length=200)
 
 
 def _twiml(text: str) -> Response:
@@ -51,12 +64,31 @@ def notify_router(settings: Settings) -> APIRouter:
         return form
 
     @router.post("/api/alerts/{alert_id}/ack", status_code=202)
-    async def ack(alert_id: UUID, body: AckRequest, request: Request) -> dict[str, Any]:
-        done = await acknowledge(request.app.state.pool, request.app.state.publisher, alert_id, body.by,
-                                 "api", body.note)
+    async def ack(alert_id: UUID, body: AckRequest, request: Request, user: AsOperator) -> dict[str, Any]:
+        """Take an alert as the signed-in operator: its escalation stops."""
+        pool = request.app.state.pool
+        done = await acknowledge(pool, request.app.state.publisher, alert_id, user.name, "console", body.note)
         if done is None:
             raise HTTPException(404, f"no alert {alert_id}")
+        await audit(pool, user.name, "acknowledge", str(alert_id), {"note": body.note})
         return done.model_dump(mode="json")
+
+    @router.post("/api/rules/{rule_id}/silence", status_code=201)
+    async def silence(
+        rule_id: str, body: SilenceRequest, request: Request, user: AsOperator
+    ) -> dict[str, Any]:
+        """Mute a rule (or one key of it) for a while: alerts are kept, nobody is notified."""
+        try:
+            seconds = parse_duration(body.duration)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        now = datetime.now(UTC)
+        muted = Silence(id=f"s-{uuid4().hex[:12]}", rule_id=rule_id, group_key=body.group_key,
+                        until=now + timedelta(seconds=seconds), reason=body.reason, created_by=user.name)
+        await publish_rules_message(request.app.state.publisher,
+                                    SilenceChange(id=muted.id, silence=muted, by=user.name, at=now))
+        await audit(request.app.state.pool, user.name, "silence", rule_id, muted.model_dump(mode="json"))
+        return muted.model_dump(mode="json")
 
     @router.get("/ack/{alert_id}", response_class=HTMLResponse)
     async def ack_link(alert_id: UUID, request: Request, by: str, exp: str, sig: str) -> HTMLResponse:
@@ -68,7 +100,7 @@ def notify_router(settings: Settings) -> APIRouter:
             raise HTTPException(404, f"no alert {alert_id}")
         return HTMLResponse(f"<p>Acknowledged by {by}. The escalation stops.</p>")
 
-    @router.get("/api/oncall")
+    @router.get("/api/oncall", dependencies=[Depends(viewer)])
     async def oncall(at: datetime | None = None) -> dict[str, str | None]:
         moment = at if at is not None and at.tzinfo else datetime.now(UTC)
         return {name: schedule.on_call(moment) for name, schedule in directory.schedules.items()}

@@ -1,6 +1,14 @@
-"""The console against the real TimescaleDB (browser tests arrive with the full console)."""
+"""The console against the real TimescaleDB and broker: sign-in, roles on every route, CSRF,
+the audit log, and the live feed over Server-Sent Events."""
 
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
@@ -8,22 +16,124 @@ import pytest
 from fastapi.testclient import TestClient
 
 from citywatch.console.app import create_app
+from citywatch.settings import Settings, load_settings
+from citywatch.topics import Topics, ensure_topics
 from rules.events import Alert
 from storage.writer import EventWriter
+from tests.console_helpers import PASSWORD, make_user, sign_in
 
 pytestmark = pytest.mark.integration
 
 
-async def test_feed_and_api_show_stored_alerts(dsn: str, pg_pool: asyncpg.Pool) -> None:
-    title = f"Console test {uuid4().hex[:6]}"
+@pytest.fixture
+async def console_settings(
+    tmp_path: Path, bootstrap: str, dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    run = f"con{uuid4().hex[:8]}"
+    monkeypatch.setenv("CITYWATCH_CONSOLE__SESSION_SECRET", uuid4().hex)
+    (tmp_path / "citywatch.yaml").write_text(
+        f'broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}}}\nstorage: {{dsn: "{dsn}"}}\n')
+    await ensure_topics(bootstrap, Topics(run), partitions=1)
+    return load_settings(tmp_path / "citywatch.yaml")
+
+
+@pytest.fixture
+def client(console_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(console_settings)) as test_client:
+        yield test_client
+
+
+async def stored_alert(pool: asyncpg.Pool, title: str) -> Alert:
     now = datetime.now(UTC)
-    await EventWriter(pg_pool).write([Alert(
-        source_id="cam-console", time=now, alert_id=uuid4(), rule_id="crowd", title=title,
-        severity="critical", state="fired", group_key="cam-console", started_at=now)])
-    with TestClient(create_app(dsn)) as client:
-        assert client.get("/healthz").json() == {"status": "ok"}
-        alerts = client.get("/api/alerts", params={"limit": 5}).json()
-        assert alerts[0]["title"] == title and alerts[0]["severity"] == "critical"
-        page = client.get("/")
-        assert page.status_code == 200 and title in page.text
-        assert client.get("/api/alerts", params={"limit": 0}).status_code == 422
+    alert = Alert(source_id="cam-console", time=now, alert_id=uuid4(), rule_id="crowd", title=title,
+                  severity="critical", state="fired", group_key="cam-console", started_at=now)
+    await EventWriter(pool).write([alert])
+    return alert
+
+
+async def test_nothing_works_without_signing_in(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    day = {"start": "2026-01-01T00:00Z", "end": "2026-01-02T00:00Z"}
+    for path, params in [("/api/alerts", {}), ("/api/events/alerts", day), ("/api/oncall", {}),
+                         ("/api/aggregates/alerts_per_rule", day), ("/events/alerts", {})]:
+        assert client.get(path, params=params).status_code == 401, path
+    assert client.post(f"/api/alerts/{uuid4()}/ack", json={}).status_code == 401
+    assert client.post("/api/rules/crowd/silence", json={"duration": "1h", "reason": "x"}).status_code == 401
+
+
+async def test_roles_decide_what_each_user_may_do(client: TestClient, pg_pool: asyncpg.Pool) -> None:
+    suffix = uuid4().hex[:6]
+    await make_user(pg_pool, f"vic-{suffix}", "viewer")
+    await make_user(pg_pool, f"oscar-{suffix}", "operator")
+    alert = await stored_alert(pg_pool, f"Console test {suffix}")
+
+    csrf = sign_in(client, f"vic-{suffix}")
+    page = client.get("/")
+    assert alert.title in page.text and "Acknowledge" not in page.text  # a viewer sees, cannot act
+    assert client.get("/api/alerts", params={"limit": 5}).json()[0]["title"] == alert.title
+    ack_path = f"/api/alerts/{alert.alert_id}/ack"
+    assert client.post(ack_path, json={}, headers={"X-CSRF-Token": csrf}).status_code == 403
+    client.post("/logout", data={"csrf_token": csrf})
+    assert client.get("/api/alerts").status_code == 401  # signed out
+
+    csrf = sign_in(client, f"oscar-{suffix}")
+    assert "Acknowledge" in client.get("/").text
+    assert client.post(f"/api/alerts/{alert.alert_id}/ack", json={}).status_code == 403  # no CSRF token
+    assert client.post(f"/api/alerts/{alert.alert_id}/ack", json={},
+                       headers={"X-CSRF-Token": "forged"}).status_code == 403
+    taken = client.post(f"/api/alerts/{alert.alert_id}/ack", json={"note": "on my way"},
+                        headers={"X-CSRF-Token": csrf})
+    assert taken.status_code == 202 and taken.json()["by"] == f"oscar-{suffix}"
+    muted = client.post("/api/rules/crowd/silence", json={"duration": "2h", "reason": "roadworks"},
+                        headers={"X-CSRF-Token": csrf})
+    assert muted.status_code == 201 and muted.json()["created_by"] == f"oscar-{suffix}"
+    actions = await pg_pool.fetch("SELECT actor, action FROM audit_log WHERE actor = ANY($1::text[])",
+                                  [f"vic-{suffix}", f"oscar-{suffix}"])
+    assert {(r["actor"], r["action"]) for r in actions} >= {
+        (f"vic-{suffix}", "login"), (f"oscar-{suffix}", "acknowledge"), (f"oscar-{suffix}", "silence")}
+
+
+async def test_wrong_passwords_and_forged_logins_are_refused(
+    client: TestClient, pg_pool: asyncpg.Pool
+) -> None:
+    name = f"ana-{uuid4().hex[:6]}"
+    await make_user(pg_pool, name, "admin")
+    with pytest.raises(AssertionError):
+        sign_in(client, name, password=PASSWORD + "!")
+    assert client.post("/login", data={"username": name, "password": PASSWORD}).status_code == 403  # no CSRF
+    failed = await pg_pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = $1 AND action = 'login failed'", name)
+    assert failed == 1
+    stored = await pg_pool.fetchval("SELECT password_hash FROM console_users WHERE username = $1", name)
+    assert stored.startswith("$argon2") and PASSWORD not in stored
+
+
+async def test_the_live_feed_streams_new_alerts_and_acknowledgements(
+    client: TestClient, pg_pool: asyncpg.Pool, console_settings: Settings, bootstrap: str,
+) -> None:
+    from citywatch.publisher import KafkaPublisher
+
+    name = f"olga-{uuid4().hex[:6]}"
+    await make_user(pg_pool, name, "operator")
+    sign_in(client, name)
+    feed = client.app.state.feed  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while not feed.ready.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110 - another thread's loop
+        await asyncio.sleep(0.1)
+    now = datetime.now(UTC)
+    alert = Alert(source_id="cam-live", time=now, alert_id=uuid4(), rule_id="crowd", title="Live one",
+                  severity="warning", state="fired", group_key="cam-live", started_at=now)
+    publisher = KafkaPublisher(bootstrap, Topics(console_settings.broker.topic_prefix), 1 << 20)
+    with client.stream("GET", "/events/alerts") as stream:
+        lines = stream.iter_lines()
+        assert next(lines) == ": connected"
+        await publisher.start()
+        await publisher.send("alerts", alert.kafka_key.encode(), alert.to_json())
+        await publisher.stop()
+        events = []
+        for line in lines:
+            if line.startswith("data: "):
+                events.append(json.loads(line[6:]))
+                break
+    assert events[0]["type"] == "alert" and events[0]["alert_id"] == str(alert.alert_id)

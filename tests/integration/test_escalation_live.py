@@ -23,6 +23,7 @@ from citywatch.publisher import KafkaPublisher
 from citywatch.settings import load_settings
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
+from tests.console_helpers import make_user, sign_in
 from tests.worker_process import Worker, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -56,13 +57,15 @@ notify:
       steps:
         - {{notify: ["oncall:ops"], channels: [email], wait: 4}}
         - {{notify: ["person:lead"], channels: [email], wait: 600}}
-console: {{public_url: "http://console.test", ack_secret: "{uuid4().hex}"}}
+console: {{public_url: "http://console.test"}}
 """
 
 
 async def test_escalation_reaches_level_two_and_an_email_link_stops_it(
-    tmp_path: Path, bootstrap: str, dsn: str, pg_pool: asyncpg.Pool,
+    tmp_path: Path, bootstrap: str, dsn: str, pg_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("CITYWATCH_CONSOLE__ACK_SECRET", uuid4().hex)  # the worker signs, the console checks
+    monkeypatch.setenv("CITYWATCH_CONSOLE__SESSION_SECRET", uuid4().hex)
     run = f"esc{uuid4().hex[:8]}"
     smtp = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
     smtp.start()
@@ -101,11 +104,14 @@ async def test_escalation_reaches_level_two_and_an_email_link_stops_it(
         text = body.get_content()
         link = re.search(r"http://console\.test(/ack/\S+)", text)
         assert link is not None, text
-        with TestClient(create_app(dsn, load_settings(config))) as console:
-            assert console.get(link.group(1)).status_code == 200
+        await make_user(pg_pool, f"op-{run}", "operator")
+        with TestClient(create_app(load_settings(config))) as console:
+            assert console.get(link.group(1)).status_code == 200  # the link needs no session
             assert console.get(link.group(1).replace("sig=", "sig=0")).status_code == 403
+            csrf = sign_in(console, f"op-{run}")
             assert console.get("/api/oncall").json() == {"ops": "ana"}
-            assert console.post(f"/api/alerts/{uuid4()}/ack", json={"by": "x"}).status_code == 404
+            missing = console.post(f"/api/alerts/{uuid4()}/ack", json={}, headers={"X-CSRF-Token": csrf})
+            assert missing.status_code == 404
         await until("the acknowledgement stored", lambda: pg_pool.fetchval(
             "SELECT count(*) FROM alert_acks WHERE by_whom = 'ana' AND via = 'email' AND rule_id = $1",
             f"smoke-{run}"), worker)

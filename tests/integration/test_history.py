@@ -214,13 +214,23 @@ async def assert_writable_tables(connection: asyncpg.Connection) -> None:
         await connection.execute(f"SELECT {', '.join(spec.columns)} FROM {spec.table} LIMIT 0")
 
 
-async def test_the_http_api_serves_events_aggregates_and_exports(dsn: str, known: str) -> None:
+async def test_the_http_api_serves_events_aggregates_and_exports(
+    tmp_path: Path, dsn: str, bootstrap: str, pg_pool: asyncpg.Pool, known: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from fastapi.testclient import TestClient
 
     from citywatch.console.app import create_app
+    from citywatch.settings import load_settings
+    from tests.console_helpers import make_user, sign_in
 
+    monkeypatch.setenv("CITYWATCH_CONSOLE__SESSION_SECRET", uuid4().hex)
+    (tmp_path / "citywatch.yaml").write_text(
+        f'broker: {{url: "kafka://{bootstrap}", topic_prefix: h{known}}}\nstorage: {{dsn: "{dsn}"}}\n')
+    await make_user(pg_pool, f"analyst-{known}", "viewer")
     span = {"start": T0.isoformat(), "end": at(180).isoformat()}
-    with TestClient(create_app(dsn)) as client:
+    with TestClient(create_app(load_settings(tmp_path / "citywatch.yaml"))) as client:
+        sign_in(client, f"analyst-{known}")
         first = client.get("/api/events/detections", params={**span, "source": f"cam-a-{known}", "limit": 10})
         assert first.status_code == 200 and len(first.json()["rows"]) == 10
         rest = client.get("/api/events/detections",

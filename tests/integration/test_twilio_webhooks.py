@@ -56,7 +56,7 @@ console: {{public_url: "{PUBLIC}"}}
 
     receipt_form = {"MessageSid": "SM123", "MessageStatus": "delivered", "To": "+447700900111"}
     reply_form = {"From": "+447700900111", "Body": "ack", "To": "+15005550006"}
-    with TestClient(create_app(dsn, load_settings(config))) as console:
+    with TestClient(create_app(load_settings(config))) as console:
         assert console.post("/twilio/status", data=receipt_form,
                             headers={"X-Twilio-Signature": "forged"}).status_code == 403
         assert console.post("/twilio/status", data=receipt_form,

@@ -1,0 +1,109 @@
+"""Who may do what in the console: users with roles, argon2 password hashes, sessions in
+signed cookies, CSRF tokens for every change.
+
+Roles are ordered: a viewer reads; an operator also acknowledges and silences; a rule
+editor also changes rules; an admin also manages users. Every route names the least role
+it needs; nothing answers without one (except the login page, the health check and the
+webhooks that carry their own signatures).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, HTTPException, Request
+
+from storage.people import find_user, update_hash
+
+Role = Literal["viewer", "operator", "rule_editor", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "rule_editor", "admin")
+CSRF_HEADER = "X-CSRF-Token"
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a password anybody has")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 10:
+        raise ValueError("a console password has at least 10 characters")
+    return _hasher.hash(password)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+
+    def can(self, role: Role) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+async def authenticate(pool: asyncpg.Pool, username: str, password: str) -> User | None:
+    """The user, when the password is right; the same work either way, so timing does not
+    tell whether a name exists."""
+    stored = await find_user(pool, username)
+    try:
+        _hasher.verify(stored.password_hash if stored else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if stored is None or stored.disabled:
+        return None
+    if _hasher.check_needs_rehash(stored.password_hash):
+        await update_hash(pool, username, _hasher.hash(password))
+    return User(stored.username, stored.role)  # type: ignore[arg-type]
+
+
+def log_in(request: Request, user: User) -> None:
+    request.session.clear()  # a fresh session: no fixation
+    request.session.update({"user": user.name, "role": user.role, "csrf": secrets.token_urlsafe(32)})
+
+
+def current_user(request: Request) -> User | None:
+    name, role = request.session.get("user"), request.session.get("role")
+    if not isinstance(name, str) or role not in ROLES:
+        return None
+    return User(name, role)
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+class Requires:
+    """A FastAPI dependency: the signed-in user, who has at least `role`; changes (any
+    method but GET/HEAD) also need the session's CSRF token in a header or form field."""
+
+    def __init__(self, role: Role) -> None:
+        self.role = role
+
+    async def __call__(self, request: Request) -> User:
+        user = current_user(request)
+        if user is None:
+            raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Session"})
+        if not user.can(self.role):
+            raise HTTPException(403, f"needs the {self.role} role (you are {user.role})")
+        if request.method not in ("GET", "HEAD"):
+            sent = request.headers.get(CSRF_HEADER)
+            if sent is None and request.headers.get("content-type", "").startswith(
+                    ("application/x-www-form-urlencoded", "multipart/form-data")):
+                sent = str((await request.form()).get("csrf_token", ""))
+            expected = request.session.get("csrf")
+            if not sent or not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+                raise HTTPException(403, "missing or wrong CSRF token")
+        return user
+
+
+viewer, operator, rule_editor, admin = (Requires(role) for role in ROLES)
+AsViewer = Annotated[User, Depends(viewer)]
+AsOperator = Annotated[User, Depends(operator)]
+AsRuleEditor = Annotated[User, Depends(rule_editor)]
+AsAdmin = Annotated[User, Depends(admin)]
