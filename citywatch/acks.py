@@ -4,6 +4,8 @@ agent that escalates it sees the acknowledgement on the same partition."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
@@ -30,13 +32,27 @@ async def last_alert_sent_to(db: asyncpg.Pool | asyncpg.Connection, recipient: s
     return value if isinstance(value, UUID) else None
 
 
-async def acknowledge(db: asyncpg.Pool | asyncpg.Connection, publisher: Publisher, alert_id: UUID, by: str,
-                      via: Via, note: str = "") -> AlertAck | None:
-    """None when no such alert is stored."""
-    row = await find_alert(db, alert_id)
-    if row is None:
-        return None
-    ack = AlertAck(source_id=row["source_id"], time=datetime.now(UTC), alert_id=alert_id,
-                   rule_id=row["rule_id"], group_key=row["group_key"], by=by, via=via, note=note)
+@dataclass(frozen=True)
+class AlertRef:
+    """Where an alert's messages go: its rule and group key (the Kafka key) and source."""
+
+    rule_id: str
+    group_key: str
+    source_id: str
+
+
+async def acknowledge(
+    db: asyncpg.Pool | asyncpg.Connection, publisher: Publisher, alert_id: UUID, by: str, via: Via,
+    note: str = "", known: Mapping[str, AlertRef] | None = None,
+) -> AlertAck | None:
+    """None when the alert is neither `known` (just seen on the feed) nor stored."""
+    ref = (known or {}).get(str(alert_id))
+    if ref is None:
+        row = await find_alert(db, alert_id)
+        if row is None:
+            return None
+        ref = AlertRef(row["rule_id"], row["group_key"], row["source_id"])
+    ack = AlertAck(source_id=ref.source_id, time=datetime.now(UTC), alert_id=alert_id,
+                   rule_id=ref.rule_id, group_key=ref.group_key, by=by, via=via, note=note)
     await publisher.send("acks", ack.kafka_key.encode(), ack.to_json())
     return ack

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Debian packages the tests need besides PostgreSQL/TimescaleDB: a real MQTT broker
-# (mosquitto) for the air-quality MQTT path. Installs only what is missing (naming an
+# (mosquitto) for the air-quality MQTT path, and chromium for the console's browser tests
+# (Playwright's own browser download does not work here). Installs only what is missing (naming an
 # installed package would upgrade it) and never starts the system service: tests run
 # their own broker on a free port.
 set -euo pipefail
@@ -8,6 +9,7 @@ log() { printf '[system] %s\n' "$*" >&2; }
 
 missing=()
 [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)  # the console's browser tests (Playwright drives it)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   apt-get update -qq

@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from citywatch.acks import AlertRef
 from citywatch.codecs import decode_event
 from citywatch.topics import Topics, follow_from_end
 from ingest.events import EventFormatError
@@ -21,6 +23,7 @@ from rules.events import Alert
 
 log = logging.getLogger(__name__)
 QUEUE_SIZE = 256
+RECENT_ALERTS = 10_000
 TOPIC_RETRY_S = 2.0
 
 
@@ -40,6 +43,7 @@ class LiveFeed:
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.recent: OrderedDict[str, AlertRef] = OrderedDict()  # alerts seen, for acknowledging at once
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
@@ -51,6 +55,14 @@ class LiveFeed:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def _remember(self, alert: Alert) -> None:
+        """An operator may acknowledge an alert the moment it shows, before the store agent
+        has written it: the feed knows where to send the acknowledgement."""
+        self.recent[str(alert.alert_id)] = AlertRef(alert.rule_id, alert.group_key, alert.source_id)
+        self.recent.move_to_end(str(alert.alert_id))
+        while len(self.recent) > RECENT_ALERTS:
+            self.recent.popitem(last=False)
 
     def publish(self, item: dict[str, Any]) -> None:
         for queue in list(self._subscribers):
@@ -80,6 +92,8 @@ class LiveFeed:
                         event = decode_event(self.topics.short(message.topic), message.value or b"")
                     except EventFormatError:
                         continue  # the store agent dead-letters it; the feed just skips it
+                    if isinstance(event, Alert):
+                        self._remember(event)
                     if isinstance(event, Alert | AlertAck):
                         self.publish(feed_item(event))
             except asyncio.CancelledError:

@@ -67,7 +67,9 @@ def notify_router(settings: Settings) -> APIRouter:
     async def ack(alert_id: UUID, body: AckRequest, request: Request, user: AsOperator) -> dict[str, Any]:
         """Take an alert as the signed-in operator: its escalation stops."""
         pool = request.app.state.pool
-        done = await acknowledge(pool, request.app.state.publisher, alert_id, user.name, "console", body.note)
+        feed = getattr(request.app.state, "feed", None)
+        done = await acknowledge(pool, request.app.state.publisher, alert_id, user.name, "console", body.note,
+                                 known=feed.recent if feed is not None else None)
         if done is None:
             raise HTTPException(404, f"no alert {alert_id}")
         await audit(pool, user.name, "acknowledge", str(alert_id), {"note": body.note})
