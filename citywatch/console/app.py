@@ -25,6 +25,8 @@ from citywatch.console.auth import AsViewer, authenticate, csrf_token, current_u
 from citywatch.console.history_api import history_router
 from citywatch.console.live import LiveFeed, sse
 from citywatch.console.notify_api import notify_router
+from citywatch.console.pages import pages_router
+from citywatch.console.rules_api import rules_router
 from citywatch.publisher import KafkaPublisher
 from citywatch.settings import Settings
 from citywatch.topics import Topics
@@ -73,6 +75,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(history_router(), dependencies=[Depends(viewer)])
     app.include_router(notify_router(settings))
+    app.include_router(rules_router())
+    app.include_router(pages_router(settings, TEMPLATES))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, str]:

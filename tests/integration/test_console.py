@@ -137,3 +137,63 @@ async def test_the_live_feed_streams_new_alerts_and_acknowledgements(
                 events.append(json.loads(line[6:]))
                 break
     assert events[0]["type"] == "alert" and events[0]["alert_id"] == str(alert.alert_id)
+
+
+async def test_every_page_renders_for_a_signed_in_user(
+    client: TestClient, pg_pool: asyncpg.Pool, bus_jpg: Path, console_settings: Settings,
+) -> None:
+    import shutil
+
+    name = f"adam-{uuid4().hex[:6]}"
+    await make_user(pg_pool, name, "admin")
+    folder = console_settings.infra.state_dir / "snapshots" / "cam-console"
+    folder.mkdir(parents=True, exist_ok=True)
+    snapshot = folder / "evidence.jpg"
+    shutil.copy(bus_jpg, snapshot)
+    now = datetime.now(UTC)
+    alert = Alert(source_id="cam-console", time=now, alert_id=uuid4(), rule_id="crowd", title="With evidence",
+                  severity="warning", state="fired", group_key="cam-console", started_at=now,
+                  evidence={"values": {"count": 4}, "snapshot": str(snapshot)})
+    await EventWriter(pg_pool).write([alert])
+    for path in ("/rules", "/history", "/sources", "/oncall", f"/alerts/{alert.alert_id}"):
+        assert client.get(path, follow_redirects=False).headers.get("location") == "/login", path
+    sign_in(client, name)
+    for path in ("/", "/rules", "/history", "/sources", "/oncall"):
+        assert client.get(path).status_code == 200, path
+    detail = client.get(f"/alerts/{alert.alert_id}")
+    assert detail.status_code == 200 and "count" in detail.text and "/snapshot?path=" in detail.text
+    image = client.get("/snapshot", params={"path": str(snapshot)})
+    assert image.status_code == 200 and image.content == bus_jpg.read_bytes()  # noqa: ASYNC240
+    assert client.get("/snapshot", params={"path": "/etc/passwd"}).status_code == 404
+
+
+async def test_rule_editing_needs_the_rule_editor_role_and_valid_yaml(
+    client: TestClient, pg_pool: asyncpg.Pool,
+) -> None:
+    suffix = uuid4().hex[:6]
+    await make_user(pg_pool, f"olaf-{suffix}", "operator")
+    await make_user(pg_pool, f"rita-{suffix}", "rule_editor")
+    good = f"id: crowd-{suffix}\ntitle: Crowd\ncondition: {{type: detection, classes: [person]}}\n"
+    bad = (f"id: crowd-{suffix}\ntitle: Crowd\ncondition:\n  type: detection\n  classes: [person]\n"
+           "  min_cuont: 3\n")
+    csrf = sign_in(client, f"olaf-{suffix}")
+    checked = client.post("/api/rules/check", json={"name": "c.yaml", "content": bad},
+                          headers={"X-CSRF-Token": csrf}).json()
+    assert [(e["line"], "min_cuont" in e["message"]) for e in checked["errors"]] == [(6, True)]
+    refused = client.post("/api/rules/publish", json={"name": f"c-{suffix}.yaml", "content": good},
+                          headers={"X-CSRF-Token": csrf})
+    assert refused.status_code == 403  # an operator cannot change rules
+    client.post("/logout")
+    csrf = sign_in(client, f"rita-{suffix}")
+    invalid = client.post("/api/rules/publish", json={"name": f"c-{suffix}.yaml", "content": bad},
+                          headers={"X-CSRF-Token": csrf})
+    assert invalid.status_code == 422 and invalid.json()["detail"][0]["line"] == 6
+    published = client.post("/api/rules/publish", json={"name": f"c-{suffix}.yaml", "content": good,
+                                                        "comment": "first"}, headers={"X-CSRF-Token": csrf})
+    assert published.status_code == 201 and published.json()["rules"] == [f"crowd-{suffix}"]
+    trial = client.post("/api/rules/test", json={"name": f"c-{suffix}.yaml", "content": good, "hours": 1},
+                        headers={"X-CSRF-Token": csrf})
+    assert trial.status_code == 200 and isinstance(trial.json()["alerts"], list)
+    audit = await pg_pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = $1 AND action = 'publish rules'", f"rita-{suffix}")
+    assert audit == 1

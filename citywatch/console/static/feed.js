@@ -37,6 +37,13 @@
     if (cls) td.className = cls;
     return td;
   }
+  function titleCell(a) {
+    const td = document.createElement("td"), link = document.createElement("a");
+    link.href = `/alerts/${a.alert_id}`;
+    link.textContent = a.title;
+    td.append(link);
+    return td;
+  }
   function button(label, cls, data) {
     const b = document.createElement("button");
     b.textContent = label;
@@ -51,7 +58,7 @@
     Object.assign(row.dataset, { alertId: a.alert_id, severity: a.severity, rule: a.rule_id, area: a.source_id });
     const state = a.muted ? `${a.state} (muted)` : a.reminder ? "reminded" : a.state;
     row.append(cell(a.time.replace("T", " ").slice(0, 19)), cell(a.severity, "severity"),
-      cell(state, `state ${a.state}`), cell(a.rule_id), cell(a.source_id), cell(a.title), cell("", "acked"));
+      cell(state, `state ${a.state}`), cell(a.rule_id), cell(a.source_id), titleCell(a), cell("", "acked"));
     if (canAct) {
       const actions = cell("", "actions");
       actions.append(button("Acknowledge", "ack", { alertId: a.alert_id }),

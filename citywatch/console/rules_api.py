@@ -1,0 +1,133 @@
+"""The rule editor's API: the live rule files, checking a draft as it is typed (the same
+checker as `citywatch rules check`), its diff against the live version, a replay of the
+last hours through it, publishing (with the audit trail) and rolling back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from citywatch.console.auth import AsRuleEditor, AsViewer
+from citywatch.rulebook import publish_rules_message
+from notifier.templates import render
+from rules.library import RuleFileVersion
+from rules.loader import parse_rules
+from rules.model import Rule
+from rules.replay import replay
+from rules.yaml_source import YamlFileError
+from storage.history import QUERIES, history
+from storage.people import audit
+from storage.rules_archive import diff_of, live_rule_files
+
+NAME = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}\.ya?ml$"
+
+
+class Draft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    content: str = Field(max_length=1_000_000)
+
+
+class Publication(Draft):
+    comment: str = Field(default="", max_length=2000)
+
+
+class Trial(Draft):
+    hours: float = Field(default=24, gt=0, le=24 * 31)
+
+
+class Rollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME)
+    version: int = Field(ge=1)
+
+
+def check(draft: Draft) -> tuple[list[Rule], list[dict[str, Any]]]:
+    try:
+        return parse_rules(draft.content, draft.name), []
+    except YamlFileError as exc:
+        return [], [{"line": e.line, "column": e.column, "message": e.message} for e in exc.errors]
+
+
+def rules_router() -> APIRouter:
+    router = APIRouter(prefix="/api/rules", tags=["rules"])
+
+    @router.get("/files")
+    async def files(request: Request, user: AsViewer) -> list[dict[str, Any]]:
+        """The live rule files (as archived from the rules topic) and the rules in each."""
+        live = await live_rule_files(request.app.state.pool)
+        listing = []
+        for name, text in sorted(live.items()):
+            rules, errors = check(Draft(name=name, content=text))
+            summary = [{"id": r.id, "title": r.title, "severity": r.severity, "enabled": r.enabled}
+                       for r in rules]
+            listing.append({"name": name, "content": text, "errors": errors, "rules": summary})
+        return listing
+
+    @router.get("/files/{name:path}/versions")
+    async def versions(name: str, request: Request, user: AsViewer) -> list[dict[str, Any]]:
+        rows = await request.app.state.pool.fetch(
+            "SELECT version, author, published_at, comment, accepted, errors, diff,"
+            " content IS NULL AS deleted FROM rule_versions WHERE name = $1 ORDER BY version DESC", name)
+        return [dict(row) for row in rows]
+
+    @router.post("/check")
+    async def check_draft(draft: Draft, user: AsViewer) -> dict[str, Any]:
+        """Every problem with its line and column, as `citywatch rules check` reports them."""
+        rules, errors = check(draft)
+        return {"errors": errors, "rules": [r.id for r in rules]}
+
+    @router.post("/diff")
+    async def diff(draft: Draft, request: Request, user: AsViewer) -> dict[str, str]:
+        live = (await live_rule_files(request.app.state.pool)).get(draft.name)
+        return {"diff": diff_of(draft.name, live, draft.content)}
+
+    @router.post("/test")
+    async def test(trial: Trial, request: Request, user: AsRuleEditor) -> dict[str, Any]:
+        """What the draft would have fired over the last hours of stored history."""
+        rules, errors = check(trial)
+        if errors:
+            raise HTTPException(422, errors)
+        end = datetime.now(UTC)
+        start = end - timedelta(hours=trial.hours)
+        types = sorted({t for r in rules for t in r.event_types if t in QUERIES}, key=str)
+        alerts = await replay(rules, history(request.app.state.pool, types, start, end), end)
+        return {"from": start, "to": end, "alerts": [
+            {"time": a.time, "state": a.state, "rule_id": a.rule_id, "group_key": a.group_key,
+             "sms": render("sms", a).text} for a in alerts]}
+
+    @router.post("/publish", status_code=201)
+    async def publish(publication: Publication, request: Request, user: AsRuleEditor) -> dict[str, Any]:
+        """Validated here and again by every worker; refused drafts are never sent."""
+        rules, errors = check(publication)
+        if errors:
+            raise HTTPException(422, errors)
+        version = RuleFileVersion(name=publication.name, content=publication.content, author=user.name,
+                                  published_at=datetime.now(UTC), comment=publication.comment)
+        await publish_rules_message(request.app.state.publisher, version)
+        await audit(request.app.state.pool, user.name, "publish rules", publication.name,
+                    {"rules": [r.id for r in rules], "comment": publication.comment,
+                     "sha256": version.sha256})
+        return {"name": publication.name, "rules": [r.id for r in rules], "sha256": version.sha256}
+
+    @router.post("/rollback", status_code=201)
+    async def rollback(target: Rollback, request: Request, user: AsRuleEditor) -> dict[str, Any]:
+        """Publish an earlier accepted version again (a new version, so the history stays whole)."""
+        content = await request.app.state.pool.fetchval(
+            "SELECT content FROM rule_versions WHERE name = $1 AND version = $2 AND accepted", target.name,
+            target.version)
+        if content is None:
+            raise HTTPException(404, f"no accepted version {target.version} of {target.name}")
+        version = RuleFileVersion(
+            name=target.name, content=content, author=user.name, published_at=datetime.now(UTC),
+            comment=f"roll back to version {target.version}")
+        await publish_rules_message(request.app.state.publisher, version)
+        await audit(request.app.state.pool, user.name, "roll back rules", target.name, {"to": target.version})
+        return {"name": target.name, "sha256": version.sha256}
+
+    return router
