@@ -77,13 +77,14 @@
     let i = 0;
     for (const [key, points] of series) {
       const colour = colours[i++ % colours.length];
-      let path = "", pen = false;
+      let path = "", pen = false, dots = "";
       for (const [t, v] of points) {
         if (v === null) { pen = false; continue; }  // a gap stays a gap
         path += `${pen ? "L" : "M"}${x(t).toFixed(1)},${y(v).toFixed(1)} `;
+        dots += `<circle class="point" cx="${x(t).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${colour}"><title>${new Date(t).toISOString()}: ${v}</title></circle>`;
         pen = true;
       }
-      body += `<path class="series" d="${path}" fill="none" stroke="${colour}" stroke-width="2"/>`;
+      body += `<path class="series" d="${path}" fill="none" stroke="${colour}" stroke-width="2"/>${dots}`;
       const item = document.createElement("li");
       item.textContent = key;
       item.style.color = colour;

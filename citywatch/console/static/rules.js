@@ -13,9 +13,10 @@
   function highlightLine(line) {
     const comment = line.indexOf("#") >= 0 && !/["'][^"']*#/.test(line) ? line.indexOf("#") : -1;
     const code = comment >= 0 ? line.slice(0, comment) : line;
+    // strings first: the key's <span class="k"> must not be taken for a string afterwards
     let html = escapeHtml(code)
-      .replace(/^(\s*-?\s*)([A-Za-z_][\w.-]*)(:)/, '$1<span class="k">$2</span>$3')
       .replace(/("[^"]*"|'[^']*')/g, '<span class="s">$1</span>')
+      .replace(/^(\s*-?\s*)([A-Za-z_][\w.-]*)(:)/, '$1<span class="k">$2</span>$3')
       .replace(/(:\s*)(-?\d+(?:\.\d+)?(?:ms|s|m|h|d)?)(\s*$)/, '$1<span class="n">$2</span>$3');
     if (comment >= 0) html += `<span class="c">${escapeHtml(line.slice(comment))}</span>`;
     return html;
@@ -59,7 +60,11 @@
     render();
   }
   yaml.addEventListener("input", () => { render(); clearTimeout(timer); timer = setTimeout(check, 300); });
-  nameInput.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(check, 300); });
+  nameInput.addEventListener("input", () => {
+    $("versions").querySelector("tbody").innerHTML = "";  // another file: its own versions, once published
+    clearTimeout(timer);
+    timer = setTimeout(check, 300);
+  });
 
   $("diff").addEventListener("click", async () => {
     const { body } = await call("/api/rules/diff", draft());
