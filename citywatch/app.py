@@ -38,7 +38,7 @@ from ingest.events import Event, EventFormatError
 from ingest.frame_codec import Frame, decode_frame
 from notifier.bundling import Bundler
 from notifier.escalation import Delivery, Escalator
-from notifier.events import AlertAck
+from notifier.events import AlertAck, AlertComment
 from rules.engine import RuleEngine
 from rules.events import Alert
 from rules.library import RuleFileVersion, RulesMessageError, SilenceChange, decode_rules_message
@@ -231,6 +231,8 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             if escalator.acknowledge(str(decoded.alert_id), decoded.by):
                 log.info("alert %s acknowledged by %s via %s", decoded.alert_id, decoded.by, decoded.via)
             return
+        if isinstance(decoded, AlertComment):
+            return  # for people (the console, the timeline), not for the notifier
         assert isinstance(decoded, Alert)
         if not bundler.offer(decoded, datetime.now(UTC)):
             log.info("alert %s for %s held for the rule's bundle", decoded.rule_id, decoded.group_key)

@@ -14,7 +14,7 @@ from ingest.events import (
     Reading,
     SourceHealth,
 )
-from notifier.events import AlertAck, DeliveryReceipt, Notification
+from notifier.events import AlertAck, AlertComment, DeliveryReceipt, Notification
 from rules.events import Alert
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -36,6 +36,8 @@ def decode_event(topic: str, raw: bytes) -> Event:
     """Decode a JSON event from the topic it arrived on; EventFormatError says what is wrong."""
     if topic == "notifications" and (match := _KIND.search(raw or b"")) and match.group(1) == b"receipt":
         return DeliveryReceipt.from_json(raw)  # the topic also carries the provider's receipts
+    if topic == "acks" and (match := _KIND.search(raw or b"")) and match.group(1) == b"comment":
+        return AlertComment.from_json(raw)  # and acks carries operators' comments
     if topic == "telemetry":
         match = _KIND.search(raw or b"")
         kind = match.group(1).decode() if match else None

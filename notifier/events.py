@@ -55,6 +55,22 @@ class AlertAck(Event):
         return f"{self.rule_id}|{self.group_key}"
 
 
+class AlertComment(Event):
+    """An operator's note on an alert (the acks topic, keyed like the alert); shown in every
+    console and kept in the alert's timeline. It does not stop an escalation."""
+
+    kind: Literal["comment"] = "comment"
+    alert_id: UUID
+    rule_id: str
+    group_key: str
+    by: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=2000)
+
+    @property
+    def kafka_key(self) -> str:
+        return f"{self.rule_id}|{self.group_key}"
+
+
 def mask(address: str) -> str:
     """Keep enough of an address to recognise it, not enough to leak it into logs."""
     if "@" in address:

@@ -26,6 +26,7 @@ DEFAULT_RETENTION: dict[str, timedelta] = {
     "source_events": timedelta(days=365),
     "alerts": timedelta(days=730),
     "alert_acks": timedelta(days=730),
+    "alert_comments": timedelta(days=730),
     "notifications": timedelta(days=730),
     "delivery_receipts": timedelta(days=365),
 }

@@ -10,7 +10,7 @@ import orjson
 
 from detectors.events import Detection
 from ingest.events import DataQuality, DroneTelemetry, Event, GeofenceEvent, Reading, SourceHealth
-from notifier.events import AlertAck, DeliveryReceipt, Notification
+from notifier.events import AlertAck, AlertComment, DeliveryReceipt, Notification
 from rules.events import Alert
 
 
@@ -43,6 +43,10 @@ def _detection(e: Detection) -> tuple[Any, ...]:
 
 def _receipt(e: DeliveryReceipt) -> tuple[Any, ...]:
     return (e.time, e.event_id, e.provider_id, e.status, e.error_code, e.to)
+
+
+def _comment(e: AlertComment) -> tuple[Any, ...]:
+    return (e.time, e.event_id, e.alert_id, e.rule_id, e.group_key, e.by, e.text)
 
 
 def _ack(e: AlertAck) -> tuple[Any, ...]:
@@ -93,6 +97,8 @@ TABLES: dict[type[Event], TableSpec] = {
         "address", "status", "attempts", "provider_id", "error", "step", "reminder"), _notification),
     DeliveryReceipt: TableSpec("delivery_receipts", (
         "time", "event_id", "provider_id", "status", "error_code", "recipient_address"), _receipt),
+    AlertComment: TableSpec("alert_comments", (
+        "time", "event_id", "alert_id", "rule_id", "group_key", "by_whom", "text"), _comment),
     AlertAck: TableSpec("alert_acks", (
         "time", "event_id", "alert_id", "rule_id", "group_key", "by_whom", "via", "note"), _ack),
     SourceHealth: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),

@@ -18,7 +18,7 @@ from citywatch.acks import AlertRef
 from citywatch.codecs import decode_event
 from citywatch.topics import Topics, follow_from_end
 from ingest.events import EventFormatError
-from notifier.events import AlertAck
+from notifier.events import AlertAck, AlertComment
 from rules.events import Alert
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,11 @@ RECENT_ALERTS = 10_000
 TOPIC_RETRY_S = 2.0
 
 
-def feed_item(event: Alert | AlertAck) -> dict[str, Any]:
+def feed_item(event: Alert | AlertAck | AlertComment) -> dict[str, Any]:
     """What a browser needs to draw or update one row."""
+    if isinstance(event, AlertComment):
+        return {"type": "comment", "alert_id": str(event.alert_id), "by": event.by, "text": event.text,
+                "time": event.time.isoformat()}
     if isinstance(event, AlertAck):
         return {"type": "ack", "alert_id": str(event.alert_id), "by": event.by, "via": event.via,
                 "time": event.time.isoformat()}
@@ -94,7 +97,7 @@ class LiveFeed:
                         continue  # the store agent dead-letters it; the feed just skips it
                     if isinstance(event, Alert):
                         self._remember(event)
-                    if isinstance(event, Alert | AlertAck):
+                    if isinstance(event, Alert | AlertAck | AlertComment):
                         self.publish(feed_item(event))
             except asyncio.CancelledError:
                 raise

@@ -12,12 +12,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
-from citywatch.acks import acknowledge, last_alert_sent_to
+from citywatch.acks import AlertRef, acknowledge, find_alert, last_alert_sent_to
 from citywatch.console.auth import AsOperator, viewer
 from citywatch.rulebook import publish_rules_message
 from citywatch.settings import Settings
 from notifier.acklinks import verify_link
-from notifier.events import DeliveryReceipt, mask
+from notifier.events import AlertComment, DeliveryReceipt, mask
 from rules.duration import parse_duration
 from rules.library import SilenceChange
 from rules.silences import Silence
@@ -30,6 +30,12 @@ class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(default="", max_length=2000)
+
+
+class CommentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=2000)
 
 
 class SilenceRequest(BaseModel):
@@ -74,6 +80,24 @@ def notify_router(settings: Settings) -> APIRouter:
             raise HTTPException(404, f"no alert {alert_id}")
         await audit(pool, user.name, "acknowledge", str(alert_id), {"note": body.note})
         return done.model_dump(mode="json")
+
+    @router.post("/api/alerts/{alert_id}/comment", status_code=201)
+    async def comment(
+        alert_id: UUID, body: CommentRequest, request: Request, user: AsOperator
+    ) -> dict[str, Any]:
+        """A note on the alert, for everyone watching it and for its timeline."""
+        feed = getattr(request.app.state, "feed", None)
+        ref = (feed.recent if feed is not None else {}).get(str(alert_id))
+        if ref is None:
+            row = await find_alert(request.app.state.pool, alert_id)
+            if row is None:
+                raise HTTPException(404, f"no alert {alert_id}")
+            ref = AlertRef(row["rule_id"], row["group_key"], row["source_id"])
+        note = AlertComment(source_id=ref.source_id, time=datetime.now(UTC), alert_id=alert_id,
+                            rule_id=ref.rule_id, group_key=ref.group_key, by=user.name, text=body.text)
+        await request.app.state.publisher.send("acks", note.kafka_key.encode(), note.to_json())
+        await audit(request.app.state.pool, user.name, "comment", str(alert_id), {"text": body.text})
+        return note.model_dump(mode="json")
 
     @router.post("/api/rules/{rule_id}/silence", status_code=201)
     async def silence(

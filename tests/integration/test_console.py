@@ -85,13 +85,17 @@ async def test_roles_decide_what_each_user_may_do(client: TestClient, pg_pool: a
     taken = client.post(f"/api/alerts/{alert.alert_id}/ack", json={"note": "on my way"},
                         headers={"X-CSRF-Token": csrf})
     assert taken.status_code == 202 and taken.json()["by"] == f"oscar-{suffix}"
+    noted = client.post(f"/api/alerts/{alert.alert_id}/comment", json={"text": "crew sent"},
+                        headers={"X-CSRF-Token": csrf})
+    assert noted.status_code == 201 and noted.json()["text"] == "crew sent"
     muted = client.post("/api/rules/crowd/silence", json={"duration": "2h", "reason": "roadworks"},
                         headers={"X-CSRF-Token": csrf})
     assert muted.status_code == 201 and muted.json()["created_by"] == f"oscar-{suffix}"
     actions = await pg_pool.fetch("SELECT actor, action FROM audit_log WHERE actor = ANY($1::text[])",
                                   [f"vic-{suffix}", f"oscar-{suffix}"])
     assert {(r["actor"], r["action"]) for r in actions} >= {
-        (f"vic-{suffix}", "login"), (f"oscar-{suffix}", "acknowledge"), (f"oscar-{suffix}", "silence")}
+        (f"vic-{suffix}", "login"), (f"oscar-{suffix}", "acknowledge"), (f"oscar-{suffix}", "silence"),
+        (f"oscar-{suffix}", "comment")}
 
 
 async def test_wrong_passwords_and_forged_logins_are_refused(

@@ -62,6 +62,7 @@
     if (canAct) {
       const actions = cell("", "actions");
       actions.append(button("Acknowledge", "ack", { alertId: a.alert_id }),
+        button("Comment", "comment", { alertId: a.alert_id }),
         button("Silence 1 h", "silence", { rule: a.rule_id, key: a.source_id }));
       row.append(actions);
     }
@@ -95,6 +96,9 @@
     if (b.classList.contains("ack")) {
       b.disabled = true;
       if (!(await post(`/api/alerts/${b.dataset.alertId}/ack`, { note: "" }))) b.disabled = false;
+    } else if (b.classList.contains("comment")) {
+      const text = prompt("Comment");
+      if (text) await post(`/api/alerts/${b.dataset.alertId}/comment`, { text });
     } else if (b.classList.contains("silence")) {
       const reason = prompt(`Silence ${b.dataset.rule} at ${b.dataset.key} for 1 hour: why?`);
       if (reason) await post(`/api/rules/${encodeURIComponent(b.dataset.rule)}/silence`,
@@ -108,4 +112,13 @@
   source.onerror = () => live.classList.remove("on");
   source.addEventListener("alert", (e) => addAlert(JSON.parse(e.data)));
   source.addEventListener("ack", (e) => markAcked(JSON.parse(e.data)));
+  source.addEventListener("comment", (e) => {
+    const note = JSON.parse(e.data);
+    for (const row of body.querySelectorAll(`tr[data-alert-id="${note.alert_id}"]`)) {
+      row.querySelector(".acked").title = `${note.by}: ${note.text}`;
+      const last = row.querySelector(".note") || row.cells[5].appendChild(document.createElement("div"));
+      last.className = "note";
+      last.textContent = `${note.by}: ${note.text}`;
+    }
+  });
 })();
