@@ -172,19 +172,21 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             for rule_id in engine.across_rules_for(decoded):
                 await publisher.send("correlate", rule_id.encode(), raw, [("origin", short.encode())])
 
+    async def run_rules(stream: Any, engine: RuleEngine, consumer: str, forward: bool) -> None:
+        async for event in stream.events():
+            metrics.MESSAGES.labels(consumer).inc()
+            try:
+                await evaluate_message(event, engine, consumer, forward)
+            except EventFormatError as exc:
+                await dead_letter(event, str(exc), consumer)
+            except Exception as exc:
+                log.exception("%s failed", consumer)
+                await dead_letter(event, f"{consumer}: {type(exc).__name__}: {exc}", consumer)
+
     @app.agent(_raw_topic(app, *evaluated), name="evaluate")
     async def evaluate(stream: Any) -> None:
         await runtime.rules_ready()
-        engine = runtime.rule_engine(rule_state, "per_source")
-        async for event in stream.events():
-            metrics.MESSAGES.labels("evaluate").inc()
-            try:
-                await evaluate_message(event, engine, "evaluate", forward=True)
-            except EventFormatError as exc:
-                await dead_letter(event, str(exc), "evaluate")
-            except Exception as exc:
-                log.exception("evaluate failed")
-                await dead_letter(event, f"evaluate: {type(exc).__name__}: {exc}", "evaluate")
+        await run_rules(stream, runtime.rule_engine(rule_state, "per_source"), "evaluate", forward=True)
 
     @app.agent(_raw_topic(app, topics.name("correlate"), topics.name("clock")), name="correlate")
     async def correlate(stream: Any) -> None:
@@ -192,15 +194,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         partition (and one worker) sees every source a rule needs."""
         await runtime.rules_ready()
         engine = runtime.rule_engine(correlation_state, "across_sources")
-        async for event in stream.events():
-            metrics.MESSAGES.labels("correlate").inc()
-            try:
-                await evaluate_message(event, engine, "correlate", forward=False)
-            except EventFormatError as exc:
-                await dead_letter(event, str(exc), "correlate")
-            except Exception as exc:
-                log.exception("correlate failed")
-                await dead_letter(event, f"correlate: {type(exc).__name__}: {exc}", "correlate")
+        await run_rules(stream, engine, "correlate", forward=False)
 
     escalator = Escalator(settings.directory, escalation_state)
     bundler = Bundler(settings.notify.bundle_window_s, escalation_state)

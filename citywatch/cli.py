@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from citywatch.cli_context import Context, pass_context
+from citywatch.cli_context import Context, parse_time, pass_context
 from citywatch.history_cli import register as register_history_commands
 from citywatch.notify_cli import register as register_notify_commands
 from citywatch.rules_cli import register as register_rule_commands
@@ -286,21 +286,11 @@ def console(ctx: Context) -> None:
     uvicorn.run(app, host=settings.console.host, port=settings.console.port)
 
 
-def _parse_time(_: click.Context, __: click.Parameter, value: str) -> Any:
-    from datetime import UTC, datetime
-
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO time (e.g. 2026-11-24T08:00Z)") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @rules.command("test")
 @click.argument("rule_files", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
-@click.option("--from", "start", required=True, callback=_parse_time,
+@click.option("--from", "start", required=True, callback=parse_time,
               help="start time (ISO, UTC if no offset)")
-@click.option("--to", "end", required=True, callback=_parse_time, help="end time (exclusive)")
+@click.option("--to", "end", required=True, callback=parse_time, help="end time (exclusive)")
 @click.option("--diff", is_flag=True, help="compare with the live rules of the same ids (as archived)")
 @pass_context
 def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any, diff: bool) -> None:

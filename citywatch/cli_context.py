@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -30,3 +31,14 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def parse_time(_: click.Context | None, __: click.Parameter | None, value: str | None) -> datetime | None:
+    """A click callback: an ISO time (UTC when it has no offset); None stays None."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO time (e.g. 2026-11-24T08:00Z)") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
-from citywatch.cli_context import Context, pass_context
+from citywatch.cli_context import Context, parse_time, pass_context
 from storage.aggregates import BUCKETS, AggregateQuery, aggregate
 from storage.export import export
 from storage.search import COLUMNS, EventQuery, QueryError, search
-
-
-def _time(_: click.Context, __: click.Parameter, value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO time (e.g. 2026-11-24T08:00Z)") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _fetch(dsn: str, run: Any) -> Any:
@@ -57,8 +49,8 @@ def register(main: click.Group) -> None:
 
     @history.command("events")
     @click.argument("kind", type=click.Choice(sorted(COLUMNS)))
-    @click.option("--from", "start", required=True, callback=_time)
-    @click.option("--to", "end", required=True, callback=_time)
+    @click.option("--from", "start", required=True, callback=parse_time)
+    @click.option("--to", "end", required=True, callback=parse_time)
     @click.option("--source", multiple=True)
     @click.option("--class", "classes", multiple=True, help="detections: object class")
     @click.option("--severity", multiple=True)
@@ -118,8 +110,8 @@ def register(main: click.Group) -> None:
     @history.command("aggregate")
     @click.argument("name", type=click.Choice(["detections_per_class", "aqi_series", "alerts_per_rule",
                                                "time_to_ack"]))
-    @click.option("--from", "start", required=True, callback=_time)
-    @click.option("--to", "end", required=True, callback=_time)
+    @click.option("--from", "start", required=True, callback=parse_time)
+    @click.option("--to", "end", required=True, callback=parse_time)
     @click.option("--bucket", type=click.Choice(sorted(BUCKETS)), default="1h", show_default=True)
     @click.option("--source", multiple=True)
     @click.option("--class", "classes", multiple=True)

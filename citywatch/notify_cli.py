@@ -11,19 +11,9 @@ from uuid import UUID, uuid4
 
 import click
 
-from citywatch.cli_context import Context, pass_context
+from citywatch.cli_context import Context, parse_time, pass_context
 from rules.loader import parse_rules
 from rules.yaml_source import YamlFileError
-
-
-def _when(_: click.Context, __: click.Parameter, value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not an ISO time (e.g. 2026-11-24T03:00Z)") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def register(main: click.Group) -> None:
@@ -32,10 +22,11 @@ def register(main: click.Group) -> None:
         """On call, acknowledgements and message previews."""
 
     @notify.command("oncall")
-    @click.option("--at", "at", callback=_when, default=None, help="ISO time (default: now)")
+    @click.option("--at", "at", callback=parse_time, default=None, help="ISO time (default: now)")
     @pass_context
-    def notify_oncall(ctx: Context, at: datetime) -> None:
+    def notify_oncall(ctx: Context, at: datetime | None) -> None:
         """Who is on call in each schedule at a time."""
+        at = at or datetime.now(UTC)
         schedules = ctx.settings.directory.schedules
         if not schedules:
             raise click.ClickException("no on-call schedules under notify.schedules")
