@@ -40,7 +40,7 @@ from notifier.bundling import Bundler
 from notifier.escalation import Delivery, Escalator
 from notifier.events import AlertAck, AlertComment
 from rules.engine import RuleEngine
-from rules.events import Alert
+from rules.events import Alert, ResolveRequest
 from rules.library import RuleFileVersion, RulesMessageError, SilenceChange, decode_rules_message
 from storage.retention import apply_retention, prune_files
 from storage.rules_archive import record_rule_version, record_silence_change
@@ -167,6 +167,10 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         if short == "correlate":
             short = dict(event.headers or {}).get("origin", b"").decode()
         decoded = decode_event(short, raw)
+        if isinstance(decoded, ResolveRequest):
+            await publish_alerts(engine.force_resolve(
+                decoded.rule_id, decoded.group_key, str(decoded.alert_id), decoded.time, decoded.by))
+            return
         await publish_alerts(engine.evaluate(decoded))
         if forward:
             for rule_id in engine.across_rules_for(decoded):

@@ -15,7 +15,7 @@ from ingest.events import (
     SourceHealth,
 )
 from notifier.events import AlertAck, AlertComment, DeliveryReceipt, Notification
-from rules.events import Alert
+from rules.events import Alert, ResolveRequest
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "readings": Reading,
@@ -28,6 +28,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 TELEMETRY_TYPES: dict[str, type[Event]] = {
     "health": SourceHealth, "quality": DataQuality, "drone": DroneTelemetry, "geofence": GeofenceEvent,
+    "resolve": ResolveRequest,
 }
 _KIND = re.compile(rb'"kind"\s*:\s*"([a-z_]+)"')
 

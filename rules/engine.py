@@ -337,6 +337,27 @@ class RuleEngine:
                 decisions.setdefault(anchor, Observation(holds=bool(anchor_state.get("h"))))
         return self._apply_area(rule, decisions, now_us, None)
 
+    def force_resolve(self, rule_id: str, group_key: str, alert_id: str, now: datetime,
+                      by: str) -> list[Alert]:
+        """An operator closes the alert by hand: it resolves now, and fires again only when
+        its condition holds anew (a fresh `for`, after any cooldown)."""
+        key = f"{rule_id}|{group_key}"
+        state = self.state.get(key)
+        rule = self._by_id.get(rule_id)
+        if rule is None or not state or state.get("alert_id") != alert_id:
+            return []  # not firing (any more), or not this firing: nothing to do
+        state = dict(state)
+        now_us = max(to_us(now), state.get("last", 0))
+        state["muted"] = None
+        alert = self._alert(rule, group_key, state, "resolved", now_us)
+        alert = alert.model_copy(update={"evidence": alert.evidence.model_copy(
+            update={"values": {**alert.evidence.values, "resolved_by": by}})})
+        fresh: State = {"src": state.get("src", group_key), "last": state.get("last", now_us), "m": {}}
+        if rule.cooldown:
+            fresh["cooldown_until"] = now_us + int(rule.cooldown * US)
+        self.state[key] = fresh
+        return [alert]
+
     def _expect_listed_sources(self, now_us: int, owns: Callable[[str], bool] | None) -> None:
         """Absence rules naming their sources expect them from the start: a sensor that never
         reported is as dead as one that stopped."""

@@ -45,3 +45,15 @@ class Alert(Event):
         """What one notification is for: the firing, the n-th reminder, or the resolution.
         Notifications deduplicate on it, so each round reaches each recipient once."""
         return f"fired+{self.reminder}" if self.state == "fired" and self.reminder else self.state
+
+
+class ResolveRequest(Event):
+    """An operator closes an alert by hand. It travels on the telemetry topic keyed by the
+    alert's source, so it reaches the worker that holds that source's rule state."""
+
+    kind: Literal["resolve"] = "resolve"
+    alert_id: UUID
+    rule_id: str
+    group_key: str
+    by: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=2000)

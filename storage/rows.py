@@ -11,7 +11,7 @@ import orjson
 from detectors.events import Detection
 from ingest.events import DataQuality, DroneTelemetry, Event, GeofenceEvent, Reading, SourceHealth
 from notifier.events import AlertAck, AlertComment, DeliveryReceipt, Notification
-from rules.events import Alert
+from rules.events import Alert, ResolveRequest
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,12 @@ def _receipt(e: DeliveryReceipt) -> tuple[Any, ...]:
 
 def _comment(e: AlertComment) -> tuple[Any, ...]:
     return (e.time, e.event_id, e.alert_id, e.rule_id, e.group_key, e.by, e.text)
+
+
+def _resolve(e: ResolveRequest) -> tuple[Any, ...]:
+    """Kept with the comments: a closing note in the alert's timeline."""
+    note = f"resolved by hand{': ' + e.reason if e.reason else ''}"
+    return (e.time, e.event_id, e.alert_id, e.rule_id, e.group_key, e.by, note)
 
 
 def _ack(e: AlertAck) -> tuple[Any, ...]:
@@ -99,6 +105,8 @@ TABLES: dict[type[Event], TableSpec] = {
         "time", "event_id", "provider_id", "status", "error_code", "recipient_address"), _receipt),
     AlertComment: TableSpec("alert_comments", (
         "time", "event_id", "alert_id", "rule_id", "group_key", "by_whom", "text"), _comment),
+    ResolveRequest: TableSpec("alert_comments", (
+        "time", "event_id", "alert_id", "rule_id", "group_key", "by_whom", "text"), _resolve),
     AlertAck: TableSpec("alert_acks", (
         "time", "event_id", "alert_id", "rule_id", "group_key", "by_whom", "via", "note"), _ack),
     SourceHealth: TableSpec("source_events", _SOURCE_EVENT_COLUMNS, _source_event),

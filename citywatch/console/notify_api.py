@@ -19,6 +19,7 @@ from citywatch.settings import Settings
 from notifier.acklinks import verify_link
 from notifier.events import AlertComment, DeliveryReceipt, mask
 from rules.duration import parse_duration
+from rules.events import ResolveRequest
 from rules.library import SilenceChange
 from rules.silences import Silence
 from storage.people import audit
@@ -51,6 +52,18 @@ def _twiml(text: str) -> Response:
 
     body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
     return Response(body, media_type="application/xml")
+
+
+async def _where(request: Request, alert_id: UUID) -> AlertRef:
+    """An alert's rule, group key and source: from the live feed, else the database."""
+    feed = getattr(request.app.state, "feed", None)
+    ref = (feed.recent if feed is not None else {}).get(str(alert_id))
+    if isinstance(ref, AlertRef):
+        return ref
+    row = await find_alert(request.app.state.pool, alert_id)
+    if row is None:
+        raise HTTPException(404, f"no alert {alert_id}")
+    return AlertRef(row["rule_id"], row["group_key"], row["source_id"])
 
 
 def notify_router(settings: Settings) -> APIRouter:
@@ -86,18 +99,25 @@ def notify_router(settings: Settings) -> APIRouter:
         alert_id: UUID, body: CommentRequest, request: Request, user: AsOperator
     ) -> dict[str, Any]:
         """A note on the alert, for everyone watching it and for its timeline."""
-        feed = getattr(request.app.state, "feed", None)
-        ref = (feed.recent if feed is not None else {}).get(str(alert_id))
-        if ref is None:
-            row = await find_alert(request.app.state.pool, alert_id)
-            if row is None:
-                raise HTTPException(404, f"no alert {alert_id}")
-            ref = AlertRef(row["rule_id"], row["group_key"], row["source_id"])
+        ref = await _where(request, alert_id)
         note = AlertComment(source_id=ref.source_id, time=datetime.now(UTC), alert_id=alert_id,
                             rule_id=ref.rule_id, group_key=ref.group_key, by=user.name, text=body.text)
         await request.app.state.publisher.send("acks", note.kafka_key.encode(), note.to_json())
         await audit(request.app.state.pool, user.name, "comment", str(alert_id), {"text": body.text})
         return note.model_dump(mode="json")
+
+    @router.post("/api/alerts/{alert_id}/resolve", status_code=202)
+    async def resolve(
+        alert_id: UUID, body: CommentRequest, request: Request, user: AsOperator
+    ) -> dict[str, Any]:
+        """Close an alert by hand (the reason is the text); the worker holding its rule state
+        resolves it, and it fires again only if its condition holds anew."""
+        ref = await _where(request, alert_id)
+        closing = ResolveRequest(source_id=ref.source_id, time=datetime.now(UTC), alert_id=alert_id,
+                                 rule_id=ref.rule_id, group_key=ref.group_key, by=user.name, reason=body.text)
+        await request.app.state.publisher.send("telemetry", ref.source_id.encode(), closing.to_json())
+        await audit(request.app.state.pool, user.name, "resolve", str(alert_id), {"reason": body.text})
+        return closing.model_dump(mode="json")
 
     @router.post("/api/rules/{rule_id}/silence", status_code=201)
     async def silence(

@@ -143,13 +143,18 @@ async def test_an_alert_from_the_pipeline_is_acknowledged_in_the_browser(
     await row.locator("button.ack").click()
     await expect(row.locator(".acked")).to_contain_text(f"olive-{run}", timeout=20_000)
     await operator_page.screenshot(path=str(SHOTS / "feed-operator-acknowledged.png"), full_page=True)
+    operator_page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("sensor cleaned")))
+    await row.locator("button.resolve").first.click()  # closed by hand: the worker resolves it
+    rows = operator_page.locator("tr.alert-row", has_text=f"PM2.5 high at {run}")
+    resolved = rows.locator(".state.resolved")
+    await expect(resolved).to_have_count(1, timeout=30_000)
     stored = await until("the acknowledgement stored by the worker", lambda: pg_pool.fetchval(
         "SELECT count(*) FROM alert_acks WHERE by_whom = $1 AND via = 'console'", f"olive-{run}"), worker)
     assert stored == 1
 
     viewer_page = await (await browser.new_context()).new_page()
     await sign_in(viewer_page, base, f"vera-{run}")
-    viewer_row = viewer_page.locator("tr.alert-row", has_text=f"PM2.5 high at {run}")
+    viewer_row = viewer_page.locator("tr.alert-row", has_text=f"PM2.5 high at {run}").last  # the firing
     await expect(viewer_row).to_be_visible()
     await expect(viewer_row.locator(".acked")).to_contain_text(f"olive-{run}")
     assert await viewer_page.locator("button.ack").count() == 0  # a viewer cannot act

@@ -312,3 +312,18 @@ def test_alert_time_fields_are_consistent() -> None:
     assert alerts[0].started_at == T0 and alerts[0].time == T0 + timedelta(seconds=2)
     (resolved,) = engine.evaluate(detection(5, 0))
     assert resolved.started_at == T0 and resolved.resolved_at == at(5)
+
+
+def test_an_operator_resolves_by_hand_and_it_fires_again_only_anew() -> None:
+    engine = RuleEngine([rule("id: fire\ntitle: Fire\n"
+                              "condition: {type: detection, classes: [fire], for: 10s}\n")])
+    engine.evaluate(detection(0, label="fire"))
+    (fired,) = engine.evaluate(detection(10, label="fire"))
+    assert engine.force_resolve("fire", "cam-1", "not-this-one", at(11), "ana") == []
+    (closed,) = engine.force_resolve("fire", "cam-1", str(fired.alert_id), at(11), "ana")
+    assert (closed.state, closed.alert_id) == ("resolved", fired.alert_id)
+    assert closed.evidence.values["resolved_by"] == "ana"
+    assert engine.force_resolve("fire", "cam-1", str(fired.alert_id), at(12), "ana") == []  # once
+    assert engine.evaluate(detection(15, label="fire")) == []  # holding again, but a fresh `for` starts
+    (again,) = engine.evaluate(detection(25, label="fire"))
+    assert again.state == "fired" and again.alert_id != fired.alert_id

@@ -63,6 +63,7 @@
       const actions = cell("", "actions");
       actions.append(button("Acknowledge", "ack", { alertId: a.alert_id }),
         button("Comment", "comment", { alertId: a.alert_id }),
+        button("Resolve", "resolve", { alertId: a.alert_id }),
         button("Silence 1 h", "silence", { rule: a.rule_id, key: a.source_id }));
       row.append(actions);
     }
@@ -96,6 +97,9 @@
     if (b.classList.contains("ack")) {
       b.disabled = true;
       if (!(await post(`/api/alerts/${b.dataset.alertId}/ack`, { note: "" }))) b.disabled = false;
+    } else if (b.classList.contains("resolve")) {
+      const reason = prompt("Resolve by hand: why?");
+      if (reason) await post(`/api/alerts/${b.dataset.alertId}/resolve`, { text: reason });
     } else if (b.classList.contains("comment")) {
       const text = prompt("Comment");
       if (text) await post(`/api/alerts/${b.dataset.alertId}/comment`, { text });
