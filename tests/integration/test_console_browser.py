@@ -6,20 +6,21 @@ page go to artifacts/screenshots/."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
 from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
@@ -143,11 +144,26 @@ async def test_an_alert_from_the_pipeline_is_acknowledged_in_the_browser(
     await row.locator("button.ack").click()
     await expect(row.locator(".acked")).to_contain_text(f"olive-{run}", timeout=20_000)
     await operator_page.screenshot(path=str(SHOTS / "feed-operator-acknowledged.png"), full_page=True)
-    operator_page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept("sensor cleaned")))
+    async def reason(dialog: Dialog) -> None:
+        await dialog.accept("sensor cleaned")
+
+    operator_page.once("dialog", reason)
     await row.locator("button.resolve").first.click()  # closed by hand: the worker resolves it
     rows = operator_page.locator("tr.alert-row", has_text=f"PM2.5 high at {run}")
     resolved = rows.locator(".state.resolved")
     await expect(resolved).to_have_count(1, timeout=30_000)
+
+    async def answer(dialog: Dialog) -> None:  # how long, then why
+        await dialog.accept("30m" if "how long" in dialog.message else "lens cleaning")
+
+    operator_page.on("dialog", answer)
+    await rows.first.locator("button.silence").click()
+    silence = await until("the silence in the audit log", lambda: pg_pool.fetchrow(
+        "SELECT detail FROM audit_log WHERE actor = $1 AND action = 'silence'", f"olive-{run}"), worker)
+    detail = json.loads(silence["detail"])
+    assert detail["reason"] == "lens cleaning" and detail["rule_id"] == f"pm-high-{run}"
+    until_time = datetime.fromisoformat(detail["until"])
+    assert timedelta(minutes=29) < until_time - datetime.now(UTC) <= timedelta(minutes=30)
     stored = await until("the acknowledgement stored by the worker", lambda: pg_pool.fetchval(
         "SELECT count(*) FROM alert_acks WHERE by_whom = $1 AND via = 'console'", f"olive-{run}"), worker)
     assert stored == 1

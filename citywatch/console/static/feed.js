@@ -64,7 +64,7 @@
       actions.append(button("Acknowledge", "ack", { alertId: a.alert_id }),
         button("Comment", "comment", { alertId: a.alert_id }),
         button("Resolve", "resolve", { alertId: a.alert_id }),
-        button("Silence 1 h", "silence", { rule: a.rule_id, key: a.source_id }));
+        button("Silence", "silence", { rule: a.rule_id, key: a.source_id }));
       row.append(actions);
     }
     body.prepend(row);
@@ -104,9 +104,11 @@
       const text = prompt("Comment");
       if (text) await post(`/api/alerts/${b.dataset.alertId}/comment`, { text });
     } else if (b.classList.contains("silence")) {
-      const reason = prompt(`Silence ${b.dataset.rule} at ${b.dataset.key} for 1 hour: why?`);
+      const duration = prompt(`Silence ${b.dataset.rule} at ${b.dataset.key} for how long? (30m, 2h, 1d)`, "1h");
+      if (!duration) return;
+      const reason = prompt("Why?");
       if (reason) await post(`/api/rules/${encodeURIComponent(b.dataset.rule)}/silence`,
-        { duration: "1h", reason, group_key: b.dataset.key });
+        { duration, reason, group_key: b.dataset.key });
     }
   });
 
