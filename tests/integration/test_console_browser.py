@@ -93,6 +93,10 @@ storage: {{dsn: "{dsn}", batch_window_s: 0.3}}
 infra: {{state_dir: "{tmp_path / 'state'}"}}
 rules: {{paths: ["{tmp_path / 'rules'}"], reload_every_s: 1}}
 console: {{host: 127.0.0.1, port: {port}}}
+sources:
+  sensors:
+    - {{id: aq-{run}, device_id: dev-a, position: {{lat: 51.5007, lon: -0.1246}}}}
+    - {{id: aq2-{run}, device_id: dev-b, position: {{lat: 51.5101, lon: -0.1340}}}}
 """)
     await ensure_topics(bootstrap, Topics(run), partitions=1)
     await make_user(pg_pool, f"olive-{run}", "operator")
@@ -246,6 +250,8 @@ async def test_rules_are_edited_checked_published_and_queried_in_the_browser(
     alert_id = await pg_pool.fetchval("SELECT alert_id FROM alerts WHERE rule_id = $1 LIMIT 1", f"no2-{run}")
     await page.goto(f"{base}/alerts/{alert_id}")
     await expect(page.locator("#timeline li").first).to_contain_text("fired")
+    await expect(page.locator("#map circle")).to_have_count(2)  # both sensors, this one marked
+    await expect(page.locator('#map circle[r="9"] title')).to_have_text(f"aq-{run}")
     await page.screenshot(path=str(SHOTS / "alert-detail.png"), full_page=True)
 
     # a viewer sees the rules but cannot change them, in the page or through the API
