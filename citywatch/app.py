@@ -38,7 +38,7 @@ from ingest.events import Event, EventFormatError
 from ingest.frame_codec import Frame, decode_frame
 from notifier.bundling import Bundler
 from notifier.escalation import Delivery, Escalator
-from notifier.events import AlertAck, AlertComment
+from notifier.events import AlertAck, AlertComment, Notification
 from rules.engine import RuleEngine
 from rules.events import Alert, ResolveRequest
 from rules.library import RuleFileVersion, RulesMessageError, SilenceChange, decode_rules_message
@@ -155,7 +155,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             metrics.ALERTS.labels(alert.rule_id, alert.state).inc()
             await publisher.send("alerts", alert.kafka_key.encode(), alert.to_json())
 
-    async def evaluate_message(event: Any, engine: RuleEngine, consumer: str, forward: bool) -> None:
+    async def evaluate_message(event: Any, engine: RuleEngine, forward: bool) -> None:
         """One message for a rule engine: a clock tick (time passes for the partition's keys)
         or an event (evaluated, and forwarded to the rules that join sources)."""
         short = topics.short(event.message.topic)
@@ -180,7 +180,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         async for event in stream.events():
             metrics.MESSAGES.labels(consumer).inc()
             try:
-                await evaluate_message(event, engine, consumer, forward)
+                await evaluate_message(event, engine, forward)
             except EventFormatError as exc:
                 await dead_letter(event, str(exc), consumer)
             except Exception as exc:
@@ -203,13 +203,16 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     escalator = Escalator(settings.directory, escalation_state)
     bundler = Bundler(settings.notify.bundle_window_s, escalation_state)
 
-    async def deliver(alert: Alert, deliveries: list[Delivery] | None) -> None:
-        dispatcher = await runtime.dispatcher()
-        for outcome in await dispatcher.dispatch(alert, deliveries):
-            log.info("notification %s %s via %s (step %d): %s", outcome.rule_id, outcome.recipient,
+    async def publish_outcomes(outcomes: list[Notification], what: str) -> None:
+        for outcome in outcomes:
+            log.info("%s %s %s via %s (step %d): %s", what, outcome.rule_id, outcome.recipient,
                      outcome.channel, outcome.step, outcome.status)
             await publisher.send("notifications", str(outcome.alert_id).encode(), outcome.to_json())
             metrics.NOTIFICATIONS.labels(outcome.channel, outcome.status).inc()
+
+    async def deliver(alert: Alert, deliveries: list[Delivery] | None) -> None:
+        dispatcher = await runtime.dispatcher()
+        await publish_outcomes(await dispatcher.dispatch(alert, deliveries), "notification")
 
     async def notify_message(event: Any) -> None:
         """An alert (notify, start or end its escalation), an acknowledgement (stop it), or a
@@ -249,11 +252,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         """Deliveries that failed for a while (a provider outage) or whose worker died: again."""
         try:
             dispatcher = await runtime.dispatcher()
-            for outcome in await dispatcher.retry_due():
-                log.info("outbox retry %s %s via %s: %s", outcome.rule_id, outcome.recipient,
-                         outcome.channel, outcome.status)
-                await publisher.send("notifications", str(outcome.alert_id).encode(), outcome.to_json())
-                metrics.NOTIFICATIONS.labels(outcome.channel, outcome.status).inc()
+            await publish_outcomes(await dispatcher.retry_due(), "outbox retry")
         except Exception:
             log.exception("the outbox sweep failed; it runs again shortly")
 

@@ -13,9 +13,10 @@ import click
 from pydantic import ValidationError
 
 from citywatch.cli_context import Context, parse_time, pass_context
+from citywatch.history_filters import event_query, problems
 from storage.aggregates import BUCKETS, AggregateQuery, aggregate
 from storage.export import export
-from storage.search import COLUMNS, EventQuery, QueryError, search
+from storage.search import COLUMNS, QueryError, search
 
 
 def _fetch(dsn: str, run: Any) -> Any:
@@ -38,8 +39,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 
 def _invalid(exc: ValidationError) -> click.ClickException:
-    problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return click.ClickException("; ".join(problems))
+    return click.ClickException("; ".join(problems(exc)))
 
 
 def register(main: click.Group) -> None:
@@ -71,19 +71,10 @@ def register(main: click.Group) -> None:
                        label: tuple[str, ...], near: str | None, bbox: str | None, text: str | None,
                        limit: int, after: str | None, fmt: str, output: Path | None) -> None:
         """Events of KIND in a time range, newest first, with filters."""
-        data: dict[str, Any] = {"kind": kind, "start": start, "end": end, "sources": list(source),
-                                "classes": list(classes), "severities": list(severity), "rules": list(rule),
-                                "text": text, "limit": limit, "after": after}
         try:
-            if label:
-                data["label"] = dict(item.split("=", 1) for item in label)
-            if near:
-                lat, lon, radius = (float(v) for v in near.split(","))
-                data["near"] = {"lat": lat, "lon": lon, "radius_m": radius}
-            if bbox:
-                values = [float(v) for v in bbox.split(",")]
-                data["bbox"] = dict(zip(("min_lat", "min_lon", "max_lat", "max_lon"), values, strict=True))
-            query = EventQuery.model_validate(data)
+            query = event_query(kind, start, end, sources=source, classes=classes, severities=severity,
+                                rules=rule, labels=label, label_separator="=", bbox=bbox, near=near,
+                                text=text, limit=limit, after=after)
         except ValidationError as exc:
             raise _invalid(exc) from exc
         except ValueError as exc:

@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from citywatch.console.auth import AsViewer, authenticate, csrf_token, current_user, log_in, viewer
+from citywatch.console.auth import AsViewer, authenticate, csrf_ok, csrf_token, current_user, log_in, viewer
 from citywatch.console.history_api import history_router
 from citywatch.console.live import LiveFeed, sse
 from citywatch.console.notify_api import notify_router
@@ -94,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     @app.post("/login")
     async def login(request: Request, username: str = Form(...), password: str = Form(...),
                     csrf_token_field: str = Form("", alias="csrf_token")) -> Response:
-        if not secrets.compare_digest(csrf_token_field, str(request.session.get("csrf", ""))):
+        if not csrf_ok(request, csrf_token_field):
             raise HTTPException(403, "missing or wrong CSRF token")
         user = await authenticate(request.app.state.pool, username, password)
         if user is None:

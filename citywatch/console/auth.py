@@ -78,6 +78,12 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+def csrf_ok(request: Request, sent: str | None) -> bool:
+    """Whether `sent` is this session's CSRF token (compared in constant time)."""
+    expected = request.session.get("csrf")
+    return bool(sent) and isinstance(expected, str) and hmac.compare_digest(str(sent), expected)
+
+
 class Requires:
     """A FastAPI dependency: the signed-in user, who has at least `role`; changes (any
     method but GET/HEAD) also need the session's CSRF token in a header or form field."""
@@ -96,8 +102,7 @@ class Requires:
             if sent is None and request.headers.get("content-type", "").startswith(
                     ("application/x-www-form-urlencoded", "multipart/form-data")):
                 sent = str((await request.form()).get("csrf_token", ""))
-            expected = request.session.get("csrf")
-            if not sent or not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+            if not csrf_ok(request, sent):
                 raise HTTPException(403, "missing or wrong CSRF token")
         return user
 

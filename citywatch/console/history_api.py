@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from citywatch.history_filters import event_query, problems
 from storage.aggregates import AggregateName, AggregateQuery, aggregate
 from storage.export import MEDIA_TYPES, ExportFormat, export
 from storage.search import COLUMNS, EventKind, EventQuery, QueryError, search
@@ -23,28 +24,15 @@ Many = Annotated[list[str] | None, Query()]
 def _filters(kind: str, start: datetime, end: datetime, source: list[str] | None, cls: list[str] | None,
              severity: list[str] | None, rule: list[str] | None, label: list[str] | None, bbox: str | None,
              near: str | None, text: str | None, limit: int, after: str | None) -> EventQuery:
-    data: dict[str, Any] = {"kind": kind, "start": start, "end": end, "limit": limit, "after": after,
-                            "sources": source or [], "classes": cls or [], "severities": severity or [],
-                            "rules": rule or [], "text": text}
     try:
-        if label:
-            data["label"] = dict(item.split(":", 1) for item in label)
-        if bbox:
-            min_lat, min_lon, max_lat, max_lon = (float(v) for v in bbox.split(","))
-            data["bbox"] = {"min_lat": min_lat, "min_lon": min_lon, "max_lat": max_lat, "max_lon": max_lon}
-        if near:
-            lat, lon, radius = (float(v) for v in near.split(","))
-            data["near"] = {"lat": lat, "lon": lon, "radius_m": radius}
-        return EventQuery.model_validate(data)
+        return event_query(kind, start, end, sources=source or [], classes=cls or [],
+                           severities=severity or [], rules=rule or [], labels=label or [],
+                           label_separator=":", bbox=bbox, near=near, text=text, limit=limit, after=after)
     except ValidationError as exc:
-        raise HTTPException(422, _problems(exc)) from exc
+        raise HTTPException(422, problems(exc)) from exc
     except ValueError as exc:
         raise HTTPException(
             422, f"label is key:value, bbox is 4 numbers, near is lat,lon,metres ({exc})") from exc
-
-
-def _problems(exc: ValidationError) -> list[str]:
-    return [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
 
 
 def history_router() -> APIRouter:
@@ -91,7 +79,7 @@ def history_router() -> APIRouter:
                 "name": name, "start": start, "end": end, "bucket": bucket, "sources": source or [],
                 "classes": cls or [], "rules": rule or [], "field": field})
         except ValidationError as exc:
-            raise HTTPException(422, _problems(exc)) from exc
+            raise HTTPException(422, problems(exc)) from exc
         return await aggregate(request.app.state.pool, query)
 
     return router

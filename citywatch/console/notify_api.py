@@ -3,6 +3,7 @@ on call, and Twilio's webhooks (delivery receipts, SMS replies), signatures chec
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -12,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
-from citywatch.acks import AlertRef, acknowledge, find_alert, last_alert_sent_to
+from citywatch.acks import AlertRef, acknowledge, last_alert_sent_to, locate
 from citywatch.console.auth import AsOperator, viewer
 from citywatch.rulebook import publish_rules_message
 from citywatch.settings import Settings
@@ -56,14 +57,16 @@ def _twiml(text: str) -> Response:
 
 async def _where(request: Request, alert_id: UUID) -> AlertRef:
     """An alert's rule, group key and source: from the live feed, else the database."""
-    feed = getattr(request.app.state, "feed", None)
-    ref = (feed.recent if feed is not None else {}).get(str(alert_id))
-    if isinstance(ref, AlertRef):
-        return ref
-    row = await find_alert(request.app.state.pool, alert_id)
-    if row is None:
+    ref = await locate(request.app.state.pool, alert_id, _recent(request))
+    if ref is None:
         raise HTTPException(404, f"no alert {alert_id}")
-    return AlertRef(row["rule_id"], row["group_key"], row["source_id"])
+    return ref
+
+
+def _recent(request: Request) -> Mapping[str, AlertRef] | None:
+    """The alerts the console's live feed has seen (absent when it has no feed)."""
+    feed = getattr(request.app.state, "feed", None)
+    return feed.recent if feed is not None else None
 
 
 def notify_router(settings: Settings) -> APIRouter:
@@ -86,9 +89,8 @@ def notify_router(settings: Settings) -> APIRouter:
     async def ack(alert_id: UUID, body: AckRequest, request: Request, user: AsOperator) -> dict[str, Any]:
         """Take an alert as the signed-in operator: its escalation stops."""
         pool = request.app.state.pool
-        feed = getattr(request.app.state, "feed", None)
         done = await acknowledge(pool, request.app.state.publisher, alert_id, user.name, "console", body.note,
-                                 known=feed.recent if feed is not None else None)
+                                 known=_recent(request))
         if done is None:
             raise HTTPException(404, f"no alert {alert_id}")
         await audit(pool, user.name, "acknowledge", str(alert_id), {"note": body.note})

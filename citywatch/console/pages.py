@@ -37,19 +37,16 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
     places = {source: info.position for source, info in catalog.items() if info.position is not None}
     sensor_ids = [source for source, info in catalog.items() if info.kind == "sensor"]
 
-    def signed_in(request: Request) -> User | None:
-        return current_user(request)
-
     @router.get("/rules", response_class=HTMLResponse)
     async def rules(request: Request) -> Response:
-        user = signed_in(request)
+        user = current_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         return _page(templates, request, "rules.html", user, can_edit=user.can("rule_editor"))
 
     @router.get("/history", response_class=HTMLResponse)
     async def history(request: Request) -> Response:
-        user = signed_in(request)
+        user = current_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         end = datetime.now(UTC).replace(microsecond=0)
@@ -58,7 +55,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/oncall", response_class=HTMLResponse)
     async def oncall(request: Request) -> Response:
-        user = signed_in(request)
+        user = current_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         now = datetime.now(UTC)
@@ -72,7 +69,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/sources", response_class=HTMLResponse)
     async def sources(request: Request) -> Response:
-        user = signed_in(request)
+        user = current_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         pool = request.app.state.pool
@@ -90,7 +87,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
     async def alert_detail(alert_id: UUID, request: Request) -> Response:
-        user = signed_in(request)
+        user = current_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         pool = request.app.state.pool
@@ -115,7 +112,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
     async def snapshot(path: str, request: Request) -> Response:
         """Evidence images (as referenced by detections and alerts), only for signed-in users
         and only from the snapshot folder."""
-        if signed_in(request) is None:
+        if current_user(request) is None:
             raise HTTPException(401, "sign in first")
         from fastapi.responses import FileResponse
 
