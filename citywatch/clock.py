@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
@@ -33,6 +34,7 @@ def decode_tick(raw: bytes) -> datetime:
     return moment
 
 
+@lru_cache(maxsize=65_536)  # asked for every key on every tick: hash each key once
 def partition_of(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2, as aiokafka and Faust use) picks."""
     hashed: int = murmur2(key.encode())

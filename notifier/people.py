@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from notifier.oncall import OnCallSchedule, check_zone
+from notifier.oncall import OnCallSchedule
+from rules.schedule import check_zone
 
 Severity = Literal["info", "warning", "critical"]
 ChannelName = Literal["email", "sms", "webhook"]

@@ -75,7 +75,7 @@ def _needs_tick(rule: Rule, state: State) -> bool:
     fired = "alert_id" in state
     return (("since" in state and not fired) or "false_since" in state or "remind_at" in state
             or (fired and rule.schedule is not None)
-            or (rule.condition.needs_ticks() and any(state.get("m", {}).values())))
+            or (rule.condition_ticks and any(state.get("m", {}).values())))
 
 
 class _Index:
@@ -320,7 +320,7 @@ class RuleEngine:
         if observation is None:
             observation = Observation(holds=bool(state.get("h")), values=state.get("values", {}))
         alerts = self._decide(rule, group, state, observation, now_us, [], None)
-        if alerts or rule.condition.needs_ticks() or state != before:  # else: no table write
+        if alerts or rule.condition_ticks or state != before:  # else: no table write
             state["tick"] = now_us
             self._save(rule, key, group, state.get("src", group), state)
         return alerts
@@ -410,10 +410,10 @@ class RuleEngine:
             else:
                 for field in ("evidence", "values", "snapshot"):
                     state.pop(field, None)
-        remind = state.get("alert_id") and rule.realert is not None
-        if remind and rule.realert is not None and now_us >= state.get("remind_at", now_us + 1):
+        realert = rule.realert
+        if realert is not None and state.get("alert_id") and now_us >= state.get("remind_at", now_us + 1):
             state["reminders"] = reminders = state.get("reminders", 0) + 1
-            state["remind_at"] = now_us + int(rule.realert.delay_s(reminders) * US)
+            state["remind_at"] = now_us + int(realert.delay_s(reminders) * US)
             state["muted"] = self._muted(rule, group, now_us)
             alerts.append(self._alert(rule, group, state, "fired", now_us))
         return alerts

@@ -129,8 +129,13 @@ class Rule(StrictModel):
     def resolve_after_us(self) -> int:
         return int(self.resolve_after * 1_000_000)
 
-    @property
+    @cached_property
+    def condition_ticks(self) -> bool:
+        """Whether the condition itself changes its mind as time passes (windows, absence)."""
+        return self.condition.needs_ticks()
+
+    @cached_property
     def ticks(self) -> bool:
-        """Whether time alone can change this rule's decisions (for the clock's ticks)."""
-        return (self.condition.needs_ticks() or bool(self.condition.for_) or bool(self.resolve_after)
+        """Whether time alone can change this rule's decisions (asked for every key, every tick)."""
+        return (self.condition_ticks or bool(self.condition.for_) or bool(self.resolve_after)
                 or self.realert is not None or self.schedule is not None)

@@ -24,6 +24,15 @@ def _clock(value: str) -> time:
     return time(int(match.group(1)), int(match.group(2)))
 
 
+def check_zone(value: str) -> str:
+    """A pydantic validator for IANA time-zone names (rule schedules, on-call rotations)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)") from exc
+    return value
+
+
 class TimeWindow(StrictModel):
     """From `start` to `end` local time on the given days; an `end` before `start` runs past
     midnight into the next day."""
@@ -49,14 +58,7 @@ class Schedule(StrictModel):
     timezone: str = "UTC"
     windows: list[TimeWindow] = Field(min_length=1)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Paris)") from exc
-        return value
+    _zone_ok = field_validator("timezone")(check_zone)
 
     @cached_property
     def _zone(self) -> ZoneInfo:

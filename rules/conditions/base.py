@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rules.base import EventTypes, Memory, Observation, Seen, StrictModel
 from rules.duration import Duration
@@ -38,3 +38,20 @@ class ConditionBase(StrictModel):
 
     def on_time(self, memory: Memory, now_us: int) -> Observation | None:
         return None
+
+
+class LimitCondition(ConditionBase):
+    """A value above and/or below a limit (a threshold, a rate of change): at least one."""
+
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> LimitCondition:
+        if self.above is None and self.below is None:
+            raise ValueError("give 'above' or 'below' (or both)")
+        return self
+
+    def beyond(self, value: float) -> bool:
+        above, below = self.above, self.below
+        return (above is not None and value > above) or (below is not None and value < below)

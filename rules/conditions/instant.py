@@ -5,12 +5,12 @@ from __future__ import annotations
 from functools import cached_property
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from detectors.events import Box, Detection
 from ingest.events import DataQuality, QualityIssue, Reading
 from rules.base import EventTypes, Memory, Observation, Seen
-from rules.conditions.base import ConditionBase
+from rules.conditions.base import ConditionBase, LimitCondition
 from rules.duration import Duration
 
 
@@ -51,20 +51,12 @@ class DetectionCondition(ConditionBase):
         return Observation(holds=count >= self.min_count, values=values)
 
 
-class ThresholdCondition(ConditionBase):
+class ThresholdCondition(LimitCondition):
     """A reading's field (or 'aqi') above and/or below a limit."""
 
     event_types: ClassVar[EventTypes] = (Reading,)
     type: Literal["threshold"]
     field: str = Field(min_length=1)
-    above: float | None = None
-    below: float | None = None
-
-    @model_validator(mode="after")
-    def _one_limit(self) -> ThresholdCondition:
-        if self.above is None and self.below is None:
-            raise ValueError("give 'above' or 'below' (or both)")
-        return self
 
     def observe(self, seen: Seen, memory: Memory) -> Observation | None:
         event = seen.event
@@ -73,9 +65,7 @@ class ThresholdCondition(ConditionBase):
         value = event.field(self.field)
         if value is None:
             return None  # this reading does not carry the field: no evidence either way
-        holds = (self.above is not None and value > self.above) or (
-            self.below is not None and value < self.below
-        )
+        holds = self.beyond(value)
         return Observation(holds=holds, values={self.field: value, "unit": event.units.get(self.field, "")})
 
 

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from detectors.events import Detection
 from ingest.events import DataQuality, DroneTelemetry, Event, Reading, SourceHealth
 from rules.base import EventTypes, Memory, Observation, Seen
-from rules.conditions.base import ConditionBase
+from rules.conditions.base import ConditionBase, LimitCondition
 from rules.conditions.instant import (
     DataQualityCondition,
     DetectionCondition,
@@ -209,7 +209,7 @@ class ChangeCondition(ConditionBase):
         return Observation(holds=changed, values={self.field: value, "previous": previous})
 
 
-class RateOfChangeCondition(ConditionBase):
+class RateOfChangeCondition(LimitCondition):
     """How fast a field moves, in units per `per`, measured across `over` (or between
     consecutive events): e.g. PM2.5 rising faster than 20 µg/m³ per 10 minutes."""
 
@@ -219,14 +219,6 @@ class RateOfChangeCondition(ConditionBase):
     per: Duration = Field(default=60.0, gt=0)
     over: Duration = Field(
         default=0.0, description="measure from the oldest sample this recent; 0: the last one")
-    above: float | None = None
-    below: float | None = None
-
-    @model_validator(mode="after")
-    def _one_limit(self) -> RateOfChangeCondition:
-        if self.above is None and self.below is None:
-            raise ValueError("give 'above' or 'below' (or both)")
-        return self
 
     def observe(self, seen: Seen, memory: Memory) -> Observation | None:
         value = field_value(seen.event, self.field)
@@ -242,6 +234,5 @@ class RateOfChangeCondition(ConditionBase):
             return Observation(holds=False, values={self.field: value})
         first_time, first_value = samples[0]
         rate = (float(value) - first_value) / ((seen.now_us - first_time) / US) * self.per
-        holds = ((self.above is not None and rate > self.above)
-                 or (self.below is not None and rate < self.below))
+        holds = self.beyond(rate)
         return Observation(holds=holds, values={self.field: value, "rate": round(rate, 6), "per_s": self.per})
