@@ -20,7 +20,7 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+from playwright.async_api import Browser, Dialog, Page, Route, async_playwright, expect
 
 from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
@@ -202,8 +202,24 @@ async def test_rules_are_edited_checked_published_and_queried_in_the_browser(
     run, base = stack.run, stack.base
     page = await (await browser.new_context()).new_page()
     await sign_in(page, base, f"rex-{run}")
+
+    async def folder_archived() -> bool:
+        return "pm.yaml" in await (await page.request.get(f"{base}/api/rules/files")).text()
+
+    await until("the worker's rule folder in the archive", folder_archived, stack.worker)
+    typed = asyncio.Event()
+
+    async def file_list_after_typing(route: Route) -> None:
+        await typed.wait()  # the slow network the editor must cope with: the list comes late
+        await route.continue_()
+
+    await page.route("**/api/rules/files", file_list_after_typing)
     await page.goto(f"{base}/rules")
     await page.fill("#name", f"no2-{run}.yaml")
+    typed.set()
+    await expect(page.locator("#files")).to_contain_text("pm.yaml")  # it came, and took nothing over
+    await expect(page.locator("#name")).to_have_value(f"no2-{run}.yaml")
+    await page.unroute("**/api/rules/files")
     broken = NO2_RULE.format(run=run, limit="abov: 40")  # a typo on line 8
     await page.fill("#yaml", broken)
     await expect(page.locator("#errors li").first).to_contain_text("line 8", timeout=10_000)
@@ -217,7 +233,7 @@ async def test_rules_are_edited_checked_published_and_queried_in_the_browser(
     await expect(page.locator("#diff-out")).to_contain_text(f"+id: no2-{run}")
     await page.fill("#comment", "NO2 watch for the test")
     await page.click("#publish")
-    await expect(page.locator("#status")).to_contain_text("published", timeout=10_000)
+    await expect(page.locator("#status")).to_contain_text(f"published no2-{run}.yaml", timeout=10_000)
     await page.screenshot(path=str(SHOTS / "rules-editor-published.png"), full_page=True)
 
     # the published rule takes effect in the running worker

@@ -6,6 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const yaml = $("yaml"), gutter = $("gutter"), highlight = $("highlight"), nameInput = $("name");
   let errors = [];
+  let touched = false;  // once the engineer types, a late file list must not replace their draft
 
   function escapeHtml(text) {
     return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -59,8 +60,9 @@
     if ($("publish")) $("publish").disabled = errors.length > 0 || !yaml.value.trim();
     render();
   }
-  yaml.addEventListener("input", () => { render(); clearTimeout(timer); timer = setTimeout(check, 300); });
+  yaml.addEventListener("input", () => { touched = true; render(); clearTimeout(timer); timer = setTimeout(check, 300); });
   nameInput.addEventListener("input", () => {
+    touched = true;
     $("versions").querySelector("tbody").innerHTML = "";  // another file: its own versions, once published
     clearTimeout(timer);
     timer = setTimeout(check, 300);
@@ -90,7 +92,7 @@
       $("status").className = ok ? "ok" : "error";
       if (ok) setTimeout(loadFiles, 1500);
     });
-    $("new-file").addEventListener("click", () => { nameInput.value = ""; yaml.value = ""; errors = []; render(); });
+    $("new-file").addEventListener("click", () => { touched = true; nameInput.value = ""; yaml.value = ""; errors = []; render(); });
   }
 
   async function loadVersions(name) {
@@ -138,7 +140,7 @@
       item.append(link, document.createTextNode(` ${file.rules.map((r) => r.id).join(", ")}`));
       list.append(item);
     }
-    if (files.length && !yaml.value) open(files[0]);
+    if (files.length && !touched && !yaml.value && !nameInput.value) open(files[0]);
   }
   render();
   loadFiles();
