@@ -8,6 +8,7 @@ is not a new version; going back to an older text is.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -15,8 +16,11 @@ import asyncpg
 from rules.library import RuleFileVersion, SilenceChange
 from rules.loader import parse_rules
 from rules.yaml_source import YamlFileError
+from storage.connection import Connection
 
 _LATEST = "SELECT version, sha256, content FROM rule_versions WHERE name = $1 ORDER BY version DESC LIMIT 1"
+_LIVE = ("SELECT sha256, content FROM rule_versions WHERE name = $1 AND accepted"
+         " ORDER BY version DESC LIMIT 1")
 _INSERT = (
     "INSERT INTO rule_versions"
     " (name, version, sha256, content, author, published_at, comment, diff, accepted, errors)"
@@ -44,21 +48,53 @@ def _problems(version: RuleFileVersion) -> str:
 
 async def record_rule_version(pool: asyncpg.Pool, version: RuleFileVersion) -> bool:
     """True when stored as a new version (refused ones too, marked so, with their errors)."""
-    problems = _problems(version)
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", version.name)
-        latest = await connection.fetchrow(_LATEST, version.name)
-        if latest is not None and latest["sha256"] == version.sha256:
-            return False
-        if latest is None and version.content is None:
-            return False  # deleting a file never stored
-        number = 1 if latest is None else latest["version"] + 1
-        before = None if latest is None else latest["content"]
-        await connection.execute(
-            _INSERT, version.name, number, version.sha256, version.content, version.author,
-            version.published_at, version.comment, diff_of(version.name, before, version.content),
-            not problems, problems)
-        return True
+        return await _store_next(connection, version)
+
+
+async def _store_next(connection: Connection, version: RuleFileVersion) -> bool:
+    problems = _problems(version)
+    latest = await connection.fetchrow(_LATEST, version.name)
+    if latest is not None and latest["sha256"] == version.sha256:
+        return False
+    if latest is None and version.content is None:
+        return False  # deleting a file never stored
+    number = 1 if latest is None else latest["version"] + 1
+    before = None if latest is None else latest["content"]
+    await connection.execute(
+        _INSERT, version.name, number, version.sha256, version.content, version.author,
+        version.published_at, version.comment, diff_of(version.name, before, version.content),
+        not problems, problems)
+    return True
+
+
+class StaleEdit(Exception):
+    """The file changed since the editor opened it (or exists, for a draft of a new file)."""
+
+    def __init__(self, name: str, live_sha256: str | None) -> None:
+        self.name = name
+        self.live_sha256 = live_sha256
+        what = "already exists" if live_sha256 else "was deleted"
+        super().__init__(f"{name} {what} or changed since you opened it: open it again and merge")
+
+
+async def publish_edit(
+    pool: asyncpg.Pool, version: RuleFileVersion, replaces: str | None,
+    publish: Callable[[], Awaitable[None]],
+) -> None:
+    """Compare-and-set for editors, so one engineer never silently overwrites another's work:
+    `replaces` is the sha256 of the live version the draft started from (None for a new file).
+    Under the file's lock the live version is checked, the draft published, and recorded at
+    once (the workers' own record of it is then a no-op), so the next editor sees it at once."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", version.name)
+        live = await connection.fetchrow(_LIVE, version.name)
+        live_sha256 = live["sha256"] if live is not None and live["content"] is not None else None
+        if live_sha256 != replaces:
+            raise StaleEdit(version.name, live_sha256)
+        await publish()
+        await _store_next(connection, version)
 
 
 async def record_silence_change(pool: asyncpg.Pool, change: SilenceChange) -> None:

@@ -4,6 +4,7 @@ last hours through it, publishing (with the audit trail) and rolling back."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from rules.replay import replay
 from rules.yaml_source import YamlFileError
 from storage.history import QUERIES, history
 from storage.people import audit
-from storage.rules_archive import diff_of, live_rule_files
+from storage.rules_archive import StaleEdit, diff_of, live_rule_files, publish_edit
 
 NAME = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}\.ya?ml$"
 
@@ -34,6 +35,8 @@ class Draft(BaseModel):
 
 class Publication(Draft):
     comment: str = Field(default="", max_length=2000)
+    replaces: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """The sha256 of the live version this draft edits; left out for a new file."""
 
 
 class Trial(Draft):
@@ -66,7 +69,8 @@ def rules_router() -> APIRouter:
             rules, errors = check(Draft(name=name, content=text))
             summary = [{"id": r.id, "title": r.title, "severity": r.severity, "enabled": r.enabled}
                        for r in rules]
-            listing.append({"name": name, "content": text, "errors": errors, "rules": summary})
+            listing.append({"name": name, "content": text, "errors": errors, "rules": summary,
+                            "sha256": hashlib.sha256(text.encode()).hexdigest()})
         return listing
 
     @router.get("/files/{name:path}/versions")
@@ -103,13 +107,18 @@ def rules_router() -> APIRouter:
 
     @router.post("/publish", status_code=201)
     async def publish(publication: Publication, request: Request, user: AsRuleEditor) -> dict[str, Any]:
-        """Validated here and again by every worker; refused drafts are never sent."""
+        """Validated here and again by every worker; refused drafts are never sent, nor drafts
+        of a file that changed since the editor opened it (409, with the live version's sha256)."""
         rules, errors = check(publication)
         if errors:
             raise HTTPException(422, errors)
         version = RuleFileVersion(name=publication.name, content=publication.content, author=user.name,
                                   published_at=datetime.now(UTC), comment=publication.comment)
-        await publish_rules_message(request.app.state.publisher, version)
+        try:
+            await publish_edit(request.app.state.pool, version, publication.replaces,
+                               lambda: publish_rules_message(request.app.state.publisher, version))
+        except StaleEdit as exc:
+            raise HTTPException(409, {"message": str(exc), "live_sha256": exc.live_sha256}) from exc
         await audit(request.app.state.pool, user.name, "publish rules", publication.name,
                     {"rules": [r.id for r in rules], "comment": publication.comment,
                      "sha256": version.sha256})

@@ -195,9 +195,25 @@ async def test_rule_editing_needs_the_rule_editor_role_and_valid_yaml(
     published = client.post("/api/rules/publish", json={"name": f"c-{suffix}.yaml", "content": good,
                                                         "comment": "first"}, headers={"X-CSRF-Token": csrf})
     assert published.status_code == 201 and published.json()["rules"] == [f"crowd-{suffix}"]
+    first = published.json()["sha256"]
+    listed = {f["name"]: f for f in client.get("/api/rules/files").json()}
+    assert listed[f"c-{suffix}.yaml"]["sha256"] == first  # recorded at once, not when a worker gets to it
+    edited = good.replace("title: Crowd", "title: Crowd at the gate")
+    again = client.post("/api/rules/publish", json={"name": f"c-{suffix}.yaml", "content": edited},
+                        headers={"X-CSRF-Token": csrf})
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]["message"]  # not new
+    second = client.post("/api/rules/publish", json={"name": f"c-{suffix}.yaml", "content": edited,
+                                                     "replaces": first}, headers={"X-CSRF-Token": csrf})
+    assert second.status_code == 201
+    stale = client.post("/api/rules/publish", json={"name": f"c-{suffix}.yaml", "content": good + "# mine\n",
+                                                    "replaces": first}, headers={"X-CSRF-Token": csrf})
+    assert stale.status_code == 409 and stale.json()["detail"]["live_sha256"] == second.json()["sha256"]
+    versions = await pg_pool.fetch("SELECT version, author FROM rule_versions WHERE name = $1 ORDER BY version",
+                                   f"c-{suffix}.yaml")
+    assert [(v["version"], v["author"]) for v in versions] == [(1, f"rita-{suffix}"), (2, f"rita-{suffix}")]
     trial = client.post("/api/rules/test", json={"name": f"c-{suffix}.yaml", "content": good, "hours": 1},
                         headers={"X-CSRF-Token": csrf})
     assert trial.status_code == 200 and isinstance(trial.json()["alerts"], list)
     audit = await pg_pool.fetchval(
         "SELECT count(*) FROM audit_log WHERE actor = $1 AND action = 'publish rules'", f"rita-{suffix}")
-    assert audit == 1
+    assert audit == 2  # the refused ones are not in it

@@ -235,6 +235,10 @@ async def test_rules_are_edited_checked_published_and_queried_in_the_browser(
     await page.click("#publish")
     await expect(page.locator("#status")).to_contain_text(f"published no2-{run}.yaml", timeout=10_000)
     await page.screenshot(path=str(SHOTS / "rules-editor-published.png"), full_page=True)
+    await page.fill("#name", "pm.yaml")  # the same draft under the name of another live file
+    await expect(page.locator("#status")).to_contain_text(f"valid: no2-{run}")
+    await page.click("#publish")
+    await expect(page.locator("#status")).to_contain_text("pm.yaml already exists")  # nothing overwritten
 
     # the published rule takes effect in the running worker
     deadline = time.monotonic() + 60

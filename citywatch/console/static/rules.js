@@ -7,6 +7,7 @@
   const yaml = $("yaml"), gutter = $("gutter"), highlight = $("highlight"), nameInput = $("name");
   let errors = [];
   let touched = false;  // once the engineer types, a late file list must not replace their draft
+  let opened = { name: null, sha256: null };  // the live version the draft started from
 
   function escapeHtml(text) {
     return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -87,12 +88,15 @@
       $("status").textContent = `${body.alerts.length} alert(s) in the last ${$("hours").value} h`;
     });
     $("publish").addEventListener("click", async () => {
-      const { ok, body } = await call("/api/rules/publish", { ...draft(), comment: $("comment").value });
-      $("status").textContent = ok ? `published ${body.name}: ${body.rules.join(", ")}` : `refused: ${JSON.stringify(body.detail)}`;
+      const d = draft();
+      const replaces = d.name === opened.name ? opened.sha256 : null;  // another name: a new file
+      const { ok, status, body } = await call("/api/rules/publish", { ...d, comment: $("comment").value, replaces });
+      const why = status === 409 ? body.detail.message : JSON.stringify(body.detail);
+      $("status").textContent = ok ? `published ${body.name}: ${body.rules.join(", ")}` : `refused: ${why}`;
       $("status").className = ok ? "ok" : "error";
-      if (ok) setTimeout(loadFiles, 1500);
+      if (ok) { opened = { name: body.name, sha256: body.sha256 }; setTimeout(loadFiles, 1500); }
     });
-    $("new-file").addEventListener("click", () => { touched = true; nameInput.value = ""; yaml.value = ""; errors = []; render(); });
+    $("new-file").addEventListener("click", () => { touched = true; opened = { name: null, sha256: null }; nameInput.value = ""; yaml.value = ""; errors = []; render(); });
   }
 
   async function loadVersions(name) {
@@ -119,6 +123,7 @@
     }
   }
   function open(file) {
+    opened = { name: file.name, sha256: file.sha256 };
     nameInput.value = file.name;
     yaml.value = file.content;
     errors = file.errors;
