@@ -208,8 +208,8 @@ async def test_rule_editing_needs_the_rule_editor_role_and_valid_yaml(
     stale = client.post("/api/rules/publish", json={"name": f"c-{suffix}.yaml", "content": good + "# mine\n",
                                                     "replaces": first}, headers={"X-CSRF-Token": csrf})
     assert stale.status_code == 409 and stale.json()["detail"]["live_sha256"] == second.json()["sha256"]
-    versions = await pg_pool.fetch("SELECT version, author FROM rule_versions WHERE name = $1 ORDER BY version",
-                                   f"c-{suffix}.yaml")
+    versions = await pg_pool.fetch(
+        "SELECT version, author FROM rule_versions WHERE name = $1 ORDER BY version", f"c-{suffix}.yaml")
     assert [(v["version"], v["author"]) for v in versions] == [(1, f"rita-{suffix}"), (2, f"rita-{suffix}")]
     trial = client.post("/api/rules/test", json={"name": f"c-{suffix}.yaml", "content": good, "hours": 1},
                         headers={"X-CSRF-Token": csrf})
