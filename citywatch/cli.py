@@ -232,19 +232,21 @@ def db() -> None:
 @db.command("migrate")
 @pass_context
 def db_migrate(ctx: Context) -> None:
-    """Apply missing migrations."""
+    """Apply missing migrations, then (community license only) compression and rollups."""
     import asyncpg
 
+    from storage.community import ensure_community_features
     from storage.migrate import migrate
 
-    async def run() -> list[str]:
+    async def run() -> dict[str, Any]:
         connection = await asyncpg.connect(ctx.settings.storage.dsn)
         try:
-            return await migrate(connection)
+            applied = await migrate(connection)
+            return {"applied": applied, "community_features": await ensure_community_features(connection)}
         finally:
             await connection.close()
 
-    _echo_json({"applied": asyncio.run(run())})
+    _echo_json(asyncio.run(run()))
 
 
 @main.group()

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from citywatch.cli_context import Context, parse_time, pass_context
 from citywatch.history_filters import event_query, problems
 from storage.aggregates import BUCKETS, AggregateQuery, aggregate
+from storage.community import rollups_available
 from storage.export import export
 from storage.search import COLUMNS, QueryError, search
 
@@ -119,5 +120,8 @@ def register(main: click.Group) -> None:
                 "classes": list(classes), "rules": list(rule), "field": field})
         except ValidationError as exc:
             raise _invalid(exc) from exc
-        rows = _fetch(ctx.settings.storage.dsn, lambda db: aggregate(db, query))
+        async def series(db: Any) -> list[dict[str, Any]]:
+            return await aggregate(db, query, rollups=await rollups_available(db))
+
+        rows = _fetch(ctx.settings.storage.dsn, series)
         _table(rows, list(rows[0]) if rows else ["bucket"])

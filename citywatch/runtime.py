@@ -33,6 +33,7 @@ from rules.engine import RuleEngine, Scope
 from rules.library import LibraryChange, RuleLibrary
 from rules.model import Rule
 from rules.reload import RuleDirectoryWatcher
+from storage.community import ensure_community_features
 from storage.migrate import migrate
 from storage.notification_log import PgNotificationLog
 from storage.writer import EventWriter
@@ -102,6 +103,15 @@ def ack_links(settings: Settings) -> AckLinks | None:
     return AckLinks(console.public_url, console.ack_secret.get_secret_value())
 
 
+async def set_up_community_features(connection: Any) -> None:
+    """Compression and rollups on a community-licensed server. A failure here costs those
+    savings, never the pipeline: it is logged and the worker runs on."""
+    try:
+        await ensure_community_features(connection)
+    except Exception:
+        log.exception("setting up TimescaleDB's community features failed; running without them")
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -126,6 +136,7 @@ class Runtime:
                 assert pool is not None
                 async with pool.acquire() as connection:
                     applied = await migrate(connection)
+                    await set_up_community_features(connection)
                 if applied:
                     log.info("applied migrations: %s", ", ".join(applied))
                 self._pool = pool

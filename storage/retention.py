@@ -12,8 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
-
+from storage.community import COMMUNITY_LICENSE, ensure_retention_policies, server_license
 from storage.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -32,11 +31,6 @@ DEFAULT_RETENTION: dict[str, timedelta] = {
 }
 
 
-async def server_license(db: asyncpg.Pool | Connection) -> str:
-    """'apache' or 'timescale' (the community license with policies and aggregates)."""
-    return str(await db.fetchval("SHOW timescaledb.license"))
-
-
 async def apply_retention(
     db: Connection, retention: dict[str, timedelta], now: datetime | None = None
 ) -> dict[str, int]:
@@ -45,17 +39,17 @@ async def apply_retention(
     if not await db.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
         return {}  # another worker is on it
     try:
-        community = await server_license(db) == "timescale"
+        unknown = sorted(set(retention) - set(DEFAULT_RETENTION))
+        if unknown:
+            raise ValueError(f"no retention for unknown tables {unknown}")
+        if await server_license(db) == COMMUNITY_LICENSE:
+            changed = await ensure_retention_policies(db, retention)
+            if changed:
+                log.info("retention: policies set for %s", ", ".join(changed))
+            return {}
         moment = now or datetime.now(UTC)
         dropped: dict[str, int] = {}
         for table, keep in retention.items():
-            if table not in DEFAULT_RETENTION:
-                raise ValueError(f"no retention for unknown table {table!r}")
-            if community:
-                await db.execute(
-                    "SELECT add_retention_policy($1::regclass, $2::interval, if_not_exists => TRUE)",
-                    table, keep)
-                continue
             rows = await db.fetch("SELECT drop_chunks($1::regclass, older_than => $2::timestamptz)",
                                   table, moment - keep)
             dropped[table] = len(rows)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from citywatch.history_filters import event_query, problems
 from storage.aggregates import AggregateName, AggregateQuery, aggregate
+from storage.community import rollups_available
 from storage.export import MEDIA_TYPES, ExportFormat, export
 from storage.search import COLUMNS, EventKind, EventQuery, QueryError, search
 
@@ -80,6 +81,7 @@ def history_router() -> APIRouter:
                 "classes": cls or [], "rules": rule or [], "field": field})
         except ValidationError as exc:
             raise HTTPException(422, problems(exc)) from exc
-        return await aggregate(request.app.state.pool, query)
+        pool = request.app.state.pool
+        return await aggregate(pool, query, rollups=await rollups_available(pool))
 
     return router

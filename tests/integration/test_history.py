@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -20,10 +21,12 @@ from detectors.events import Box, Detection
 from ingest.events import GeoPoint, Reading
 from notifier.events import AlertAck
 from rules.events import Alert
-from storage.aggregates import AggregateQuery, aggregate
+from storage.aggregates import AggregateQuery, aggregate, build, reads_rollups
+from storage.community import ROLLUPS, server_license
+from storage.connection import Connection
 from storage.export import export
 from storage.migrate import available_migrations, migrate
-from storage.retention import apply_retention, server_license
+from storage.retention import apply_retention
 from storage.search import COLUMNS, EventQuery, QueryError, search
 from storage.writer import EventWriter
 
@@ -124,6 +127,56 @@ async def test_aggregates_have_a_row_per_bucket_and_gaps_stay_gaps(pg_pool: asyn
     ack = await aggregate(pg_pool, AggregateQuery(name="time_to_ack", start=T0, end=at(180), bucket="1d",
                                                   rules=[f"fire-{known}"]))
     assert [(r["fired"], r["acknowledged"], r["mean_seconds"]) for r in ack] == [(1, 1, 360.0)]
+
+
+@pytest.fixture
+async def rollup_views(pg_pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+    """The hourly rollups as plain views in a schema of their own, first on the search path:
+    the Apache edition has no continuous aggregates, but the same SELECTs give the same rows."""
+    schema = f"rollups_{uuid4().hex[:8]}"
+    async with pg_pool.acquire() as connection:
+        await connection.execute(f"CREATE SCHEMA {schema}")
+        for name, select in ROLLUPS.items():
+            await connection.execute(f"CREATE VIEW {schema}.{name} AS {select}")
+        await connection.execute(f"SET search_path = {schema}, public")
+        try:
+            yield connection
+        finally:
+            await connection.execute("RESET search_path")
+            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def test_hourly_rollups_answer_exactly_as_the_raw_rows(rollup_views: Connection, known: str) -> None:
+    cameras, sensors = [f"cam-a-{known}", f"cam-b-{known}"], [f"aq-x-{known}", f"aq-y-{known}"]
+    rules = [f"crowd-{known}", f"fire-{known}"]
+    queries = [AggregateQuery(name="detections_per_class", start=T0, end=at(180), bucket=b, sources=cameras)
+               for b in ("1h", "6h", "1d")]
+    queries += [AggregateQuery(name="detections_per_class", start=T0, end=at(180), sources=cameras,
+                               classes=["car"]),
+                AggregateQuery(name="aqi_series", start=T0, end=at(180), bucket="1h", sources=sensors),
+                AggregateQuery(name="aqi_series", start=T0, end=at(24 * 60), bucket="1d", sources=sensors),
+                AggregateQuery(name="alerts_per_rule", start=T0, end=at(180), bucket="1h", rules=rules),
+                AggregateQuery(name="alerts_per_rule", start=T0, end=at(180), bucket="6h", rules=rules,
+                               sources=cameras[:1])]
+    for query in queries:
+        assert reads_rollups(query) and "_hourly" in build(query, rollups=True)[0], query
+        raw = await aggregate(rollup_views, query)
+        assert any(value is not None for row in raw for value in row.values()), query
+        assert await aggregate(rollup_views, query, rollups=True) == raw, query
+
+
+def test_rollups_are_read_only_where_they_give_the_same_answer() -> None:
+    def query(**changes: object) -> AggregateQuery:
+        return AggregateQuery.model_validate({"name": "aqi_series", "start": T0, "end": at(180), **changes})
+
+    assert reads_rollups(query())
+    assert not reads_rollups(query(start=at(30)))  # half an hour: the rollup has the whole one
+    assert not reads_rollups(query(end=at(170)))
+    assert not reads_rollups(query(bucket="15m"))
+    assert not reads_rollups(query(field="pm25"))  # the rollup keeps the AQI only
+    assert not reads_rollups(query(name="time_to_ack"))
+    assert "_hourly" not in build(query(start=at(30)), rollups=True)[0]
+    assert "_hourly" not in build(query(), rollups=False)[0]
 
 
 async def test_exports_round_trip(pg_pool: asyncpg.Pool, known: str) -> None:
