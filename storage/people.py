@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -37,6 +38,57 @@ async def find_user(db: Db, username: str) -> StoredUser | None:
 async def update_hash(db: Db, username: str, password_hash: str) -> None:
     await db.execute("UPDATE console_users SET password_hash = $2 WHERE username = $1",
                      username, password_hash)
+
+
+async def disable_user(db: Db, username: str) -> bool:
+    """True when the user existed; their sessions and tokens stop working at the next request."""
+    status = await db.execute("UPDATE console_users SET disabled = true WHERE username = $1", username)
+    return status != "UPDATE 0"
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    id: str
+    username: str
+    secret_hash: str
+    role: str
+    user_role: str
+    user_disabled: bool
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def add_token(db: Db, token_id: str, username: str, secret_hash: str, role: str, label: str,
+                    expires_at: datetime | None) -> None:
+    await db.execute(
+        "INSERT INTO api_tokens (id, username, secret_hash, role, label, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6)", token_id, username, secret_hash, role, label, expires_at)
+
+
+async def find_token(db: Db, token_id: str) -> StoredToken | None:
+    row = await db.fetchrow(
+        "SELECT t.id, t.username, t.secret_hash, t.role, u.role AS user_role, u.disabled AS user_disabled,"
+        " t.expires_at, t.revoked_at FROM api_tokens t JOIN console_users u USING (username) WHERE t.id = $1",
+        token_id)
+    return StoredToken(**dict(row)) if row is not None else None
+
+
+async def touch_token(db: Db, token_id: str) -> None:
+    """When it was last used (at most once a minute: a busy script writes little)."""
+    await db.execute("UPDATE api_tokens SET last_used_at = now() WHERE id = $1"
+                     " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')", token_id)
+
+
+async def revoke_token(db: Db, token_id: str) -> bool:
+    status = await db.execute(
+        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL", token_id)
+    return status != "UPDATE 0"
+
+
+async def list_tokens(db: Db) -> list[dict[str, Any]]:
+    rows = await db.fetch("SELECT id, username, role, label, created_at, expires_at, last_used_at, revoked_at"
+                          " FROM api_tokens ORDER BY username, created_at")
+    return [dict(row) for row in rows]
 
 
 async def audit(

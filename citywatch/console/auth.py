@@ -1,28 +1,44 @@
 """Who may do what in the console: users with roles, argon2 password hashes, sessions in
 signed cookies, CSRF tokens for every change.
 
-Roles are ordered: a viewer reads; an operator also acknowledges and silences; a rule
-editor also changes rules; an admin also manages users. Every route names the least role
-it needs; nothing answers without one (except the login page, the health check and the
-webhooks that carry their own signatures).
+Roles are ordered (citywatch.console.roles). Every route names the least role it needs;
+nothing answers without one (except the login page, the health check and the webhooks that
+carry their own signatures). Scripts use API tokens instead of sessions
+(citywatch.console.tokens).
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from citywatch.console.roles import ROLES, Role, User
+from citywatch.console.tokens import token_user
 from storage.people import find_user, update_hash
 
-Role = Literal["viewer", "operator", "rule_editor", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "operator", "rule_editor", "admin")
+__all__ = [
+    "ROLES",
+    "AsAdmin",
+    "AsOperator",
+    "AsRuleEditor",
+    "AsViewer",
+    "Requires",
+    "Role",
+    "User",
+    "authenticate",
+    "csrf_ok",
+    "csrf_token",
+    "current_user",
+    "hash_password",
+    "log_in",
+]
 CSRF_HEADER = "X-CSRF-Token"
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password anybody has")
@@ -32,15 +48,6 @@ def hash_password(password: str) -> str:
     if len(password) < 10:
         raise ValueError("a console password has at least 10 characters")
     return _hasher.hash(password)
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    role: Role
-
-    def can(self, role: Role) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(role)
 
 
 async def authenticate(pool: asyncpg.Pool, username: str, password: str) -> User | None:
@@ -84,20 +91,45 @@ def csrf_ok(request: Request, sent: str | None) -> bool:
     return bool(sent) and isinstance(expected, str) and hmac.compare_digest(str(sent), expected)
 
 
+_bearer = HTTPBearer(auto_error=False, description="an API token: `citywatch users token add`")
+
+
+async def session_user(request: Request) -> User | None:
+    """The signed-in user as the database has them now: a user disabled or demoted since
+    signing in gets no more than their current role (one primary-key read per request)."""
+    user = current_user(request)
+    if user is None:
+        return None
+    stored = await find_user(request.app.state.pool, user.name)
+    if stored is None or stored.disabled or stored.role not in ROLES:
+        request.session.clear()
+        return None
+    return User(stored.username, stored.role)
+
+
 class Requires:
-    """A FastAPI dependency: the signed-in user, who has at least `role`; changes (any
-    method but GET/HEAD) also need the session's CSRF token in a header or form field."""
+    """A FastAPI dependency: the user, who has at least `role`. Either a session (and then
+    changes, any method but GET/HEAD, also need the session's CSRF token in a header or form
+    field) or an API token as a bearer header (which no browser sends by itself: no CSRF)."""
 
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    async def __call__(self, request: Request) -> User:
-        user = current_user(request)
-        if user is None:
-            raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Session"})
+    async def __call__(
+        self, request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> User:
+        if bearer is not None:
+            user = await token_user(request.app.state.pool, bearer.credentials)
+            if user is None:
+                raise HTTPException(401, "unknown, expired or revoked API token",
+                                    headers={"WWW-Authenticate": "Bearer"})
+        else:
+            user = await session_user(request)
+            if user is None:
+                raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Session"})
         if not user.can(self.role):
             raise HTTPException(403, f"needs the {self.role} role (you are {user.role})")
-        if request.method not in ("GET", "HEAD"):
+        if bearer is None and request.method not in ("GET", "HEAD"):
             sent = request.headers.get(CSRF_HEADER)
             if sent is None and request.headers.get("content-type", "").startswith(
                     ("application/x-www-form-urlencoded", "multipart/form-data")):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -217,3 +219,68 @@ async def test_rule_editing_needs_the_rule_editor_role_and_valid_yaml(
     audit = await pg_pool.fetchval(
         "SELECT count(*) FROM audit_log WHERE actor = $1 AND action = 'publish rules'", f"rita-{suffix}")
     assert audit == 2  # the refused ones are not in it
+
+
+def cli_users(settings_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "citywatch", "--config", str(settings_file), "users", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_api_tokens_act_as_their_user_with_at_most_their_role(
+    client: TestClient, pg_pool: asyncpg.Pool, console_settings: Settings, tmp_path: Path,
+) -> None:
+    suffix = uuid4().hex[:6]
+    await make_user(pg_pool, f"nora-{suffix}", "operator")
+    alert = await stored_alert(pg_pool, f"Token test {suffix}")
+    settings_file = tmp_path / "citywatch.yaml"
+    made = cli_users(settings_file, "token", "add", f"nora-{suffix}", "--label", "notebook")
+    assert made.returncode == 0, made.stderr
+    reader = made.stdout.strip()
+    assert reader.startswith("cwt_") and reader not in made.stderr
+    operator = cli_users(settings_file, "token", "add", f"nora-{suffix}", "--role", "admin").stdout.strip()
+    assert cli_users(settings_file, "token", "add", f"nobody-{suffix}").returncode != 0
+
+    def bearer(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    client.cookies.clear()  # no session: the token alone
+    now = datetime.now(UTC)
+    day = {"start": (now - timedelta(hours=1)).isoformat(), "end": now.isoformat(), "source": "cam-console"}
+    found = client.get("/api/events/alerts", params=day, headers=bearer(reader))
+    assert found.status_code == 200 and alert.title in found.text
+    ack = f"/api/alerts/{alert.alert_id}/ack"
+    assert client.post(ack, json={}, headers=bearer(reader)).status_code == 403  # a viewer token by default
+    taken = client.post(ack, json={"note": "from a script"}, headers=bearer(operator))  # no CSRF: no cookie
+    assert taken.status_code == 202 and taken.json()["by"] == f"nora-{suffix}"
+    draft = {"name": f"t-{suffix}.yaml", "content": "id: t\ntitle: T\ncondition: {type: detection}\n"}
+    assert client.post("/api/rules/publish", json=draft, headers=bearer(operator)).status_code == 403  # asked
+    # for admin, but a token never has more than its user's own role (operator)
+    for forged in (reader[:-2] + "xx", "cwt_000000000000_nothing", "Bearer", reader.replace("cwt_", "cwx_")):
+        assert client.get("/api/events/alerts", params=day, headers=bearer(forged)).status_code == 401
+
+    listed = cli_users(settings_file, "token", "list").stdout
+    reader_id = reader.split("_")[1]
+    line = next(row for row in listed.splitlines() if row.startswith(reader_id))
+    assert f"nora-{suffix}\tviewer\tnotebook" in line and line.endswith("active") and "never" not in line
+    assert reader.split("_", 2)[2] not in listed  # the secret is never shown again
+    assert cli_users(settings_file, "token", "revoke", reader_id).returncode == 0
+    assert client.get("/api/events/alerts", params=day, headers=bearer(reader)).status_code == 401
+    assert cli_users(settings_file, "disable", f"nora-{suffix}").returncode == 0
+    assert client.post(ack, json={}, headers=bearer(operator)).status_code == 401  # its user is disabled
+    stored = await pg_pool.fetchval("SELECT secret_hash FROM api_tokens WHERE id = $1", reader_id)
+    assert reader.split("_", 2)[2] not in stored
+
+
+async def test_a_signed_in_user_who_is_demoted_or_disabled_loses_the_rights_at_once(
+    client: TestClient, pg_pool: asyncpg.Pool,
+) -> None:
+    suffix = uuid4().hex[:6]
+    await make_user(pg_pool, f"dora-{suffix}", "operator")
+    alert = await stored_alert(pg_pool, f"Demotion test {suffix}")
+    csrf = sign_in(client, f"dora-{suffix}")
+    await make_user(pg_pool, f"dora-{suffix}", "viewer")  # demoted while signed in
+    ack = f"/api/alerts/{alert.alert_id}/ack"
+    assert client.post(ack, json={}, headers={"X-CSRF-Token": csrf}).status_code == 403
+    assert client.get("/api/alerts").status_code == 200
+    await pg_pool.execute("UPDATE console_users SET disabled = true WHERE username = $1", f"dora-{suffix}")
+    assert client.get("/api/alerts").status_code == 401
