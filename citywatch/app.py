@@ -168,6 +168,9 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
             short = dict(event.headers or {}).get("origin", b"").decode()
         decoded = decode_event(short, raw)
         if isinstance(decoded, ResolveRequest):
+            if forward and engine.joins_sources(decoded.rule_id):  # its state is the correlate agent's
+                await publisher.send("correlate", decoded.rule_id.encode(), raw, [("origin", short.encode())])
+                return
             await publish_alerts(engine.force_resolve(
                 decoded.rule_id, decoded.group_key, str(decoded.alert_id), decoded.time, decoded.by))
             return

@@ -140,6 +140,7 @@ class RuleEngine:
         self._by_id = {rule.id: rule for rule in self._rules}
         self._index = self._build_index(self._rules)
         self._across_index = self._build_index([r for r in enabled if r.across_sources])
+        self._across_ids = frozenset(r.id for r in enabled if r.across_sources)
 
     def _in_scope(self, rule: Rule) -> bool:
         if self.scope == "per_source":
@@ -336,6 +337,10 @@ class RuleEngine:
             if anchor_rule == rule.id and anchor != AREA and anchor_state.get("alert_id"):
                 decisions.setdefault(anchor, Observation(holds=bool(anchor_state.get("h"))))
         return self._apply_area(rule, decisions, now_us, None)
+
+    def joins_sources(self, rule_id: str) -> bool:
+        """Whether the rule joins sources (its state lives where the correlate engine runs)."""
+        return rule_id in self._across_ids
 
     def force_resolve(self, rule_id: str, group_key: str, alert_id: str, now: datetime,
                       by: str) -> list[Alert]:

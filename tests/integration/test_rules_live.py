@@ -8,6 +8,7 @@ every version archived with its diff.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from citywatch.publisher import KafkaPublisher
 from citywatch.rulebook import publish_rules_message
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
+from rules.events import ResolveRequest
 from rules.library import RuleFileVersion
 from tests.worker_process import Worker, cli, until
 
@@ -157,6 +159,13 @@ async def test_rules_live_in_a_worker(
         await reading(f"west-{run}", no2=150)
         [pair] = await until("the cross-source alert", lambda: alerts(f"pair-{run}"), worker)
         assert pair["group_key"] == f"east-{run}"
+        closing = ResolveRequest(source_id=f"east-{run}", time=datetime.now(UTC), alert_id=pair["alert_id"],
+                                 rule_id=f"pair-{run}", group_key=f"east-{run}", by="ana", reason="checked")
+        await send.send("telemetry", closing.source_id.encode(), closing.to_json())  # as the console does
+        [closed] = await until("the cross-source alert resolved by hand",
+                               lambda: alerts(f"pair-{run}", "resolved"), worker)
+        assert closed["alert_id"] == pair["alert_id"]
+        assert json.loads(closed["evidence"])["values"]["resolved_by"] == "ana"
 
         # a new rule file, published with the CLI, is live without a restart
         new_rule = tmp_path / f"no2-{run}.yaml"
