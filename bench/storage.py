@@ -3,13 +3,15 @@
 Starts a local TimescaleDB (and, for the outage part, a Tansu broker and a worker). Prints
 one JSON object:
 - raw: rows/s of a bare asyncpg COPY of the same, already converted rows into a hypertable
-  shaped like readings (the baseline: no event-to-row conversion, no conflict handling);
-- writer: rows/s of the EventWriter (COPY into staging + INSERT ... ON CONFLICT DO NOTHING
-  into the hypertable), and its ratio to raw (goal >= 0.8 and >= 100k rows/s);
+  shaped like readings (the baseline: no event-to-row conversion, no conflict handling),
+  over one connection and split over the writer's connections as the writer splits;
+- writer: rows/s of the EventWriter (COPY straight in; a batch holding a stored event goes
+  through staging + INSERT ... ON CONFLICT DO NOTHING), and its ratio to both raw figures
+  (goal >= 0.8 x raw and >= 100k rows/s); replay: the same rows again, all duplicates;
 - outage: readings published at a steady rate through a worker while the database is down
   for `--outage` seconds; the seconds from its return until every row is stored.
 
-    .venv/bin/python -m bench.storage [--rows 200000] [--batch 5000] [--outage 30]
+    .venv/bin/python -m bench.storage [--rows 400000] [--batch 5000] [--connections 2] [--outage 30]
 """
 
 from __future__ import annotations
@@ -45,29 +47,42 @@ def make_readings(count: int, sources: int = 500) -> list[Reading]:
                     units={"pm25": "µg/m³", "no2": "µg/m³"}, aqi=i % 300) for i in range(count)]
 
 
-async def throughput(dsn: str, rows: int, batch: int) -> dict[str, object]:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+async def raw_copy(pool: asyncpg.Pool, table: str, records: list[tuple[object, ...]],
+                   columns: tuple[str, ...], batch: int, connections: int) -> float:
+    """Rows/s of bare COPY of already converted rows, each batch split over `connections`
+    concurrent connections exactly as the writer splits it."""
+    async def copy(part: list[tuple[object, ...]]) -> None:
+        async with pool.acquire() as connection:
+            await connection.copy_records_to_table(table, records=part, columns=columns)
+
+    started = time.perf_counter()
+    for i in range(0, len(records), batch):
+        chunk = records[i:i + batch]
+        size = -(-len(chunk) // connections)
+        await asyncio.gather(*(copy(chunk[j:j + size]) for j in range(0, len(chunk), size)))
+    return len(records) / (time.perf_counter() - started)
+
+
+async def throughput(dsn: str, rows: int, batch: int, connections: int) -> dict[str, object]:
+    pool = await asyncpg.create_pool(dsn, min_size=connections, max_size=connections)
     assert pool is not None
     try:
         async with pool.acquire() as connection:
             await migrate(connection)
-            # the same table shape, indexes and chunking as readings: only the writer differs
-            await connection.execute("CREATE TABLE IF NOT EXISTS bench_raw (LIKE readings INCLUDING ALL)")
-            await connection.execute(
-                "SELECT create_hypertable('bench_raw', by_range('time', INTERVAL '1 day'),"
-                " if_not_exists => TRUE)")
+            for table in ("bench_raw_one", "bench_raw_split"):
+                # the same table shape, indexes and chunking as readings: only the writer differs
+                await connection.execute(f"CREATE TABLE IF NOT EXISTS {table} (LIKE readings INCLUDING ALL)")
+                await connection.execute(
+                    f"SELECT create_hypertable('{table}', by_range('time', INTERVAL '1 day'),"
+                    " if_not_exists => TRUE)")
         readings = make_readings(rows)
         spec = TABLES[Reading]
         started = time.perf_counter()
         records = [spec.row(r) for r in readings]
         conversion = rows / (time.perf_counter() - started)
-        started = time.perf_counter()
-        async with pool.acquire() as connection:
-            for i in range(0, rows, batch):
-                await connection.copy_records_to_table("bench_raw", records=records[i:i + batch],
-                                                       columns=spec.columns)
-        raw = rows / (time.perf_counter() - started)
-        writer = EventWriter(pool)
+        raw_one = await raw_copy(pool, "bench_raw_one", records, spec.columns, batch, 1)
+        raw_split = await raw_copy(pool, "bench_raw_split", records, spec.columns, batch, connections)
+        writer = EventWriter(pool, connections)
         started = time.perf_counter()
         for i in range(0, rows, batch):
             await writer.write(readings[i:i + batch])
@@ -75,9 +90,13 @@ async def throughput(dsn: str, rows: int, batch: int) -> dict[str, object]:
         started = time.perf_counter()
         replayed = sum([await writer.write(readings[i:i + batch]) for i in range(0, rows, batch)])
         replay = rows / (time.perf_counter() - started)
-        return {"rows": rows, "batch": batch, "event_to_row_rows_per_s": round(conversion),
-                "raw_copy_rows_per_s": round(raw),
-                "writer_rows_per_s": round(through_writer), "writer_vs_raw": round(through_writer / raw, 2),
+        return {"rows": rows, "batch": batch, "connections": connections,
+                "event_to_row_rows_per_s": round(conversion),
+                "raw_copy_one_connection_rows_per_s": round(raw_one),
+                "raw_copy_split_rows_per_s": round(raw_split),
+                "writer_rows_per_s": round(through_writer),
+                "writer_vs_raw_split": round(through_writer / raw_split, 2),
+                "writer_vs_raw_one_connection": round(through_writer / raw_one, 2),
                 "replay_rows_per_s": round(replay), "replayed_rows_inserted": replayed}
     finally:
         await pool.close()
@@ -145,14 +164,14 @@ worker: {{loglevel: warn}}
             worker.kill()
 
 
-async def main(rows: int, batch: int, outage_s: float, rate: float) -> dict[str, object]:
+async def main(rows: int, batch: int, connections: int, outage_s: float, rate: float) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="cw-bench-storage-") as folder:
         state = Path(folder)
         infra = LocalInfra.create(state / "infra", "127.0.0.1", free_port(), free_port())
         infra.up()
         try:
             result: dict[str, object] = {"benchmark": "storage", "cpu_count": os.cpu_count()}
-            result["throughput"] = await throughput(infra.database.dsn, rows, batch)
+            result["throughput"] = await throughput(infra.database.dsn, rows, batch, connections)
             result["outage"] = await outage(infra, state, outage_s, rate)
             return result
         finally:
@@ -161,9 +180,10 @@ async def main(rows: int, batch: int, outage_s: float, rate: float) -> dict[str,
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=400_000)
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--connections", type=int, default=2, help="the writer's (storage.write_connections)")
     parser.add_argument("--outage", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=200.0, help="readings per second during the outage")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.rows, args.batch, args.outage, args.rate))))
+    print(json.dumps(asyncio.run(main(args.rows, args.batch, args.connections, args.outage, args.rate))))

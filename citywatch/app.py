@@ -48,7 +48,10 @@ from storage.rules_archive import record_rule_version, record_silence_change
 log = logging.getLogger(__name__)
 
 FRAME_BATCH_WITHIN_S = 0.05
-STORE_RETRY_MAX_S = 30.0
+STORE_RETRY_MAX_S = 5.0
+"""The longest wait between two tries at a database that is down. A try costs a refused
+connection; a long wait is time the backlog grows after the database is back (at 30 s,
+bench.storage measured catch-up between 1.6 and 28.7 s after the same 30 s outage)."""
 
 
 class FaustPublisher:

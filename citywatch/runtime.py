@@ -144,7 +144,7 @@ class Runtime:
 
     async def writer(self) -> EventWriter:
         if self._writer is None:
-            self._writer = EventWriter(await self.pool())
+            self._writer = EventWriter(await self.pool(), self.settings.storage.write_connections)
         return self._writer
 
     async def engine(self) -> DetectionEngine:

@@ -85,6 +85,9 @@ class StorageSettings(Strict):
     pool_size: int = Field(default=4, ge=1)
     batch_size: int = Field(default=500, ge=1)
     batch_window_s: float = Field(default=1.0, gt=0)
+    write_connections: int = Field(default=2, ge=1, le=16, description=(
+        "connections one big batch of a table is split over (at least 1,000 rows each); "
+        "at most pool_size"))
     retention_days: dict[str, int] = Field(
         default_factory=lambda: {t: d.days for t, d in DEFAULT_RETENTION.items()},
         description="days kept per table (snapshots follow detections); others keep their default")
@@ -100,6 +103,13 @@ class StorageSettings(Strict):
         if any(days < 1 for days in value.values()):
             raise ValueError("retention is at least one day")
         return {**{t: d.days for t, d in DEFAULT_RETENTION.items()}, **value}
+
+    @model_validator(mode="after")
+    def _writer_fits_the_pool(self) -> StorageSettings:
+        if self.write_connections > self.pool_size:
+            raise ValueError(
+                f"write_connections ({self.write_connections}) exceeds pool_size ({self.pool_size})")
+        return self
 
     @property
     def retention(self) -> dict[str, timedelta]:

@@ -78,3 +78,18 @@ async def test_source_events_and_drone_telemetry_are_stored(pg_pool: asyncpg.Poo
     assert [tuple(r) for r in rows] == [("geofence", "mission", False), ("health", None, None),
                                         ("quality", "frozen", True)]
     assert await pg_pool.fetchval("SELECT altitude_m FROM drone_telemetry WHERE source_id=$1", source) == 84.0
+
+
+async def test_a_big_batch_split_over_connections_stores_each_event_once(pg_pool: asyncpg.Pool) -> None:
+    source = f"split-{uuid4()}"
+    start = datetime.now(UTC) - timedelta(hours=1)
+    readings = [Reading(source_id=source, time=start + timedelta(milliseconds=i), values={"pm25": float(i)},
+                        units={"pm25": "µg/m³"}) for i in range(4000)]
+    writer = EventWriter(pg_pool, connections=3)
+    assert [len(part) for part in writer._slices(readings[:2500])] == [1250, 1250]
+    assert await writer.write(readings[:2500]) == 2500
+    assert await writer.write(readings) == 1500  # slices that hold stored events take the careful path
+    counts = await pg_pool.fetchrow(
+        "SELECT count(*) AS rows, count(DISTINCT event_id) AS events FROM readings WHERE source_id = $1",
+        source)
+    assert counts is not None and (counts["rows"], counts["events"]) == (4000, 4000)

@@ -169,3 +169,11 @@ def test_retention_settings_name_known_tables_and_prune_old_snapshots(tmp_path: 
     os.utime(old, (forty_days_ago, forty_days_ago))
     assert prune_files(tmp_path / "snapshots", timedelta(days=30)) == 1
     assert not old.exists() and new.exists()
+
+
+def test_the_writer_never_takes_more_connections_than_the_pool_has(tmp_path: Path) -> None:
+    (tmp_path / "citywatch.yaml").write_text("storage: {pool_size: 8, write_connections: 4}\n")
+    assert load_settings(tmp_path / "citywatch.yaml").storage.write_connections == 4
+    (tmp_path / "citywatch.yaml").write_text("storage: {pool_size: 2, write_connections: 4}\n")
+    with pytest.raises(SettingsError, match="exceeds pool_size"):
+        load_settings(tmp_path / "citywatch.yaml")
