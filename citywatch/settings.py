@@ -83,7 +83,7 @@ class BrokerSettings(Strict):
 class StorageSettings(Strict):
     dsn: str = "postgresql://postgres@127.0.0.1:15433/citywatch"
     pool_size: int = Field(default=4, ge=1)
-    batch_size: int = Field(default=500, ge=1)
+    batch_size: int = Field(default=2000, ge=1, description="events per write at most (Faust buffers 4096)")
     batch_window_s: float = Field(default=1.0, gt=0)
     write_connections: int = Field(default=2, ge=1, le=16, description=(
         "connections one big batch of a table is split over (at least 1,000 rows each); "
