@@ -33,6 +33,11 @@ def test_repository_example_is_valid() -> None:
     assert isinstance(model, OnnxYoloModel) and model.path.is_absolute()
 
 
+def test_the_production_settings_in_compose_are_valid() -> None:
+    settings = load_settings(ROOT / "compose" / "citywatch.yaml", environ={})
+    assert settings.storage.write_connections <= settings.storage.pool_size
+
+
 def test_unknown_key_is_an_error_with_line_and_column(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL.replace("      url: video.avi", "      url: video.avi\n      fsp: 3"))
     with pytest.raises(SettingsError) as info:
