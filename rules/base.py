@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -26,7 +27,7 @@ class SourceInfo:
     position: LatLon | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Seen:
     """One event as the rules see it, worked out once per event (not once per rule)."""
 
@@ -34,9 +35,14 @@ class Seen:
     source_id: str
     kind: str
     now_us: int
-    event_id: str
     info: SourceInfo
     position: LatLon | None = None
+
+    @cached_property
+    def event_id(self) -> str:
+        """The event id as text, made only when evidence needs it (most events decide
+        nothing, and formatting a UUID costs more than most rules do)."""
+        return str(self.event.event_id)
 
     @property
     def place(self) -> LatLon | None:

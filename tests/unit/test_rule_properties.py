@@ -61,7 +61,7 @@ def test_frequency_matches_a_brute_force_count(
     for t, person in zip(accumulate(gaps), mask, strict=False):
         event = detection(t, 1 if person else 0)
         seen = Seen(event=event, source_id="cam-1", kind="camera", now_us=to_us(event.time),
-                    event_id=str(event.event_id), info=SourceInfo())
+                    info=SourceInfo())
         if person:
             counted.append(t)
         observed = condition.observe(seen, memory)
