@@ -7,8 +7,9 @@ database does the upkeep itself:
 - compression of chunks older than a week (segmented by source, so one camera's history
   stays one read), by `add_compression_policy`;
 - retention by `add_retention_policy` (the Apache edition drops chunks from our own job);
-- continuous aggregates, hourly rollups of the dashboard series (`ROLLUPS`), refreshed by a
-  policy and read with real-time aggregation, so the newest hour is never missing.
+- continuous aggregates, hourly rollups of the dashboard series (`ROLLUPS`), filled once
+  from all history, then refreshed by a policy and read with real-time aggregation, so the
+  newest hour is never missing.
 
 Every statement is idempotent (`IF NOT EXISTS`, existing policies compared and replaced
 only when the configured interval changed), so this runs at every worker start.
@@ -63,6 +64,7 @@ hours stay when retention drops their raw chunks (a year of hourly rows per came
 class Statement:
     sql: str
     args: tuple[Any, ...] = ()
+    in_transaction: bool = True
 
 
 def compression_statements(table: str, after: timedelta) -> list[Statement]:
@@ -74,16 +76,29 @@ def compression_statements(table: str, after: timedelta) -> list[Statement]:
     ]
 
 
-def rollup_statements(name: str) -> list[Statement]:
+def rollup_create(name: str) -> Statement:
+    return Statement(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name}"
+                     " WITH (timescaledb.continuous, timescaledb.materialized_only = false)"
+                     f" AS {ROLLUPS[name]} WITH NO DATA")
+
+
+def rollup_fill(name: str) -> Statement:
+    """Materialize all history up to the policy's end (a procedure: not inside a transaction).
+    The policy alone would fill only its last 30 days, and older hours would be missing."""
+    return Statement("CALL refresh_continuous_aggregate($1::regclass, NULL, now() - $2::interval)",
+                     (name, ROLLUP_REFRESH["end_offset"]), in_transaction=False)
+
+
+def rollup_policy(name: str) -> Statement:
     refresh = ROLLUP_REFRESH
-    return [
-        Statement(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name}"
-                  " WITH (timescaledb.continuous, timescaledb.materialized_only = false)"
-                  f" AS {ROLLUPS[name]} WITH NO DATA"),
-        Statement("SELECT add_continuous_aggregate_policy($1::regclass, start_offset => $2::interval,"
-                  " end_offset => $3::interval, schedule_interval => $4::interval, if_not_exists => TRUE)",
-                  (name, refresh["start_offset"], refresh["end_offset"], refresh["schedule_interval"])),
-    ]
+    return Statement(
+        "SELECT add_continuous_aggregate_policy($1::regclass, start_offset => $2::interval,"
+        " end_offset => $3::interval, schedule_interval => $4::interval, if_not_exists => TRUE)",
+        (name, refresh["start_offset"], refresh["end_offset"], refresh["schedule_interval"]))
+
+
+def rollup_statements(name: str) -> list[Statement]:
+    return [rollup_create(name), rollup_fill(name), rollup_policy(name)]
 
 
 def retention_statements(table: str, keep: timedelta) -> list[Statement]:
@@ -135,9 +150,16 @@ async def ensure_community_features(db: Connection) -> bool:
             async with db.transaction():
                 if await policy_interval(db, "policy_compression", table, "compress_after") is None:
                     await _run(db, compression_statements(table, after))
+        ready = {r["name"] for r in await db.fetch("SELECT name FROM rollups_ready")}
         for name in ROLLUPS:
+            if name in ready:
+                continue
+            log.info("filling the rollup %s from all stored history (once)", name)
+            await _run(db, [rollup_create(name)])
+            await _run(db, [rollup_fill(name)])  # a worker dying here fills the rest next time
             async with db.transaction():
-                await _run(db, rollup_statements(name))
+                await _run(db, [rollup_policy(name)])
+                await db.execute("INSERT INTO rollups_ready (name) VALUES ($1) ON CONFLICT DO NOTHING", name)
     finally:
         await db.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     log.info("community features in place: compression of %s, rollups %s",
@@ -146,7 +168,9 @@ async def ensure_community_features(db: Connection) -> bool:
 
 
 async def rollups_available(db: asyncpg.Pool | Connection) -> bool:
-    """True when every rollup exists as a continuous aggregate (storage.aggregates reads them)."""
-    names = await db.fetch("SELECT view_name FROM timescaledb_information.continuous_aggregates"
-                           " WHERE view_name = ANY($1::text[])", list(ROLLUPS))
-    return len(names) == len(ROLLUPS)
+    """True when every rollup exists as a continuous aggregate and holds all history
+    (storage.aggregates reads them then, and the raw rows before)."""
+    count = await db.fetchval(
+        "SELECT count(*) FROM timescaledb_information.continuous_aggregates c"
+        " JOIN rollups_ready r ON r.name = c.view_name WHERE c.view_name = ANY($1::text[])", list(ROLLUPS))
+    return bool(count == len(ROLLUPS))
