@@ -9,6 +9,7 @@ loudly with their reasons.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import MutableMapping
 from typing import Any
@@ -103,11 +104,13 @@ def ack_links(settings: Settings) -> AckLinks | None:
     return AckLinks(console.public_url, console.ack_secret.get_secret_value())
 
 
-async def set_up_community_features(connection: Any) -> None:
-    """Compression and rollups on a community-licensed server. A failure here costs those
-    savings, never the pipeline: it is logged and the worker runs on."""
+async def set_up_community_features(pool: asyncpg.Pool) -> None:
+    """Compression and rollups on a community-licensed server, beside the pipeline (filling
+    the rollups from a big history takes a while once). A failure costs those savings,
+    never the pipeline: it is logged and the worker runs on."""
     try:
-        await ensure_community_features(connection)
+        async with pool.acquire() as connection:
+            await ensure_community_features(connection)
     except Exception:
         log.exception("setting up TimescaleDB's community features failed; running without them")
 
@@ -116,6 +119,7 @@ class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = asyncio.Lock()
+        self._community: asyncio.Task[None] | None = None
         self._pool: asyncpg.Pool | None = None
         self._writer: EventWriter | None = None
         self._engine: DetectionEngine | None = None
@@ -136,7 +140,7 @@ class Runtime:
                 assert pool is not None
                 async with pool.acquire() as connection:
                     applied = await migrate(connection)
-                    await set_up_community_features(connection)
+                self._community = asyncio.create_task(set_up_community_features(pool))
                 if applied:
                     log.info("applied migrations: %s", ", ".join(applied))
                 self._pool = pool
@@ -208,6 +212,10 @@ class Runtime:
         return self._dispatcher
 
     async def close(self) -> None:
+        if self._community is not None and not self._community.done():
+            self._community.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._community
         if self._engine is not None:
             await self._engine.close()
         for channel in self._channels.values():
