@@ -466,6 +466,9 @@ class Settings(Strict):
         for model in data["models"]:
             if model.get("path") is not None:
                 model["path"] = fix(Path(model["path"]))
+        for schedule in data["notify"]["schedules"].values():
+            if schedule.get("calendar") is not None:
+                schedule["calendar"]["path"] = fix(schedule["calendar"]["path"])
         return Settings.model_validate(data)  # model_dump keeps SecretStr values as SecretStr
 
 

@@ -93,8 +93,8 @@ class Directory(_Strict):
         for name, team in self.teams.items():
             problems += [f"team {name}: unknown person {m!r}" for m in team.members if m not in self.people]
         for name, schedule in self.schedules.items():
-            users = [*schedule.rotation.users, *(o.user for o in schedule.overrides)]
-            problems += [f"schedule {name}: unknown person {u!r}" for u in users if u not in self.people]
+            problems += [f"schedule {name}: unknown person {u!r}"
+                         for u in sorted(schedule.people()) if u not in self.people]
         for name, policy in self.policies.items():
             for step in policy.steps:
                 for target in step.notify:

@@ -62,8 +62,9 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
         directory = settings.directory
         rows = []
         for name, schedule in sorted(directory.schedules.items()):
-            handoff = now + timedelta(days=1 if schedule.rotation.period == "daily" else 7)
-            rows.append({"schedule": name, "now": schedule.on_call(now), "next": schedule.on_call(handoff)})
+            change = schedule.next_change(now)
+            rows.append({"schedule": name, "now": schedule.on_call(now), "next": schedule.on_call(change),
+                         "from": change})
         teams = {name: team.members for name, team in sorted(directory.teams.items())}
         return _page(templates, request, "oncall.html", user, schedules=rows, teams=teams)
 

@@ -284,3 +284,23 @@ async def test_a_signed_in_user_who_is_demoted_or_disabled_loses_the_rights_at_o
     assert client.get("/api/alerts").status_code == 200
     await pg_pool.execute("UPDATE console_users SET disabled = true WHERE username = $1", f"dora-{suffix}")
     assert client.get("/api/alerts").status_code == 401
+
+
+async def test_on_call_from_a_calendar_file_in_the_page_and_the_api(
+    console_settings: Settings, pg_pool: asyncpg.Pool, tmp_path: Path,
+) -> None:
+    from tests.unit.test_oncall_calendar import ICS
+
+    (tmp_path / "oncall.ics").write_text(ICS)
+    config = tmp_path / "citywatch.yaml"
+    config.write_text(config.read_text() + """
+recipients: {ana: {email: ana@city.example}, bo: {email: bo@city.example}, cy: {email: cy@city.example}}
+notify: {schedules: {ops: {calendar: {path: oncall.ics}}}}
+""")
+    name = f"oona-{uuid4().hex[:6]}"
+    await make_user(pg_pool, name, "viewer")
+    with TestClient(create_app(load_settings(config))) as client:
+        sign_in(client, name)
+        assert client.get("/api/oncall", params={"at": "2026-04-07T12:00:00Z"}).json() == {"ops": "cy"}
+        page = client.get("/oncall")
+        assert page.status_code == 200 and "<td>ops</td>" in page.text and " UTC</span>" in page.text
