@@ -78,22 +78,30 @@ def _run_db(dsn: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
     return asyncio.run(run())
 
 
+def _change_audited(ctx: Context, change: Callable[[Any], Awaitable[bool]], action: str, target: str,
+                    missing: str) -> None:
+    """Make a change that may find nothing to change; audit it when it did, else fail."""
+    from storage.people import audit
+
+    async def run(db: Any) -> bool:
+        done = await change(db)
+        if done:
+            await audit(db, "cli", action, target)
+        return done
+
+    if not _run_db(ctx.settings.storage.dsn, run):
+        raise click.ClickException(missing)
+
+
 def register_tokens_and_disabling(users: click.Group) -> None:
     @users.command("disable")
     @click.argument("name")
     @pass_context
     def users_disable(ctx: Context, name: str) -> None:
         """Disable a user: their sessions and API tokens stop working at their next request."""
-        from storage.people import audit, disable_user
+        from storage.people import disable_user
 
-        async def run(db: Any) -> bool:
-            found = await disable_user(db, name)
-            if found:
-                await audit(db, "cli", "user disabled", name)
-            return found
-
-        if not _run_db(ctx.settings.storage.dsn, run):
-            raise click.ClickException(f"no user {name}")
+        _change_audited(ctx, lambda db: disable_user(db, name), "user disabled", name, f"no user {name}")
         click.echo(f"{name} is disabled", err=True)
 
     @users.group("token")
@@ -148,14 +156,8 @@ def register_tokens_and_disabling(users: click.Group) -> None:
     @pass_context
     def token_revoke(ctx: Context, token_id: str) -> None:
         """Revoke a token by its id (the second part of cwt_<id>_...)."""
-        from storage.people import audit, revoke_token
+        from storage.people import revoke_token
 
-        async def run(db: Any) -> bool:
-            done = await revoke_token(db, token_id)
-            if done:
-                await audit(db, "cli", "token revoked", token_id)
-            return done
-
-        if not _run_db(ctx.settings.storage.dsn, run):
-            raise click.ClickException(f"no active token {token_id}")
+        _change_audited(ctx, lambda db: revoke_token(db, token_id), "token revoked", token_id,
+                        f"no active token {token_id}")
         click.echo(f"token {token_id} revoked", err=True)
