@@ -41,9 +41,32 @@ async def update_hash(db: Db, username: str, password_hash: str) -> None:
 
 
 async def disable_user(db: Db, username: str) -> bool:
-    """True when the user existed; their sessions and tokens stop working at the next request."""
+    """True when the user existed; their sessions end and their tokens stop working."""
     status = await db.execute("UPDATE console_users SET disabled = true WHERE username = $1", username)
+    await db.execute("UPDATE console_sessions SET ended_at = now() WHERE username = $1 AND ended_at IS NULL",
+                     username)
     return status != "UPDATE 0"
+
+
+async def start_session(db: Db, session_id: str, username: str) -> None:
+    """A new session; sessions older than a week (long expired) go at the same time."""
+    await db.execute("DELETE FROM console_sessions WHERE created_at < now() - interval '7 days'")
+    await db.execute("INSERT INTO console_sessions (id, username) VALUES ($1, $2)", session_id, username)
+
+
+async def session_owner(db: Db, session_id: str, max_age_s: int) -> StoredUser | None:
+    """The user of a live session (not ended, not older than `max_age_s`, user enabled)."""
+    row = await db.fetchrow(
+        "UPDATE console_sessions s SET last_seen_at = now() FROM console_users u"
+        " WHERE s.id = $1 AND s.ended_at IS NULL AND u.username = s.username AND NOT u.disabled"
+        " AND s.created_at > now() - make_interval(secs => $2)"
+        " RETURNING u.username, u.password_hash, u.role, u.disabled", session_id, max_age_s)
+    return StoredUser(**dict(row)) if row is not None else None
+
+
+async def end_session(db: Db, session_id: str) -> None:
+    await db.execute("UPDATE console_sessions SET ended_at = now() WHERE id = $1 AND ended_at IS NULL",
+                     session_id)
 
 
 @dataclass(frozen=True)

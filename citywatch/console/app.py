@@ -21,7 +21,17 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from citywatch.console.auth import AsViewer, authenticate, csrf_ok, csrf_token, current_user, log_in, viewer
+from citywatch.console.auth import (
+    SESSION_MAX_AGE_S,
+    AsViewer,
+    authenticate,
+    csrf_ok,
+    csrf_token,
+    log_in,
+    log_out,
+    session_user,
+    viewer,
+)
 from citywatch.console.history_api import history_router
 from citywatch.console.live import LiveFeed, sse
 from citywatch.console.notify_api import notify_router
@@ -71,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="CityWatch console", lifespan=lifespan)
     public = settings.console.public_url or ""
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="citywatch",
-                       max_age=12 * 3600, same_site="strict", https_only=public.startswith("https://"))
+                       max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=public.startswith("https://"))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(history_router(), dependencies=[Depends(viewer)])
     app.include_router(notify_router(settings))
@@ -100,13 +110,13 @@ def create_app(settings: Settings) -> FastAPI:
         if user is None:
             await audit(request.app.state.pool, username, "login failed")
             return RedirectResponse("/login?error=1", status_code=303)
-        log_in(request, user)
+        await log_in(request, user)
         await audit(request.app.state.pool, user.name, "login")
         return RedirectResponse("/", status_code=303)
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:
-        request.session.clear()
+        await log_out(request)
         return RedirectResponse("/login", status_code=303)
 
     @app.get("/api/alerts")
@@ -116,7 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     async def feed(request: Request) -> Response:
-        user = current_user(request)
+        user = await session_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         rows = await recent_alerts(request.app.state.pool, 100)

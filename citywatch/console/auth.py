@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from citywatch.console.roles import ROLES, Role, User
 from citywatch.console.tokens import token_user
-from storage.people import find_user, update_hash
+from storage.people import end_session, find_user, session_owner, start_session, update_hash
 
 __all__ = [
     "ROLES",
@@ -35,9 +35,10 @@ __all__ = [
     "authenticate",
     "csrf_ok",
     "csrf_token",
-    "current_user",
     "hash_password",
     "log_in",
+    "log_out",
+    "session_user",
 ]
 CSRF_HEADER = "X-CSRF-Token"
 _hasher = PasswordHasher()
@@ -65,16 +66,23 @@ async def authenticate(pool: asyncpg.Pool, username: str, password: str) -> User
     return User(stored.username, stored.role)  # type: ignore[arg-type]
 
 
-def log_in(request: Request, user: User) -> None:
-    request.session.clear()  # a fresh session: no fixation
-    request.session.update({"user": user.name, "role": user.role, "csrf": secrets.token_urlsafe(32)})
+SESSION_MAX_AGE_S = 12 * 3600
 
 
-def current_user(request: Request) -> User | None:
-    name, role = request.session.get("user"), request.session.get("role")
-    if not isinstance(name, str) or role not in ROLES:
-        return None
-    return User(name, role)
+async def log_in(request: Request, user: User) -> None:
+    """A fresh session (no fixation): a random id held by the server, and a CSRF token."""
+    request.session.clear()
+    session_id = secrets.token_urlsafe(32)
+    await start_session(request.app.state.pool, session_id, user.name)
+    request.session.update({"sid": session_id, "csrf": secrets.token_urlsafe(32)})
+
+
+async def log_out(request: Request) -> None:
+    """Ends the session on the server too: a copy of the cookie no longer works."""
+    session_id = request.session.get("sid")
+    if isinstance(session_id, str):
+        await end_session(request.app.state.pool, session_id)
+    request.session.clear()
 
 
 def csrf_token(request: Request) -> str:
@@ -95,13 +103,14 @@ _bearer = HTTPBearer(auto_error=False, description="an API token: `citywatch use
 
 
 async def session_user(request: Request) -> User | None:
-    """The signed-in user as the database has them now: a user disabled or demoted since
-    signing in gets no more than their current role (one primary-key read per request)."""
-    user = current_user(request)
-    if user is None:
+    """The signed-in user as the database has them now (one primary-key read per request):
+    a session ended by signing out, or of a user since disabled, is no session; a user
+    demoted since signing in has their current role."""
+    session_id = request.session.get("sid")
+    if not isinstance(session_id, str):
         return None
-    stored = await find_user(request.app.state.pool, user.name)
-    if stored is None or stored.disabled or stored.role not in ROLES:
+    stored = await session_owner(request.app.state.pool, session_id, SESSION_MAX_AGE_S)
+    if stored is None or stored.role not in ROLES:
         request.session.clear()
         return None
     return User(stored.username, stored.role)

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from citywatch.catalog import source_catalog
-from citywatch.console.auth import User, csrf_token, current_user
+from citywatch.console.auth import User, csrf_token, session_user
 from citywatch.settings import Settings
 
 
@@ -39,14 +39,14 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/rules", response_class=HTMLResponse)
     async def rules(request: Request) -> Response:
-        user = current_user(request)
+        user = await session_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         return _page(templates, request, "rules.html", user, can_edit=user.can("rule_editor"))
 
     @router.get("/history", response_class=HTMLResponse)
     async def history(request: Request) -> Response:
-        user = current_user(request)
+        user = await session_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         end = datetime.now(UTC).replace(microsecond=0)
@@ -55,7 +55,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/oncall", response_class=HTMLResponse)
     async def oncall(request: Request) -> Response:
-        user = current_user(request)
+        user = await session_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         now = datetime.now(UTC)
@@ -70,7 +70,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/sources", response_class=HTMLResponse)
     async def sources(request: Request) -> Response:
-        user = current_user(request)
+        user = await session_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         pool = request.app.state.pool
@@ -88,7 +88,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/alerts/{alert_id}", response_class=HTMLResponse)
     async def alert_detail(alert_id: UUID, request: Request) -> Response:
-        user = current_user(request)
+        user = await session_user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         pool = request.app.state.pool
@@ -113,7 +113,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
     async def snapshot(path: str, request: Request) -> Response:
         """Evidence images (as referenced by detections and alerts), only for signed-in users
         and only from the snapshot folder."""
-        if current_user(request) is None:
+        if await session_user(request) is None:
             raise HTTPException(401, "sign in first")
         from fastapi.responses import FileResponse
 

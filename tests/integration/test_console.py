@@ -4,6 +4,7 @@ the audit log, and the live feed over Server-Sent Events."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -278,12 +279,35 @@ async def test_a_signed_in_user_who_is_demoted_or_disabled_loses_the_rights_at_o
     await make_user(pg_pool, f"dora-{suffix}", "operator")
     alert = await stored_alert(pg_pool, f"Demotion test {suffix}")
     csrf = sign_in(client, f"dora-{suffix}")
+    assert "Acknowledge" in client.get("/").text
     await make_user(pg_pool, f"dora-{suffix}", "viewer")  # demoted while signed in
     ack = f"/api/alerts/{alert.alert_id}/ack"
     assert client.post(ack, json={}, headers={"X-CSRF-Token": csrf}).status_code == 403
     assert client.get("/api/alerts").status_code == 200
+    assert "Acknowledge" not in client.get("/").text  # the pages too
     await pg_pool.execute("UPDATE console_users SET disabled = true WHERE username = $1", f"dora-{suffix}")
     assert client.get("/api/alerts").status_code == 401
+    assert client.get("/history", follow_redirects=False).headers["location"] == "/login"
+
+
+async def test_signing_out_ends_the_session_even_for_a_copied_cookie(
+    client: TestClient, pg_pool: asyncpg.Pool,
+) -> None:
+    name = f"sid-{uuid4().hex[:6]}"
+    await make_user(pg_pool, name, "viewer")
+    sign_in(client, name)
+    copied = client.cookies.get("citywatch")
+    assert copied is not None
+    payload = json.loads(base64.urlsafe_b64decode(copied.split(".")[0] + "=="))
+    assert set(payload) == {"sid", "csrf"}  # a session id, not who the user is or their role
+    assert client.get("/api/alerts").status_code == 200
+    client.post("/logout")
+    client.cookies.set("citywatch", copied)  # replayed, as a thief with a copy would
+    assert client.get("/api/alerts").status_code == 401
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login"
+    ended = await pg_pool.fetchval("SELECT count(*) FROM console_sessions WHERE username = $1"
+                                   " AND ended_at IS NOT NULL", name)
+    assert ended == 1
 
 
 async def test_on_call_from_a_calendar_file_in_the_page_and_the_api(
