@@ -123,7 +123,7 @@ async def policy_interval(db: Connection, proc: str, table: str, key: str) -> ti
     return value if isinstance(value, timedelta) else None
 
 
-async def _run(db: Connection, statements: list[Statement]) -> None:
+async def _run(db: Connection, *statements: Statement) -> None:
     for statement in statements:
         await db.execute(statement.sql, *statement.args)
 
@@ -134,7 +134,7 @@ async def ensure_retention_policies(db: Connection, retention: dict[str, timedel
     for table, keep in retention.items():
         if await policy_interval(db, "policy_retention", table, "drop_after") != keep:
             async with db.transaction():
-                await _run(db, retention_statements(table, keep))
+                await _run(db, *retention_statements(table, keep))
             changed.append(table)
     return changed
 
@@ -149,16 +149,16 @@ async def ensure_community_features(db: Connection) -> bool:
         for table, after in COMPRESS_AFTER.items():
             async with db.transaction():
                 if await policy_interval(db, "policy_compression", table, "compress_after") is None:
-                    await _run(db, compression_statements(table, after))
+                    await _run(db, *compression_statements(table, after))
         ready = {r["name"] for r in await db.fetch("SELECT name FROM rollups_ready")}
         for name in ROLLUPS:
             if name in ready:
                 continue
             log.info("filling the rollup %s from all stored history (once)", name)
-            await _run(db, [rollup_create(name)])
-            await _run(db, [rollup_fill(name)])  # a worker dying here fills the rest next time
+            await _run(db, rollup_create(name))
+            await _run(db, rollup_fill(name))  # a worker dying here fills the rest next time
             async with db.transaction():
-                await _run(db, [rollup_policy(name)])
+                await _run(db, rollup_policy(name))
                 await db.execute("INSERT INTO rollups_ready (name) VALUES ($1) ON CONFLICT DO NOTHING", name)
     finally:
         await db.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
