@@ -58,5 +58,6 @@ def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list)
     folder = pipelines.snapshot_dir or settings.infra.state_dir / "snapshots"  # resolved() sets it
     snapshots = SnapshotStore(folder, pipelines.snapshot_min_interval_s) if pipelines.snapshots else None
     engine = DetectionEngine(models, settings.steps_for, lambda s: scene_for(settings, s), on_batch, on_skip,
-                             demand_for=demand_for, snapshots=snapshots, on_shadow=on_shadow)
+                             demand_for=demand_for, snapshots=snapshots, on_shadow=on_shadow,
+                             max_pixels=pipelines.max_frame_pixels)
     return engine

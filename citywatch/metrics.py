@@ -32,7 +32,8 @@ FRAMES_SKIPPED = Counter("citywatch_model_frames_skipped_total",
 ALERTS = Counter("citywatch_alerts_total", "Alert transitions emitted", ["rule", "state"])
 NOTIFICATIONS = Counter("citywatch_notifications_total", "Delivery outcomes", ["channel", "status"])
 ROWS_STORED = Counter("citywatch_rows_stored_total", "New rows written to TimescaleDB")
-STORE_FAILURES = Counter("citywatch_store_failures_total", "Failed batch writes (retried)")
+TRANSIENT_FAILURES = Counter("citywatch_transient_failures_total",
+                             "Failures waited out and retried (a service down), by agent", ["agent"])
 
 
 SOURCE_CONNECTED = Gauge("citywatch_source_connected", "1 while the source delivers frames", ["source"])

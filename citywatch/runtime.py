@@ -26,7 +26,7 @@ from notifier.acklinks import AckLinks
 from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, RetryPolicy
 from notifier.email import EmailChannel, SmtpConfig
-from notifier.log import OutboxPolicy
+from notifier.log import NotificationLog, OutboxPolicy
 from notifier.senders import Sender
 from notifier.sms import SmsChannel, TwilioConfig
 from notifier.webhook import WebhookChannel, WebhookConfig
@@ -36,7 +36,6 @@ from rules.model import Rule
 from rules.reload import RuleDirectoryWatcher
 from storage.community import ensure_community_features
 from storage.migrate import migrate
-from storage.notification_log import PgNotificationLog
 from storage.writer import EventWriter
 
 log = logging.getLogger(__name__)
@@ -194,13 +193,15 @@ class Runtime:
             self._rule_engines[scope] = engine
         return engine
 
-    async def dispatcher(self) -> Dispatcher:
+    async def dispatcher(self, notification_log: NotificationLog) -> Dispatcher:
+        """The dispatcher over `notification_log` (the worker's is in Faust tables, so sending
+        never waits for the database)."""
         if self._dispatcher is None:
             notify = self.settings.notify
             sms = self.settings.channels.sms
             self._channels = build_channels(self.settings)
             self._dispatcher = Dispatcher(
-                self._channels, self.settings.recipients, PgNotificationLog(await self.pool()),
+                self._channels, self.settings.recipients, notification_log,
                 RetryPolicy(notify.attempts, notify.base_delay_s, notify.max_delay_s),
                 failover_after=notify.failover_to_email_after,
                 sms_segments=sms.max_segments if sms is not None else 1,

@@ -30,7 +30,9 @@ from pydantic import (
 )
 
 from detectors.config import ModelSpec, StepSpec
+from detectors.decode import DEFAULT_MAX_PIXELS
 from detectors.engine import validate_steps
+from ingest.events import SOURCE_ID_PATTERN
 from notifier.oncall import OnCallSchedule
 from notifier.people import Directory, EscalationPolicy, Person, Team
 from rules.yaml_source import (
@@ -169,7 +171,7 @@ class DroneTelemetrySettings(Strict):
 
 
 class CameraSourceSettings(Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    id: str = Field(pattern=SOURCE_ID_PATTERN)
     name: str = ""
     kind: Literal["camera", "drone"] = "camera"
     url: str = Field(min_length=1, description="file path, rtsp://, http(s):// MJPEG, or usb:N")
@@ -220,7 +222,7 @@ class CsvColumnSettings(Strict):
 
 
 class AirQualitySourceSettings(Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    id: str = Field(pattern=SOURCE_ID_PATTERN)
     format: Literal["csv"] = "csv"
     path: Path
     columns: dict[str, CsvColumnSettings] = Field(min_length=1)
@@ -238,7 +240,7 @@ class AirQualitySourceSettings(Strict):
 class SensorSettings(Strict):
     """A registered air-quality sensor that pushes readings (HTTP); others are refused."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    id: str = Field(pattern=SOURCE_ID_PATTERN)
     device_id: str = Field(min_length=1, description="e.g. esp8266-13572468 (Sensor.Community X-Sensor)")
     name: str = ""
     position: GeoSettings | None = None
@@ -298,6 +300,9 @@ class PipelinesSettings(Strict):
     snapshots: bool = Field(default=True, description="keep a JPEG with boxes for detections rules may use")
     snapshot_dir: Path | None = Field(default=None, description="default: <infra.state_dir>/snapshots")
     snapshot_min_interval_s: float = Field(default=5.0, ge=0)
+    max_frame_pixels: int = Field(
+        default=DEFAULT_MAX_PIXELS, ge=64 * 64,
+        description="a frame whose JPEG header claims more pixels is dead-lettered before decoding")
 
 
 class RulesSettings(Strict):
@@ -360,6 +365,9 @@ class NotifySettings(Strict):
         default=10.0, gt=0, description="after the quick retries, the outbox tries again this often")
     outbox_max_age_s: float = Field(default=3600.0, gt=0, description="and gives up after this long")
     outbox_max_attempts: int = Field(default=60, ge=1)
+    dedup_retention_s: float = Field(
+        default=7 * 86400.0, gt=0,
+        description="how long a finished delivery is remembered, so a redelivered alert sends nothing twice")
     bundle_window_s: float = Field(
         default=0.0, ge=0, description="more alerts of a rule within this window go out as one message")
     teams: dict[str, Team] = Field(default_factory=dict)

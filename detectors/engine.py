@@ -19,7 +19,7 @@ from typing import Protocol
 
 from detectors.base import Detector, Image
 from detectors.config import StepSpec, WhenSpec
-from detectors.decode import decode_jpeg
+from detectors.decode import DEFAULT_MAX_PIXELS, decode_jpeg
 from detectors.events import Box, Detection, LineCrossing
 from detectors.scene import SceneSpec
 from detectors.scheduler import BatchObserver, BatchScheduler
@@ -92,8 +92,10 @@ class DetectionEngine:
         demand_for: Callable[[str], Demand | None] | None = None,
         snapshots: SnapshotStore | None = None,
         on_shadow: ShadowObserver | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.models = dict(models)
+        self.max_pixels = max_pixels
         self._steps_for = steps_for or (lambda _source: [StepSpec(model=name) for name in self.models])
         self._scene_for = scene_for or (lambda _source: None)
         self._on_skip = on_skip
@@ -118,11 +120,23 @@ class DetectionEngine:
             detector.warm_up()
 
     async def run(self, frames: Sequence[Frame]) -> RunResult:
-        images = await asyncio.to_thread(_decode_all, frames)
+        """Each frame on its own: one that cannot be decoded, or that a model or tracker fails
+        on, is rejected with the reason; the other frames of the batch are unaffected."""
+        images = await asyncio.to_thread(_decode_all, frames, self.max_pixels)
         rejected = [(f, i) for f, i in zip(frames, images, strict=True) if isinstance(i, str)]
         decoded = [(f, i) for f, i in zip(frames, images, strict=True) if not isinstance(i, str)]
-        per_frame = await asyncio.gather(*(self._frame(frame, image) for frame, image in decoded))
-        return RunResult([d for ds in per_frame for d in ds], rejected)
+        per_frame = await asyncio.gather(*(self._frame(frame, image) for frame, image in decoded),
+                                         return_exceptions=True)
+        detections: list[Detection] = []
+        for (frame, _), outcome in zip(decoded, per_frame, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            if isinstance(outcome, BaseException):
+                reason = f"detection failed on this frame: {type(outcome).__name__}: {outcome}"
+                rejected.append((frame, reason))
+            else:
+                detections += outcome
+        return RunResult(detections, rejected)
 
     async def _frame(self, frame: Frame, image: Image) -> list[Detection]:
         source = frame.source_id
@@ -266,11 +280,11 @@ def _dedupe(crossings: list[LineCrossing]) -> list[LineCrossing]:
     return list(dict.fromkeys(crossings))
 
 
-def _decode_all(frames: Sequence[Frame]) -> list[Image | str]:
+def _decode_all(frames: Sequence[Frame], max_pixels: int) -> list[Image | str]:
     out: list[Image | str] = []
     for frame in frames:
         try:
-            out.append(decode_jpeg(frame.jpeg))
+            out.append(decode_jpeg(frame.jpeg, max_pixels))
         except EventFormatError as exc:
             out.append(str(exc))
     return out

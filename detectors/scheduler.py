@@ -72,9 +72,13 @@ class BatchScheduler:
                 results = await loop.run_in_executor(
                     self._executor, self.detector.infer_batch, [r.image for r in batch])
             except Exception as exc:
+                if len(batch) == 1:
+                    if not batch[0].future.done():
+                        batch[0].future.set_exception(exc)
+                    continue
+                # one image may have tripped the model: each alone, so only that one fails
                 for request in batch:
-                    if not request.future.done():
-                        request.future.set_exception(exc)
+                    await self._alone(loop, request)
                 continue
             elapsed = time.perf_counter() - started
             self.batches += 1
@@ -85,6 +89,17 @@ class BatchScheduler:
             for request, boxes in zip(batch, results, strict=True):
                 if not request.future.done():
                     request.future.set_result((boxes, share_ms))
+
+    async def _alone(self, loop: asyncio.AbstractEventLoop, request: _Request) -> None:
+        started = time.perf_counter()
+        try:
+            [boxes] = await loop.run_in_executor(self._executor, self.detector.infer_batch, [request.image])
+        except Exception as exc:
+            if not request.future.done():
+                request.future.set_exception(exc)
+            return
+        if not request.future.done():
+            request.future.set_result((boxes, (time.perf_counter() - started) * 1000))
 
     async def close(self) -> None:
         if self._task is not None:

@@ -8,12 +8,26 @@ Every event carries a unique `event_id` (sinks deduplicate on it), a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SCHEMA_VERSION = 1
+
+SOURCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
+SourceId = Annotated[str, StringConstraints(pattern=SOURCE_ID_PATTERN)]
+"""A source id from outside (a camera, a sensor, a drone): letters, digits and `_.:-`, so it is
+safe as a Kafka key, a label, and never a path (snapshots are filed under it)."""
+
+ValueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")]
+UnitName = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{0,32}$")]
+
+MIN_YEAR, MAX_YEAR = 1970, 9998
+"""Event times outside these years are refused: before 1970 is a clock that never got set,
+and near 9999 an offset would overflow (and no column could hold it)."""
+
+MAX_PERIOD_S = 366 * 86400
 
 SourceKind = Literal["camera", "drone", "sensor"]
 
@@ -29,7 +43,7 @@ def utc_now() -> datetime:
 class Event(BaseModel):
     """Fields every event shares. Frozen so an event cannot change after it is made."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     event_id: UUID = Field(default_factory=uuid4)
     schema_version: int = SCHEMA_VERSION
@@ -39,6 +53,8 @@ class Event(BaseModel):
     @field_validator("time")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
+        if not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"time {value.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}")
         return value.astimezone(UTC)
 
     @field_validator("schema_version")
@@ -66,7 +82,7 @@ def _first_lines(text: str, limit: int = 6) -> str:
 
 
 class GeoPoint(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -78,10 +94,11 @@ class FrameHeader(Event):
     Drone frames carry where the drone was when the frame was captured (interpolated
     between telemetry points)."""
 
+    source_id: SourceId
     kind: Literal["camera", "drone"] = "camera"
-    sequence: int = Field(ge=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
+    sequence: int = Field(ge=0, le=2**63 - 1)
+    width: int = Field(gt=0, le=65535)
+    height: int = Field(gt=0, le=65535)
     encoding: Literal["jpeg"] = "jpeg"
     position: GeoPoint | None = None
     altitude_m: float | None = None
@@ -91,13 +108,15 @@ class FrameHeader(Event):
 class Reading(Event):
     """One sensor report: pollutant values with their units, and the derived AQI."""
 
+    source_id: SourceId
     kind: Literal["sensor"] = "sensor"
-    values: dict[str, float]
-    units: dict[str, str]
-    period_s: int | None = Field(default=None, gt=0, description="averaging period of the values")
+    values: dict[ValueName, float]
+    units: dict[ValueName, UnitName]
+    period_s: int | None = Field(default=None, gt=0, le=MAX_PERIOD_S,
+                                 description="averaging period of the values")
     position: GeoPoint | None = None
     aqi: int | None = Field(default=None, ge=0, le=500)
-    aqi_pollutant: str | None = None
+    aqi_pollutant: ValueName | None = None
 
     @field_validator("values")
     @classmethod

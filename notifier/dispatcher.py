@@ -14,7 +14,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,7 +22,7 @@ from notifier.acklinks import AckLinks
 from notifier.channels import Channel, DeliveryError, Message
 from notifier.escalation import Delivery
 from notifier.events import DeliveryStatus, Notification, mask
-from notifier.log import DeliveryKey, NotificationLog, OutboxPolicy
+from notifier.log import DeliveryKey, NotificationLog, OutboxPolicy, PendingRetry
 from notifier.people import Person
 from notifier.templates import render
 from rules.events import Alert
@@ -106,17 +106,24 @@ class Dispatcher:
             return self._notification(alert, delivery, "email", fallback)
         return self._notification(alert, delivery, delivery.channel, outcome)
 
-    async def retry_due(self, limit: int = 20) -> list[Notification]:
-        """The outbox sweep: deliveries that failed for a while or whose worker died, again."""
-        outcomes = []
-        for pending in await self.log.due_retries(self.outbox, limit):
+    async def retry_due(
+        self, limit: int = 20, owns: Callable[[str], bool] | None = None
+    ) -> list[Notification]:
+        """The outbox sweep: deliveries that failed for a while or whose worker died, again
+        (those at once: one slow provider costs one timeout per sweep, not one per delivery).
+        `owns` limits it to the alerts of one partition (see citywatch.clock)."""
+        due = await self.log.due_retries(self.outbox, limit, owns)
+
+        async def retry(pending: PendingRetry) -> Notification | None:
             alert = Alert.model_validate(pending.alert)
             delivery = Delivery(pending.key.recipient, pending.key.channel, pending.step)
             person = self.recipients.get(delivery.recipient)
             outcome = await self._attempt(alert, delivery, delivery.channel, person, self.outbox.max_attempts)
-            if outcome.status != "duplicate":
-                outcomes.append(self._notification(alert, delivery, delivery.channel, outcome))
-        return outcomes
+            if outcome.status == "duplicate":
+                return None
+            return self._notification(alert, delivery, delivery.channel, outcome)
+
+        return [n for n in await asyncio.gather(*(retry(p) for p in due)) if n is not None]
 
     async def _attempt(self, alert: Alert, delivery: Delivery, channel_name: str,
                        person: Person | None, max_attempts: int | None = None) -> _Outcome:
@@ -135,7 +142,7 @@ class Dispatcher:
         budget = max_attempts if max_attempts is not None else self.retry.attempts
         context = alert.model_dump(mode="json")
         while True:
-            claim = await self.log.claim(key, budget, context, delivery.step)
+            claim = await self.log.claim(key, budget, context, delivery.step, alert.kafka_key)
             if not claim.send:
                 return _Outcome("duplicate", claim.attempt, address, error=claim.reason)
             try:

@@ -1,10 +1,18 @@
-"""Email through SMTP with aiosmtplib (STARTTLS/TLS and auth where configured)."""
+"""Email through SMTP with aiosmtplib (STARTTLS/TLS and auth where configured).
+
+Every email carries `Date` and `Message-ID` (RFC 5322 requires the one and expects the
+other). Header values come partly from rule authors (the title) and partly from data, so
+they are sanitised, never fatal: a line break or control character becomes a space and a
+very long subject is shortened. A message that still cannot be built is a permanent
+delivery error for that one email, never an exception out of the channel.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 import aiosmtplib
@@ -12,6 +20,14 @@ import aiosmtplib
 from notifier.channels import DeliveryError, Message
 
 MAX_INLINE_IMAGE_BYTES = 2_000_000
+MAX_SUBJECT_CHARS = 250
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def header_value(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:
+    """One safe header line: control characters (CR, LF, NUL ...) folded to a space, trimmed."""
+    clean = " ".join(_CONTROL.sub(" ", text).split())
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def _read_image(path: str | None) -> bytes | None:
@@ -44,29 +60,11 @@ class EmailChannel:
         self.config = config
 
     async def send(self, address: str, message: Message) -> str:
+        try:
+            email, message_id = self._build(address, message)
+        except (ValueError, TypeError) as exc:
+            raise DeliveryError(f"the email cannot be built: {exc}", permanent=True) from exc
         cfg = self.config
-        email = EmailMessage()
-        email["From"] = cfg.from_addr
-        email["To"] = address
-        email["Subject"] = message.subject
-        domain = cfg.from_addr.partition("@")[2] or "citywatch.local"
-        message_id = make_msgid(domain=domain)
-        if message.thread_id:
-            root = f"<{message.thread_id}@{domain}>"
-            if message.first_in_thread:
-                message_id = root
-            else:  # updates and the resolve land in the firing's thread
-                email["In-Reply-To"] = root
-                email["References"] = root
-        email["Message-ID"] = message_id
-        email.set_content(message.text)
-        if message.html is not None:
-            email.add_alternative(message.html, subtype="html")
-            image = _read_image(message.image)
-            if image is not None:
-                *_, html_part = email.iter_parts()  # text, then the HTML alternative
-                html_part.add_related(image, maintype="image", subtype="jpeg", cid="<snapshot>",
-                                      filename="snapshot.jpg")
         try:
             await aiosmtplib.send(
                 email,
@@ -86,3 +84,32 @@ class EmailChannel:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryError(f"SMTP delivery failed: {exc}") from exc
         return message_id
+
+    def _build(self, address: str, message: Message) -> tuple[EmailMessage, str]:
+        cfg = self.config
+        if _CONTROL.search(address):
+            raise ValueError(f"the address {address!r} holds control characters")
+        email = EmailMessage()
+        email["From"] = cfg.from_addr
+        email["To"] = address
+        email["Subject"] = header_value(message.subject)
+        email["Date"] = formatdate(localtime=False, usegmt=True)
+        domain = cfg.from_addr.partition("@")[2] or "citywatch.local"
+        message_id = make_msgid(domain=domain)
+        if message.thread_id:
+            root = f"<{message.thread_id}@{domain}>"
+            if message.first_in_thread:
+                message_id = root
+            else:  # updates and the resolve land in the firing's thread
+                email["In-Reply-To"] = root
+                email["References"] = root
+        email["Message-ID"] = message_id
+        email.set_content(message.text)
+        if message.html is not None:
+            email.add_alternative(message.html, subtype="html")
+            image = _read_image(message.image)
+            if image is not None:
+                *_, html_part = email.iter_parts()  # text, then the HTML alternative
+                html_part.add_related(image, maintype="image", subtype="jpeg", cid="<snapshot>",
+                                      filename="snapshot.jpg")
+        return email, message_id

@@ -150,7 +150,7 @@ async def test_worker_runs_the_whole_pipeline(
     assert TOKEN not in output
     reasons = sorted((letter.consumer, letter.reason) for letter in letters)
     assert any(c == "detect" and "not a frame message" in r for c, r in reasons), reasons
-    assert any(c == "detect" and "undecodable JPEG" in r for c, r in reasons), reasons
+    assert any(c == "detect" and "corrupt JPEG" in r for c, r in reasons), reasons
     assert any(c == "store" and "invalid Reading" in r for c, r in reasons), reasons
     assert worker.returncode in (0, -signal.SIGTERM)
     snapshot = await pg_pool.fetchval(

@@ -66,7 +66,7 @@ async def test_runner_emits_deterministic_detections_and_rejects_corrupt_frames(
     corrupt = frame(b"\xff\xd8 this is not really a jpeg")
     result = await runner.run([good, corrupt])
     assert [f for f, _ in result.rejected] == [corrupt]
-    assert "undecodable JPEG" in result.rejected[0][1]
+    assert "corrupt JPEG" in result.rejected[0][1]
     [det] = result.detections
     assert det.frame_event_id == good.header.event_id and det.time == good.header.time
     assert det.count(frozenset({"person"})) >= 3

@@ -81,7 +81,8 @@ async def test_stride_filters_and_unknown_frames() -> None:
                             lambda _: [StepSpec(model="m", min_area=100)])
     assert (await small.run([frame()])).detections[0].boxes == ()
     bad = Frame(frame().header, b"\xff\xd8 broken")
-    assert [reason for _, reason in (await engine.run([bad])).rejected] == ["undecodable JPEG (9 bytes)"]
+    reasons = [reason for _, reason in (await engine.run([bad])).rejected]
+    assert reasons == ["corrupt JPEG: no marker at byte 2"]
 
 
 async def test_frames_from_many_sources_are_micro_batched() -> None:

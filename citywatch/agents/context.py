@@ -1,0 +1,99 @@
+"""What every agent shares: the app, settings, topics, runtime, and the two ways out of a
+message (publishing a result, dead-lettering the message) under the failure policy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from citywatch import metrics
+from citywatch.agents.policy import PermanentFailure, describe, until_done
+from citywatch.deadletter import DeadLetter, Headers
+from citywatch.publisher import publish_dead_letter
+from citywatch.runtime import Runtime
+from citywatch.settings import Settings
+from citywatch.topics import ALL_TOPICS, TopicName, Topics
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_PREVIEW_BYTES = 64 * 1024
+"""A dead letter the broker refuses whole (its headers pushed it over the size limit) is kept
+with this much of the original, and says how long the original was."""
+
+
+def raw_topic(app: faust.App, *names: str, partitions: int | None = None) -> Any:
+    return app.topic(
+        *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        partitions=partitions,
+    )
+
+
+class FaustPublisher:
+    """Publisher over the app's raw topics (used by in-worker sources and agents)."""
+
+    def __init__(self, app: faust.App, topics: Topics) -> None:
+        self._topics = {short: raw_topic(app, topics.name(short)) for short in ALL_TOPICS}
+
+    async def send(
+        self, topic: TopicName, key: bytes, value: bytes, headers: Headers | None = None
+    ) -> None:
+        await self._topics[topic].send(key=key, value=value, headers=headers)
+
+
+@dataclass
+class AgentContext:
+    app: faust.App
+    settings: Settings
+    topics: Topics
+    runtime: Runtime
+    publisher: FaustPublisher
+
+    @property
+    def partitions(self) -> int:
+        return self.settings.broker.partitions
+
+    def topic(self, *shorts: TopicName) -> Any:
+        return raw_topic(self.app, *(self.topics.name(s) for s in shorts))
+
+    def short(self, event: Any) -> str:
+        return self.topics.short(event.message.topic)
+
+    async def send(self, agent: str, topic: TopicName, key: bytes, value: bytes,
+                   headers: Headers | None = None) -> None:
+        """Publish a result; a broker that is briefly away is waited for, not given up on."""
+        await until_done(lambda: self.publisher.send(topic, key, value, headers), agent,
+                         f"publishing to {topic}")
+
+    async def dead_letter(self, event: Any, reason: str, consumer: str) -> None:
+        message = event.message
+        log.warning("dead letter from %s (%s): %s", consumer, message.topic, reason)
+        metrics.DEAD_LETTERS.labels(consumer).inc()
+        letter = DeadLetter(
+            origin_topic=message.topic, reason=reason, raw=event.value or b"", consumer=consumer,
+            origin_partition=message.partition, origin_offset=message.offset,
+            source_id=(event.key or b"").decode(errors="replace") or None,
+        )
+        try:
+            await until_done(lambda: publish_dead_letter(self.publisher, letter), consumer, "dead-lettering")
+        except PermanentFailure as failure:
+            size = len(letter.raw)
+            log.error("the dead letter was refused whole (%s); keeping its first %d of %d bytes",
+                      failure, DEAD_LETTER_PREVIEW_BYTES, size)
+            cut = DeadLetter(letter.origin_topic, f"{reason} [truncated from {size} bytes]",
+                             letter.raw[:DEAD_LETTER_PREVIEW_BYTES], consumer, letter.origin_partition,
+                             letter.origin_offset, letter.source_id)
+            await until_done(lambda: publish_dead_letter(self.publisher, cut), consumer, "dead-lettering")
+
+    async def guarded(self, consumer: str, event: Any, handle: Callable[[Any], Awaitable[None]]) -> None:
+        """One message through `handle`; whatever it raises belongs to that message (results
+        are published through `send`, which waits out the broker): dead-letter, carry on."""
+        metrics.MESSAGES.labels(consumer).inc()
+        try:
+            await handle(event)
+        except Exception as exc:
+            log.exception("%s failed on a message of %s", consumer, event.message.topic)
+            await self.dead_letter(event, describe(exc, consumer), consumer)

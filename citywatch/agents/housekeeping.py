@@ -1,0 +1,106 @@
+"""What keeps a worker's world current: the rules topic followed, rule files published, the
+clock ticking, rule versions archived, old chunks dropped, and the in-worker sources run.
+
+Timers and tasks never end on an error: each logs it and runs again on its next turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from citywatch.agents.context import AgentContext
+from citywatch.agents.policy import PermanentFailure, until_done
+from citywatch.clock import encode_tick
+from citywatch.sources import SourceCounters, run_sources
+from rules.library import RuleFileVersion, RulesMessageError, SilenceChange, decode_rules_message
+from storage.retention import apply_retention, prune_files
+from storage.rules_archive import record_rule_version, record_silence_change
+
+log = logging.getLogger(__name__)
+
+ARCHIVE = "archive-rules"
+
+
+def register(ctx: AgentContext) -> None:
+    app, settings, runtime = ctx.app, ctx.settings, ctx.runtime
+    rulebook = runtime.use_rulebook(ctx.publisher)
+    broker = settings.broker
+
+    async def follow_rules() -> None:
+        """Until the worker stops: a lost broker connection is retried, never given up."""
+        delay = 1.0
+        while True:
+            try:
+                await rulebook.follow(broker.bootstrap_servers, ctx.topics)
+            except Exception:
+                log.exception("following the rules topic failed; retrying in %.0f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    app.task(follow_rules)
+
+    async def publish_rule_folder() -> None:
+        """Hot reload: changed rule files go to the rules topic; broken ones are refused."""
+        try:
+            await rulebook.publish_folder()
+        except Exception:
+            log.exception("publishing the rule folder failed; the previous rules keep running")
+
+    app.timer(settings.rules.reload_every_s)(publish_rule_folder)
+    clock = ctx.topic("clock")
+
+    async def tick() -> None:
+        """Time passes for every partition (see citywatch.clock)."""
+        now = encode_tick(datetime.now(UTC))
+        try:
+            for partition in range(ctx.partitions):
+                await clock.send(key=b"tick", value=now, partition=partition)
+        except Exception:
+            log.exception("sending clock ticks failed")
+
+    app.timer(settings.rules.tick_every_s)(tick)
+
+    async def archive(message: RuleFileVersion | SilenceChange) -> None:
+        pool = await runtime.pool()
+        if isinstance(message, RuleFileVersion):
+            await record_rule_version(pool, message)
+        else:
+            await record_silence_change(pool, message)
+
+    @app.agent(ctx.topic("rules"), name=ARCHIVE)
+    async def archive_rules(stream: Any) -> None:
+        """Every rule file version and silence change, kept in TimescaleDB (who, when, diff)."""
+        async for event in stream.events():
+            try:
+                message = decode_rules_message(event.value or b"")
+                await until_done(partial(archive, message), ARCHIVE, "archiving")
+            except (RulesMessageError, PermanentFailure) as exc:
+                await ctx.dead_letter(event, str(exc), ARCHIVE)
+
+    async def retention() -> None:
+        """Old chunks go (drop_chunks on the Apache edition); old snapshot files with them."""
+        try:
+            pool = await runtime.pool()
+            async with pool.acquire() as connection:
+                dropped = await apply_retention(connection, settings.storage.retention)
+            folder = settings.pipelines.snapshot_dir or settings.infra.state_dir / "snapshots"
+            removed = await asyncio.to_thread(prune_files, folder, settings.storage.retention["detections"])
+            if any(dropped.values()) or removed:
+                log.info("retention: dropped chunks %s, removed %d snapshot files", dropped, removed)
+        except Exception:
+            log.exception("the retention job failed; it runs again later")
+
+    app.timer(settings.storage.retention_every_s)(retention)
+
+    async def sources() -> None:
+        try:
+            await run_sources(settings, ctx.publisher, SourceCounters())
+        except Exception:
+            log.exception("sources stopped")
+
+    if settings.worker.run_sources:
+        app.task(sources)

@@ -1,0 +1,125 @@
+"""One failure policy for every agent and sink: what went wrong decides what happens next.
+
+Everything that can fail is one of two kinds:
+
+- *transient*: the database, the broker, an SMTP server or the Twilio API is unavailable or
+  too slow. It heals without the message changing, so the work is retried with capped,
+  jittered backoff while the agent stops consuming (back-pressure: order kept, nothing lost,
+  nothing dead-lettered). Such a wait is unbounded on purpose: it ends when the service is back.
+- *permanent for this message*: it can never succeed (invalid, unstorable, undecodable, or a
+  bug that this input trips). Retrying would wait forever, so the message is dead-lettered
+  with its reason and the rest carries on. A batch that fails this way is split in halves
+  until exactly the bad messages are rejected and every other one is processed.
+
+An error nobody recognises counts as permanent: the batch split finds the message that trips
+it, and a bug that trips every message shows as dead letters, never as a stuck agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from aiokafka.errors import KafkaError
+
+from citywatch import metrics
+from ingest.backoff import Backoff
+from ingest.events import EventFormatError
+from notifier.channels import DeliveryError
+from storage.errors import database_verdict
+
+log = logging.getLogger(__name__)
+
+Verdict = Literal["transient", "permanent"]
+T = TypeVar("T")
+
+
+def classify(exc: BaseException) -> Verdict:
+    """Whether `exc` heals by itself (transient) or belongs to the message (permanent)."""
+    if isinstance(exc, EventFormatError):
+        return "permanent"
+    verdict = database_verdict(exc)
+    if verdict is not None:
+        return verdict
+    if isinstance(exc, DeliveryError):
+        return "permanent" if exc.permanent else "transient"
+    if isinstance(exc, KafkaError):
+        return "transient" if exc.retriable else "permanent"
+    if isinstance(exc, OSError | TimeoutError | ConnectionError):
+        return "transient"
+    return "permanent"
+
+
+def describe(exc: BaseException, what: str) -> str:
+    """The reason a dead letter carries: where, which error, its text."""
+    return f"{what}: {type(exc).__name__}: {exc}"
+
+
+class PermanentFailure(Exception):
+    """Raised by `until_done` when the error cannot heal; `__cause__` is the original."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    initial_s: float = 0.5
+    max_s: float = 5.0
+    """The longest wait between two tries. A try at a service that is down costs a refused
+    connection; a long wait is time the backlog grows after it is back (bench.storage
+    measured a catch-up of 1.6-28.7 s at 30 s, under a second at 5 s)."""
+
+
+async def until_done(
+    action: Callable[[], Awaitable[T]], agent: str, what: str, policy: RetryPolicy = RetryPolicy(),
+) -> T:
+    """Run `action` until it succeeds, waiting out transient failures; a permanent one raises
+    PermanentFailure at once (never retried)."""
+    backoff = Backoff(policy.initial_s, policy.max_s)
+    while True:
+        try:
+            return await action()
+        except Exception as exc:
+            if classify(exc) == "permanent":
+                raise PermanentFailure(describe(exc, what)) from exc
+            delay = backoff.next_delay()
+            metrics.TRANSIENT_FAILURES.labels(agent).inc()
+            log.error("%s: %s failed (%s: %s); retrying in %.1f s", agent, what, type(exc).__name__, exc,
+                      delay)
+            await asyncio.sleep(delay)
+
+
+async def isolating(
+    items: Sequence[T],
+    action: Callable[[Sequence[T]], Awaitable[None]],
+    reject: Callable[[T, str], Awaitable[None]],
+    agent: str,
+    what: str,
+    policy: RetryPolicy = RetryPolicy(),
+) -> int:
+    """Process `items` with `action`, a batch at a time, under the policy: transient failures
+    are waited out, a permanent failure splits the batch until each item that still fails
+    alone is rejected with its reason. Items keep their order. Returns how many were rejected.
+
+    `action` must be idempotent: a half that is retried may redo what it had done before it
+    failed (the sinks deduplicate on event ids)."""
+    pending: list[list[T]] = [list(items)] if items else []
+    rejected = 0
+    while pending:
+        part = pending.pop()
+
+        async def attempt(part: list[T] = part) -> None:
+            await action(part)
+
+        try:
+            await until_done(attempt, agent, what, policy)
+        except PermanentFailure as failure:
+            if len(part) == 1:
+                rejected += 1
+                await reject(part[0], str(failure))
+                continue
+            middle = len(part) // 2
+            log.warning("%s: %s; splitting the batch of %d to find the message", agent, failure, len(part))
+            pending += [part[middle:], part[:middle]]  # the first half is processed first
+    return rejected
