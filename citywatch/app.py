@@ -20,7 +20,7 @@ from typing import Any
 
 import faust
 
-from citywatch.agents import detect, evaluate, housekeeping, notify, store
+from citywatch.agents import deadletters, detect, evaluate, housekeeping, notify, store
 from citywatch.agents.context import AgentContext, FaustPublisher
 from citywatch.runtime import Runtime
 from citywatch.settings import Settings
@@ -59,6 +59,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
     evaluate.register(ctx, table("rule-state"), table("correlation-state"))
     notify.register(ctx, table("escalations"), table("delivery-claims"), table("delivery-outbox"))
     store.register(ctx)
+    deadletters.register(ctx)
     housekeeping.register(ctx)
 
     async def close_runtime(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from citywatch.cli_context import Context, parse_time, pass_context
+from citywatch.deadletter_cli import register as register_deadletter_commands
 from citywatch.history_cli import register as register_history_commands
 from citywatch.notify_cli import register as register_notify_commands
 from citywatch.rules_cli import register as register_rule_commands
@@ -258,6 +259,7 @@ register_rule_commands(rules)
 register_notify_commands(main)
 register_history_commands(main)
 register_user_commands(main)
+register_deadletter_commands(main)
 
 
 @rules.command("check")

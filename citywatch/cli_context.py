@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,3 +45,20 @@ def parse_time(_: click.Context | None, __: click.Parameter | None, value: str |
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} is not an ISO time (e.g. 2026-11-24T08:00Z)") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def run_db(dsn: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    """One connection, the schema brought up to date, then `action` on it."""
+    import asyncpg
+
+    from storage.migrate import migrate
+
+    async def run() -> Any:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await migrate(connection)
+            return await action(connection)
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())

@@ -3,7 +3,6 @@ the command line) and API tokens (shown once, stored as hashes)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +11,7 @@ from typing import Any
 import click
 
 from citywatch.cli_context import Context, pass_context
+from citywatch.cli_context import run_db as _run_db
 from citywatch.console.auth import ROLES, hash_password
 from citywatch.console.tokens import new_token, secret_hash
 
@@ -59,23 +59,6 @@ def register(main: click.Group) -> None:
         for row in _run_db(ctx.settings.storage.dsn, run):
             state = "disabled" if row["disabled"] else "active"
             click.echo("\t".join((row["username"], row["role"], state)))
-
-
-def _run_db(dsn: str, action: Callable[[Any], Awaitable[Any]]) -> Any:
-    """One connection, the schema brought up to date, then `action` on it."""
-    import asyncpg
-
-    from storage.migrate import migrate
-
-    async def run() -> Any:
-        connection = await asyncpg.connect(dsn)
-        try:
-            await migrate(connection)
-            return await action(connection)
-        finally:
-            await connection.close()
-
-    return asyncio.run(run())
 
 
 def _change_audited(ctx: Context, change: Callable[[Any], Awaitable[bool]], action: str, target: str,
