@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -58,10 +58,10 @@ def run() -> str:
 
 
 @pytest.fixture
-def smtp(tmp_path: Path) -> LocalSmtpServer:
+def smtp(tmp_path: Path) -> Iterator[LocalSmtpServer]:
     server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
     server.start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 

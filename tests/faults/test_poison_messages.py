@@ -94,7 +94,8 @@ async def test_a_poison_message_on_every_topic_is_a_dead_letter_and_the_rest_flo
                     await publisher.send(topic, source.encode(), messages[i])  # type: ignore[arg-type]
         await publisher.send("readings", source.encode(), reading(source, now(), 80.0).to_json())
         expected = sum(len(m) for m in bad.values())
-        letters = await until(f"{expected} dead letters stored", lambda: _letters(pg_pool, run, expected), worker)
+        letters = await until(f"{expected} dead letters stored",
+                              lambda: _letters(pg_pool, run, expected), worker)
         await until("21 readings and 20 detections stored", lambda: _stored(dsn, source, 21, 20), worker)
         await until("the alert's email", lambda: _mailed(smtp), worker)
         worker.check_alive()
@@ -119,11 +120,12 @@ async def test_a_poison_message_on_every_topic_is_a_dead_letter_and_the_rest_flo
 
 async def _letters(pool: asyncpg.Pool, run: str, expected: int) -> list[tuple[str, str, str]] | None:
     try:
-        rows = await pool.fetch("SELECT origin_topic, consumer, reason FROM dead_letters WHERE origin_topic LIKE $1",
-                                f"{run}.%")
+        rows = await pool.fetch(
+            "SELECT origin_topic, consumer, reason FROM dead_letters WHERE origin_topic LIKE $1", f"{run}.%")
     except asyncpg.UndefinedTableError:
         return None
-    return [tuple(r) for r in rows] if len({(r[0], r[1], r[2]) for r in rows}) >= expected else None  # type: ignore[misc]
+    letters = [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+    return letters if len(set(letters)) >= expected else None
 
 
 async def _stored(dsn: str, source: str, readings: int, detections: int) -> bool:
