@@ -106,7 +106,7 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     from citywatch.ingest_status import status_lines
     from citywatch.metrics import serve
     from citywatch.publisher import KafkaPublisher
-    from citywatch.sources import SourceCounters, run_sources, selected
+    from citywatch.sources import SourceCounters, build_cameras, run_sources
     from citywatch.topics import Topics, ensure_topics
 
     settings = ctx.settings
@@ -117,10 +117,10 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     if unknown:
         raise click.ClickException(
             f"unknown source ids: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    try:
-        cameras, sensors = selected(settings, only)
-    except (OSError, ValueError) as exc:  # a broken flight log, a bad geofence ...
-        raise click.ClickException(f"cannot start the sources: {exc}") from exc
+    cameras, broken = build_cameras(settings, only)  # a broken flight log stops only its drone
+    for source in broken:
+        click.echo(f"{source.source_id}: cannot start: {source.reason}", err=True)
+    sensors = [a for a in settings.sources.air_quality if not only or a.id in only]
     counters = SourceCounters()
 
     async def report() -> None:
@@ -143,7 +143,7 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
         await publisher.start()
         reporter = asyncio.create_task(report())
         try:
-            await run_sources(settings, publisher, counters, cameras, sensors)
+            await run_sources(settings, publisher, counters, cameras, sensors, broken)
         except asyncio.CancelledError:
             click.echo("ingest stopped", err=True)
         finally:

@@ -233,6 +233,8 @@ class AirQualitySourceSettings(Strict):
     speed: float = Field(default=3600.0, gt=0, description="data seconds replayed per wall second")
     start_row: int = Field(default=0, ge=0)
     max_rows: int | None = Field(default=None, ge=1)
+    resume: bool = Field(default=True, description="a restarted replay resumes after the last row it sent "
+                         "(checkpoint in <infra.state_dir>/replay/)")
     position: GeoSettings | None = None
     tags: list[str] = Field(default_factory=list)
 
@@ -254,6 +256,8 @@ class HttpReceiverSettings(Strict):
     port: int = Field(default=8090, ge=1, le=65535)
     stuck_after: int = Field(default=12, ge=2, description="identical reports before a value is stuck")
     missing_after_intervals: float = Field(default=3.0, gt=1)
+    max_future_skew_s: float = Field(
+        default=300.0, ge=0, description="a reading dated further ahead of this clock is refused")
 
 
 class MqttSubscriptionSettings(Strict):

@@ -11,8 +11,11 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 
 from citywatch.control import follow_control
 from citywatch.deadletter import DeadLetter
@@ -22,10 +25,11 @@ from citywatch.topics import Topics
 from ingest.aq_mqtt import MqttAirQualitySource, MqttConfig, Subscription
 from ingest.aq_receiver import AirQualityReceiver
 from ingest.aq_receiver import serve as serve_http
+from ingest.backoff import Backoff
 from ingest.camera import CameraConfig, CameraSource
 from ingest.csv_replay import Column, CsvReplayConfig, CsvReplaySensor
 from ingest.dji_srt import load_srt
-from ingest.events import Event, GeoPoint, Reading
+from ingest.events import DataQuality, Event, GeoPoint, Reading, SourceKind
 from ingest.frame_codec import Frame, encode_frame
 from ingest.geofence import Geofence
 from ingest.mavlink_log import load_tlog
@@ -107,19 +111,20 @@ def camera_config(cfg: CameraSourceSettings) -> CameraConfig:
     )
 
 
-def air_quality_config(cfg: AirQualitySourceSettings) -> CsvReplayConfig:
+def air_quality_config(cfg: AirQualitySourceSettings, state_dir: Path | None = None) -> CsvReplayConfig:
+    checkpoint = state_dir / "replay" / f"{cfg.id}.json" if cfg.resume and state_dir is not None else None
     return CsvReplayConfig(
         source_id=cfg.id, path=cfg.path,
         columns={name: Column(c.field, c.unit) for name, c in cfg.columns.items()},
         time_column=cfg.time_column, time_format=cfg.time_format, timezone=cfg.timezone,
         period_s=cfg.period_s, speed=cfg.speed, start_row=cfg.start_row, max_rows=cfg.max_rows,
-        position=_geo(cfg.position),
+        position=_geo(cfg.position), checkpoint=checkpoint,
     )
 
 
-async def run_air_quality(cfg: AirQualitySourceSettings, sink: PublisherSink) -> None:
+async def run_air_quality(cfg: AirQualitySourceSettings, sink: PublisherSink, state_dir: Path) -> None:
     try:
-        sensor = CsvReplaySensor(air_quality_config(cfg))
+        sensor = CsvReplaySensor(air_quality_config(cfg, state_dir))
     except (OSError, ValueError) as exc:
         log.error("air-quality source %s cannot start: %s", cfg.id, exc)
         sink.counters.counts["source_errors"] += 1
@@ -128,12 +133,48 @@ async def run_air_quality(cfg: AirQualitySourceSettings, sink: PublisherSink) ->
     log.info("air-quality replay %s finished: %s", cfg.id, sensor.stats)
 
 
-def selected(
+@dataclass(frozen=True)
+class BrokenSource:
+    """A configured source that could not be built (an unreadable flight log, say)."""
+
+    source_id: str
+    kind: SourceKind
+    reason: str
+
+    def offline(self) -> DataQuality:
+        return DataQuality(source_id=self.source_id, source_kind=self.kind, time=datetime.now(UTC),
+                           issue="offline", active=True, detail=f"cannot start: {self.reason}"[:2000])
+
+
+def build_cameras(
     settings: Settings, only: Sequence[str] = ()
-) -> tuple[list[CameraSource], list[AirQualitySourceSettings]]:
-    cameras = [CameraSource(camera_config(c)) for c in settings.sources.cameras if not only or c.id in only]
-    sensors = [a for a in settings.sources.air_quality if not only or a.id in only]
-    return cameras, sensors
+) -> tuple[list[CameraSource], list[BrokenSource]]:
+    """Each camera on its own: one that cannot be built is reported, the others run."""
+    cameras: list[CameraSource] = []
+    broken: list[BrokenSource] = []
+    for cfg in settings.sources.cameras:
+        if only and cfg.id not in only:
+            continue
+        try:
+            cameras.append(CameraSource(camera_config(cfg)))
+        except Exception as exc:
+            log.error("source %s cannot start: %s", cfg.id, exc)
+            broken.append(BrokenSource(cfg.id, cfg.kind, f"{type(exc).__name__}: {exc}"))
+    return cameras, broken
+
+
+async def supervised(name: str, run: Callable[[], Awaitable[None]], restart_max_s: float = 60.0) -> None:
+    """Run a source until it finishes; an unexpected error is logged and the source restarted
+    with backoff, so it never takes the other sources down with it."""
+    backoff = Backoff(1.0, restart_max_s)
+    while True:
+        try:
+            await run()
+            return
+        except Exception:
+            delay = backoff.next_delay()
+            log.exception("source %s failed; restarting it in %.1f s", name, delay)
+            await asyncio.sleep(delay)
 
 
 def air_quality_receiver(settings: Settings, sink: PublisherSink) -> AirQualityReceiver:
@@ -143,33 +184,43 @@ def air_quality_receiver(settings: Settings, sink: PublisherSink) -> AirQualityR
         for s in settings.sources.sensors
     ])
     http = settings.sources.http_receiver
-    return AirQualityReceiver(registry, sink, SensorWatch(http.stuck_after, http.missing_after_intervals))
+    return AirQualityReceiver(registry, sink, SensorWatch(http.stuck_after, http.missing_after_intervals),
+                              max_future_skew_s=http.max_future_skew_s)
 
 
 async def run_sources(
     settings: Settings, publisher: Publisher, counters: SourceCounters,
     cameras: Sequence[CameraSource] | None = None,
     sensors: Sequence[AirQualitySourceSettings] | None = None,
+    broken: Sequence[BrokenSource] = (),
 ) -> None:
-    """The given (default: all configured) sources concurrently, until cancelled."""
+    """The given (default: all configured) sources concurrently, until cancelled; those that
+    could not be built are reported offline on the telemetry topic."""
     if cameras is None or sensors is None:
-        cameras, sensors = selected(settings)
+        cameras, broken = build_cameras(settings)
+        sensors = list(settings.sources.air_quality)
     sink = PublisherSink(publisher, Topics(settings.broker.topic_prefix), counters)
-    tasks = [camera.run(sink) for camera in cameras] + [run_air_quality(a, sink) for a in sensors]
+    for source in broken:
+        counters.counts["source_errors"] += 1
+        await sink.telemetry(source.offline())
+    tasks = [supervised(camera.config.source_id, partial(camera.run, sink)) for camera in cameras]
+    state_dir = settings.infra.state_dir
+    tasks += [supervised(a.id, partial(run_air_quality, a, sink, state_dir)) for a in sensors]
     http, mqtt = settings.sources.http_receiver, settings.sources.mqtt
     if http.enabled or mqtt.enabled:
         receiver = air_quality_receiver(settings, sink)
-        tasks.append(receiver.watch_missing())
+        tasks.append(supervised("sensor watch", receiver.watch_missing))
         if http.enabled:
             log.info("air-quality HTTP receiver on http://%s:%d", http.host, http.port)
-            tasks.append(serve_http(receiver, http.host, http.port))
+            tasks.append(supervised("HTTP receiver", partial(serve_http, receiver, http.host, http.port)))
         if mqtt.enabled:
-            tasks.append(MqttAirQualitySource(MqttConfig(
+            mqtt_source = MqttAirQualitySource(MqttConfig(
                 host=mqtt.host, port=mqtt.port, username=mqtt.username,
                 password=mqtt.password.get_secret_value() if mqtt.password else None,
                 client_id=mqtt.client_id,
                 subscriptions=tuple(Subscription(s.topic, s.format) for s in mqtt.subscriptions),
-            ), receiver).run())
+            ), receiver)
+            tasks.append(supervised("MQTT", mqtt_source.run))
     helpers = []
     if cameras:
         helpers.append(asyncio.create_task(_publish_metrics(cameras)))

@@ -14,10 +14,13 @@ The generic format (one object or a list):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+import orjson
+
+from ingest.events import MAX_PERIOD_S, MAX_YEAR, MIN_YEAR
 
 SENSOR_COMMUNITY_SUFFIXES = {
     "P0": ("pm1", "ug/m3"), "P1": ("pm10", "ug/m3"), "P2": ("pm25", "ug/m3"),
@@ -41,11 +44,31 @@ class ParsedReading:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+MAX_READINGS_PER_MESSAGE = 1000
+MAX_JSON_DEPTH = 8
+"""Deeper than any format here needs (the generic one nests three levels); a message nested
+thousands deep is refused before it costs a recursion."""
+
+
+def _depth(value: Any, limit: int) -> int:
+    if limit < 0:
+        return 1
+    if isinstance(value, dict):
+        return 1 + max((_depth(v, limit - 1) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v, limit - 1) for v in value), default=0)
+    return 0
+
+
 def _json(body: bytes) -> Any:
+    """Strict JSON (no NaN literals), at most MAX_JSON_DEPTH deep."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc}") from exc
+    if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise FormatError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
 
 
 def _number(text: Any, what: str) -> float:
@@ -93,6 +116,8 @@ def parse_sensor_community(
 def parse_generic(body: bytes) -> list[ParsedReading]:
     data = _json(body)
     items = data if isinstance(data, list) else [data]
+    if len(items) > MAX_READINGS_PER_MESSAGE:
+        raise FormatError(f"{len(items)} readings in one message (at most {MAX_READINGS_PER_MESSAGE})")
     parsed = []
     for index, item in enumerate(items):
         where = f"item {index}: " if isinstance(data, list) else ""
@@ -118,9 +143,12 @@ def parse_generic(body: bytes) -> list[ParsedReading]:
                 raise FormatError(f"{where}time: {exc}") from exc
             if stamp.tzinfo is None:
                 raise FormatError(f"{where}time must include a UTC offset")
+            if not MIN_YEAR < stamp.year < MAX_YEAR:
+                raise FormatError(
+                    f"{where}time {stamp.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}")
         period = item.get("period_s")
-        if period is not None and (not isinstance(period, int) or period <= 0):
-            raise FormatError(f"{where}period_s must be a positive integer")
+        if period is not None and (type(period) is not int or not 0 < period <= MAX_PERIOD_S):
+            raise FormatError(f"{where}period_s must be a whole number of seconds from 1 to {MAX_PERIOD_S}")
         parsed.append(ParsedReading(item["sensor_id"], values, {k: str(raw_units[k]) for k in values},
                                     time=stamp, period_s=period))
     return parsed

@@ -80,6 +80,8 @@ class MqttAirQualitySource:
         payload = raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
         protocol = self._format_of(message.topic)
         device = message.topic.value.rsplit("/", 1)[-1] if protocol == "sensor-community" else None
+        if device is not None and len(device) > 200:
+            device = None
         status, reason = await self.receiver.receive(protocol, bytes(payload), device)
         if status >= 300:
             log.warning("MQTT message on %s rejected: %s", message.topic.value, reason)

@@ -11,8 +11,9 @@ original body. Accepted readings get the AQI where the averaging period allows i
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -25,12 +26,21 @@ from ingest.sensors import SensorRegistry, SensorWatch, UnknownSensor
 from ingest.sink import EventSink
 from ingest.validation import out_of_range
 
+log = logging.getLogger(__name__)
+
 MAX_BODY_BYTES = 256 * 1024
+DEFAULT_MAX_FUTURE_SKEW_S = 300.0
+"""A reading dated further ahead than this is a sensor clock that is wrong: refused, so it
+cannot poison a rolling AQI window or a rule's event time."""
 
 
 class AirQualityReceiver:
+    """Survives any message: whatever cannot become a Reading is a 4xx and a dead letter."""
+
     def __init__(self, registry: SensorRegistry, sink: EventSink, watch: SensorWatch | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 max_future_skew_s: float = DEFAULT_MAX_FUTURE_SKEW_S) -> None:
+        self.max_future_skew = timedelta(seconds=max_future_skew_s)
         self.registry = registry
         self.sink = sink
         self.watch = watch or SensorWatch()
@@ -47,12 +57,13 @@ class AirQualityReceiver:
             else:
                 parsed = parse_generic(body)
             readings = [self._to_reading(item) for item in parsed]
-        except (FormatError, UnknownSensor, ValueError) as exc:
+        except Exception as exc:  # any message, however hostile, is answered and kept
             status = 404 if isinstance(exc, UnknownSensor) else 400
-            reason = f"{protocol}: {exc}"
-            self.rejected += 1
-            await self.sink.rejected(Rejected(sensor_header or "http", reason, body), "readings")
-            return status, reason
+            known = isinstance(exc, FormatError | UnknownSensor | ValueError)
+            reason = f"{protocol}: {exc}" if known else f"{protocol}: {type(exc).__name__}: {exc}"
+            if not known:
+                log.warning("a %s message was refused on an unexpected error", protocol, exc_info=True)
+            return await self.refuse(status, reason, body, sensor_header)
         for reading in readings:
             await self.sink.reading(reading)
             spec = self.registry.lookup(reading.source_id)
@@ -61,12 +72,25 @@ class AirQualityReceiver:
         self.accepted += len(readings)
         return 201, f"accepted {len(readings)}"
 
+    async def refuse(
+        self, status: int, reason: str, body: bytes, sensor_header: str | None
+    ) -> tuple[int, str]:
+        """Answer `status` with the reason, and keep the body as a dead letter."""
+        self.rejected += 1
+        source = sensor_header if sensor_header and len(sensor_header) <= 200 else "http"
+        await self.sink.rejected(Rejected(source, reason[:2000], body), "readings")
+        return status, reason
+
     def _to_reading(self, item: ParsedReading) -> Reading:
         spec = self.registry.lookup(item.device_id)
         problems = out_of_range(item.values, item.units)
         if problems:
             raise ValueError(f"sensor {spec.id}: " + "; ".join(problems))
-        time = item.time or self.clock()
+        now = self.clock()
+        time = item.time or now
+        if time - now > self.max_future_skew:
+            raise ValueError(f"sensor {spec.id}: time {time.isoformat()} is more than "
+                             f"{self.max_future_skew.total_seconds():g} s ahead of this receiver's clock")
         # the reading's own period when it is the EPA's, else the rolling window's average
         rolling = self.rolling.add(spec.id, time, item.values, item.units,
                                    item.period_s or spec.expected_interval_s)
@@ -88,9 +112,12 @@ class AirQualityReceiver:
 def http_app(receiver: AirQualityReceiver) -> web.Application:
     async def handle(request: web.Request, protocol: str) -> web.Response:
         body = await request.content.read(MAX_BODY_BYTES + 1)
+        sensor = request.headers.get("X-Sensor")
         if len(body) > MAX_BODY_BYTES:
-            return web.json_response({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status=413)
-        status, message = await receiver.receive(protocol, body, request.headers.get("X-Sensor"))
+            reason = f"{protocol}: body larger than {MAX_BODY_BYTES} bytes"
+            status, message = await receiver.refuse(413, reason, body[:MAX_BODY_BYTES], sensor)
+            return web.json_response({"error": message}, status=status)
+        status, message = await receiver.receive(protocol, body, sensor)
         key = "accepted" if status < 300 else "error"
         return web.json_response({key: message}, status=status)
 

@@ -18,7 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
+from uuid import UUID, uuid4
 
 import cv2
 
@@ -28,6 +30,7 @@ from ingest.capture import EndOfStream, FrameReader, Image, SourceError, open_re
 from ingest.events import DataQuality, DroneTelemetry, FrameHeader, GeoPoint, QualityIssue, SourceHealth
 from ingest.frame_codec import Frame
 from ingest.geofence import Geofence, GeofenceMonitor
+from ingest.identity import event_id_at, file_identity
 from ingest.jpeg import encode_jpeg
 from ingest.motion import MotionConfig, MotionGate, thumbnail
 from ingest.quality import ImageQualityConfig, ImageQualityMonitor
@@ -84,6 +87,17 @@ class _Pending:
     position: GeoPoint | None = None
     altitude_m: float | None = None
     heading_deg: float | None = None
+    event_id: UUID | None = None
+
+
+def recording_identity(config: CameraConfig) -> UUID | None:
+    """A recorded flight (a video file with its flight log) has an identity, so its frames and
+    telemetry get ids from their video time: ingesting it again stores nothing twice. A live
+    camera, or a file standing in for one (its frames are dated by the wall clock), has none."""
+    if config.telemetry is None:
+        return None
+    path = Path(config.url.removeprefix("file://"))
+    return file_identity(path) if path.is_file() else None
 
 
 class CameraSource:
@@ -103,6 +117,7 @@ class CameraSource:
         self._sequence = 0
         self._offline = False
         self._fences = GeofenceMonitor(list(config.geofences))
+        self._identity = recording_identity(config)
         self._open = reader_factory or (
             lambda c: open_reader(c.url, loop=c.loop, stall_timeout_s=c.stall_timeout_s))
 
@@ -168,7 +183,8 @@ class CameraSource:
         pending = _Pending(image, captured_at, self.config.position)
         track = self.config.telemetry
         if track is not None and video_time is not None:
-            pending = await self._locate(track.at(video_time + self.config.telemetry_offset_s), image, sink)
+            point = track.at(video_time + self.config.telemetry_offset_s)
+            pending = await self._locate(point, image, sink, video_time)
             captured_at = pending.captured_at
         self.stats.captured += 1
         self.stats.last_frame_time = captured_at
@@ -203,25 +219,32 @@ class CameraSource:
             image = cv2.resize(image, (cfg.max_width, round(image.shape[0] * scale)),
                                interpolation=cv2.INTER_AREA)
         height, width = image.shape[:2]
-        header = FrameHeader(source_id=cfg.source_id, time=pending.captured_at, kind=cfg.kind,
+        header = FrameHeader(event_id=pending.event_id or uuid4(),
+                             source_id=cfg.source_id, time=pending.captured_at, kind=cfg.kind,
                              sequence=self._sequence, width=width, height=height, position=pending.position,
                              altitude_m=pending.altitude_m, heading_deg=pending.heading_deg)
         self._sequence += 1
         return Frame(header, encode_jpeg(image, cfg.jpeg_quality))
 
-    async def _locate(self, point: TelemetryPoint, image: Image, sink: EventSink) -> _Pending:
+    async def _locate(
+        self, point: TelemetryPoint, image: Image, sink: EventSink, video_time: float
+    ) -> _Pending:
         """A drone frame: tagged with the interpolated position; telemetry and geofences reported."""
         source_id = self.config.source_id
         when = point.time.astimezone(UTC) if point.time is not None else datetime.now(UTC)
         position = GeoPoint(lat=point.lat, lon=point.lon)
+        telemetry_id, frame_id = uuid4(), None
+        if self._identity is not None and point.time is not None:  # a recorded flight: ids by video time
+            telemetry_id = event_id_at(self._identity, source_id, "telemetry", f"{video_time:.3f}")
+            frame_id = event_id_at(self._identity, source_id, "frame", f"{video_time:.3f}")
         await sink.telemetry(DroneTelemetry(
-            source_id=source_id, time=when, position=position, altitude_m=point.altitude_m,
-            relative_altitude_m=point.relative_altitude_m, heading_deg=point.heading_deg,
-            speed_m_s=point.speed_m_s, battery_pct=point.battery_pct))
+            event_id=telemetry_id, source_id=source_id, time=when, position=position,
+            altitude_m=point.altitude_m, relative_altitude_m=point.relative_altitude_m,
+            heading_deg=point.heading_deg, speed_m_s=point.speed_m_s, battery_pct=point.battery_pct))
         for event in self._fences.observe(source_id, when, point.lat, point.lon):
             await sink.telemetry(event)
         altitude = point.altitude_m if point.altitude_m is not None else point.relative_altitude_m
-        return _Pending(image, when, position, altitude, point.heading_deg)
+        return _Pending(image, when, position, altitude, point.heading_deg, frame_id)
 
     async def _report_health(self, sink: EventSink) -> None:
         while True:

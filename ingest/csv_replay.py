@@ -3,7 +3,12 @@
 Real data sets (docs/models-and-data.md) are hourly tables; a replay turns each row
 into a `Reading` with the row's own measurement time (when it happened), paced so
 that `speed` data-seconds pass per wall-second. Rows that do not parse become
-`Rejected` with the row number and reason, never silently skipped.
+`Rejected` with the row number and reason, never silently skipped; a file that is not
+UTF-8, holds NUL bytes or a huge field costs those rows, never the replay.
+
+A reading's id is the file's identity plus its line (ingest.identity), and with a
+checkpoint the replay resumes after the last row it handed on: restarting a replay, or
+replaying the same file again, stores nothing twice.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import csv
 import gzip
 import io
+import math
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,9 +25,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ingest.aqi import overall_aqi
+from ingest.checkpoint import Checkpoint
 from ingest.events import GeoPoint, Reading
+from ingest.identity import event_id_at, file_identity
 from ingest.rejected import Rejected
 from ingest.sink import EventSink
+
+Row = dict[str, str] | str
+"""A CSV row by column, or the reason the line could not be read as one."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class CsvReplayConfig:
     position: GeoPoint | None = None
     start_row: int = 0
     max_rows: int | None = None
+    checkpoint: Path | None = None
 
 
 @dataclass
@@ -65,16 +77,31 @@ class CsvReplaySensor:
         self.config = config
         self.stats = ReplayStats()
         self._tz = ZoneInfo(config.timezone)
+        self.identity = file_identity(config.path)
+        self.checkpoint = Checkpoint(config.checkpoint, self.identity) if config.checkpoint else None
 
-    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+    def rows(self) -> Iterator[tuple[int, Row]]:
         opener = gzip.open if self.config.path.suffix == ".gz" else open
-        with opener(self.config.path, "rt", newline="") as handle:
+        with opener(self.config.path, "rt", newline="", encoding="utf-8", errors="replace") as handle:
             assert isinstance(handle, io.TextIOBase)
-            yield from enumerate(csv.DictReader(handle), start=2)
+            reader = csv.DictReader(handle)
+            line = 1
+            while True:
+                line += 1
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield line, f"unreadable CSV line: {exc}"
+                    continue
+                yield line, row
 
-    def parse(self, line: int, row: dict[str, str]) -> Reading | Rejected | None:
+    def parse(self, line: int, row: Row) -> Reading | Rejected | None:
         """One CSV row to a Reading; None for a row with no measured value (a gap)."""
         cfg = self.config
+        if isinstance(row, str):
+            return Rejected(cfg.source_id, f"{cfg.path.name}:{line}: {row}", b"")
         raw = ",".join(f"{k}={v}" for k, v in row.items()).encode()
         try:
             stamp = datetime.strptime(row[cfg.time_column], cfg.time_format).replace(tzinfo=self._tz)
@@ -87,43 +114,65 @@ class CsvReplaySensor:
             if not text or text.upper() == "NA":
                 continue
             try:
-                values[spec.field] = float(text)
+                value = float(text)
             except ValueError:
-                reason = f"{cfg.path.name}:{line}: {column}={text!r} is not a number"
+                value = math.nan
+            if not math.isfinite(value):
+                reason = f"{cfg.path.name}:{line}: {column}={text[:40]!r} is not a finite number"
                 return Rejected(cfg.source_id, reason, raw)
+            values[spec.field] = value
             units[spec.field] = spec.unit
         if not values:
             return None
-        aqi = overall_aqi(values, units, cfg.period_s)
-        return Reading(
-            source_id=cfg.source_id,
-            time=stamp,
-            values=values,
-            units=units,
-            period_s=cfg.period_s,
-            position=cfg.position,
-            aqi=aqi[0] if aqi else None,
-            aqi_pollutant=aqi[1] if aqi else None,
-        )
+        try:
+            aqi = overall_aqi(values, units, cfg.period_s)
+            return Reading(
+                event_id=event_id_at(self.identity, cfg.source_id, "reading", line),
+                source_id=cfg.source_id,
+                time=stamp,
+                values=values,
+                units=units,
+                period_s=cfg.period_s,
+                position=cfg.position,
+                aqi=aqi[0] if aqi else None,
+                aqi_pollutant=aqi[1] if aqi else None,
+            )
+        except (ValueError, ArithmeticError) as exc:  # a time outside the years events may have ...
+            return Rejected(cfg.source_id, f"{cfg.path.name}:{line}: {_first_line(exc)}", raw)
 
     async def run(self, sink: EventSink) -> None:
-        """Play the file into the sink: readings, and every rejected row as a dead letter."""
-        async for item in self.readings():
-            if isinstance(item, Rejected):
-                await sink.rejected(item, "readings")
-            else:
-                await sink.reading(item)
+        """Play the file into the sink: readings, and every rejected row as a dead letter;
+        the checkpoint moves on only once the sink has taken the row."""
+        try:
+            async for line, item in self._played():
+                if isinstance(item, Rejected):
+                    await sink.rejected(item, "readings")
+                else:
+                    await sink.reading(item)
+                if self.checkpoint is not None:
+                    self.checkpoint.advance(line)
+        finally:  # stopped, failed or done: where it got to (a kill -9 loses at most one second)
+            if self.checkpoint is not None:
+                self.checkpoint.flush()
 
     async def readings(self) -> AsyncIterator[Reading | Rejected]:
         """Play the file once (a replay never repeats a measurement time)."""
+        async for _, item in self._played():
+            yield item
+
+    async def _played(self) -> AsyncIterator[tuple[int, Reading | Rejected]]:
         cfg = self.config
         previous: datetime | None = None
         emitted = 0
+        resume_after = self.checkpoint.position if self.checkpoint is not None else 0
         for line, row in self.rows():
             if line - 2 < cfg.start_row:
                 continue
             if cfg.max_rows is not None and emitted >= cfg.max_rows:
                 return
+            if line <= resume_after:  # handed on before a restart: counted, not sent again
+                emitted += self.parse(line, row) is not None
+                continue
             self.stats.rows += 1
             item = self.parse(line, row)
             if item is None:
@@ -132,7 +181,7 @@ class CsvReplaySensor:
             emitted += 1
             if isinstance(item, Rejected):
                 self.stats.rejected += 1
-                yield item
+                yield line, item
                 continue
             if previous is not None:
                 gap = (item.time - previous).total_seconds() / cfg.speed
@@ -140,4 +189,9 @@ class CsvReplaySensor:
                     await asyncio.sleep(min(gap, 60.0))
             previous = item.time
             self.stats.readings += 1
-            yield item
+            yield line, item
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return " | ".join(line.strip() for line in lines[:3])

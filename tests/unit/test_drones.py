@@ -122,3 +122,22 @@ async def test_drone_frames_carry_the_interpolated_position(vtest_avi: Path) -> 
     fences = [e for e in sink.telemetry_events if isinstance(e, GeofenceEvent)]
     assert [(e.fence, e.inside) for e in fences] == [("mission", False)]
     assert 52.5168 < fences[0].position.lat < 52.5171
+
+
+async def test_a_recorded_flight_ingested_twice_has_the_same_event_ids(vtest_avi: Path) -> None:
+    track = load_srt(DATA / "DJI_0001.SRT")
+
+    async def ingest() -> MemorySink:
+        camera = CameraSource(CameraConfig(
+            source_id="drone-1", url=str(vtest_avi), kind="drone", loop=False, realtime=False,
+            rate=RateConfig(active_fps=2, idle_fps=2), telemetry=track))
+        sink = MemorySink()
+        await camera.run(sink)
+        return sink
+
+    first, second = await ingest(), await ingest()
+    frame_ids = [f.header.event_id for f in first.frames]
+    assert frame_ids and frame_ids == [f.header.event_id for f in second.frames]
+    assert len(set(frame_ids)) == len(frame_ids)
+    ids = [e.event_id for e in first.telemetry_events if isinstance(e, DroneTelemetry)]
+    assert ids == [e.event_id for e in second.telemetry_events if isinstance(e, DroneTelemetry)]
