@@ -63,7 +63,7 @@ def _depth(value: Any, limit: int) -> int:
 def _json(body: bytes) -> Any:
     """Strict JSON (no NaN literals), at most MAX_JSON_DEPTH deep."""
     try:
-        data = orjson.loads(body)
+        data = orjson.loads(body.removeprefix(b"\xef\xbb\xbf"))  # a BOM, as some clients send
     except orjson.JSONDecodeError as exc:
         raise FormatError(f"not JSON: {exc}") from exc
     if _depth(data, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:

@@ -15,6 +15,7 @@ is an error naming the block, not a silently missing point.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 from ingest.telemetry_track import TelemetryPoint, TelemetryTrack
 
 _TIMING = re.compile(r"(\d+):(\d+):(\d+)[,.](\d+)\s*-->")
-_FIELD = re.compile(r"\[?\b([a-z_]+)\s*:\s*(-?[\d.]+)")
+_FIELD = re.compile(r"\[?\b([a-z_]+)\s*:\s*(-?[\d.]+)(?![\w.])")  # 1e999 is no number here
 _STAMP = re.compile(r"(\d{4})[-.](\d{2})[-.](\d{2})\s+(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?")
 _OLD_GPS = re.compile(r"GPS\((-?[\d.]+),\s*(-?[\d.]+),\s*(-?[\d.]+)\)")
 _BARO = re.compile(r"BAROMETER:\s*(-?[\d.]+)")
@@ -50,10 +51,21 @@ def parse_srt(text: str, timezone: str = "UTC") -> TelemetryTrack:
         point = _bracketed(body, t, tz) or _older(body, t, tz)
         if point is None:
             raise SrtError(f"subtitle {lines[0]!r} at {t:.3f} s: no GPS position")
+        if point.lat == 0 and point.lon == 0:
+            continue  # DJI writes 0, 0 until the GPS has a fix
+        _check(point, lines[0])
         points.append(point)
     if not points:
         raise SrtError("no subtitles with telemetry")
     return TelemetryTrack(points)
+
+
+def _check(point: TelemetryPoint, subtitle: str) -> None:
+    numbers = [point.lat, point.lon, point.altitude_m, point.relative_altitude_m, point.heading_deg]
+    if not all(math.isfinite(n) for n in numbers if n is not None):
+        raise SrtError(f"subtitle {subtitle!r}: a value is not a finite number")
+    if not (-90 <= point.lat <= 90 and -180 <= point.lon <= 180):
+        raise SrtError(f"subtitle {subtitle!r}: position {point.lat}, {point.lon} is not on Earth")
 
 
 def _time(body: str, tz: ZoneInfo) -> datetime | None:
@@ -94,3 +106,5 @@ def load_srt(path: Path, timezone: str = "UTC") -> TelemetryTrack:
         return parse_srt(path.read_text(encoding="utf-8-sig"), timezone)
     except SrtError as exc:
         raise SrtError(f"{path.name}: {exc}") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SrtError(f"{path.name}: not a DJI subtitle file ({exc})") from exc
