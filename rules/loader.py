@@ -71,7 +71,7 @@ def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[SourceError]]:
         except OSError as exc:
             errors.append(SourceError(str(path), 1, 1, f"cannot read: {exc.strerror}"))
         except UnicodeDecodeError as exc:
-            errors.append(SourceError(str(path), 1, 1, f"not UTF-8 text (byte {exc.start}): save it as UTF-8"))
+            errors.append(SourceError(str(path), 1, 1, f"not UTF-8 text (byte {exc.start}): save as UTF-8"))
     rules, duplicates = unique_across_files(loaded)
     return rules, errors + duplicates
 
