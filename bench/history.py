@@ -130,7 +130,7 @@ async def main(detections: int, readings: int) -> dict[str, object]:
                     "readings": readings, "load_s": round(load_s, 1), "query_ms": timings,
                     "slowest_ms": slowest, "goal_ms": 1000}
         finally:
-            infra.database.stop()
+            infra.down()
 
 
 if __name__ == "__main__":

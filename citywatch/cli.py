@@ -61,8 +61,8 @@ def infra_up(ctx: Context) -> None:
 @infra.command("down")
 @pass_context
 def infra_down(ctx: Context) -> None:
-    """Stop what `up` started (by pid)."""
-    _echo_json(_local_infra(ctx).down())
+    """Stop what `up` started (by pid) and remove its data, unless infra.keep_data."""
+    _echo_json(_local_infra(ctx).down(ctx.settings.infra.keep_data))
 
 
 @infra.command("status")

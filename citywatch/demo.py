@@ -103,7 +103,7 @@ class Demo:
             await twilio.stop()
             smtp.stop()
             if self.started_infra:
-                await asyncio.to_thread(infra.down)
+                await asyncio.to_thread(infra.down, self.settings.infra.keep_data)
                 self.say("stopped the local infrastructure")
         counts = watcher.counts
         return {

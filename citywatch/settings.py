@@ -125,6 +125,8 @@ class LocalInfraSettings(Strict):
     host: str = "127.0.0.1"
     broker_port: int = Field(default=19092, ge=1, le=65535)
     db_port: int = Field(default=15433, ge=1, le=65535)
+    keep_data: bool = Field(
+        default=False, description="`infra down` keeps the database cluster instead of removing it")
 
 
 class DevServerSettings(Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +29,15 @@ class LocalInfra:
             raise
         return self.addresses()
 
-    def down(self) -> dict[str, bool]:
-        return {"timescaledb": self.database.stop(), "tansu": self.broker.stop()}
+    def down(self, keep_data: bool = False) -> dict[str, bool]:
+        """Stop both; unless `keep_data`, also remove what `up` created: the database cluster
+        (wherever it had to live) and the replay checkpoints, which describe a broker whose
+        in-memory log is gone with it."""
+        stopped = {"timescaledb": self.database.stop(), "tansu": self.broker.stop()}
+        if not keep_data:
+            stopped["removed_data"] = self.database.remove()
+            shutil.rmtree(self.broker.state_dir / "replay", ignore_errors=True)
+        return stopped
 
     def addresses(self) -> dict[str, str]:
         return {"broker": self.broker.url, "database": self.database.dsn}

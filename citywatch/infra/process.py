@@ -79,14 +79,14 @@ class Daemon:
         self.pid_file.write_text(f"{process.pid}\n")
         return process.pid
 
-    def stop(self, timeout: float = 15.0) -> bool:
-        """SIGTERM, wait, then SIGKILL. Returns whether a process was stopped."""
+    def stop(self, timeout: float = 15.0, first_signal: int = signal.SIGTERM) -> bool:
+        """`first_signal` (SIGTERM), wait, then SIGKILL. Returns whether a process was stopped."""
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, first_signal)
         deadline = time.monotonic() + timeout
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -2,18 +2,25 @@
 
 PostgreSQL refuses to run as root, so when we are root the cluster runs as the
 `postgres` user, which must own (and be able to reach) its directories. If the
-state directory sits where `postgres` cannot traverse (e.g. under /root), the
-cluster lives under /var/lib/citywatch instead and the state directory says where.
+state directory sits where `postgres` cannot traverse (e.g. under /root or a 0700
+temporary folder), the cluster lives under /var/lib/citywatch instead, and a marker in
+the state directory says where, so `remove` finds it wherever it had to live.
+
+`stop` is PostgreSQL's fast shutdown (SIGINT: open sessions are ended), never the smart
+one that waits for every client to leave. A `postmaster.pid` left by an unclean stop is
+recovered at start when no PostgreSQL runs on that data directory any more.
 Durability is traded for speed (fsync off): this is the laptop/CI database;
 production uses a real server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +31,7 @@ PG_MAJOR = 15
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 EXTENSION_CONTROL = Path(f"/usr/share/postgresql/{PG_MAJOR}/extension/timescaledb.control")
 DATABASE = "citywatch"
+RELOCATED = Path("/var/lib/citywatch")
 SUPERUSER = "postgres"
 
 
@@ -46,12 +54,16 @@ class LocalTimescale:
     def run_as(self) -> str | None:
         return SUPERUSER if os.geteuid() == 0 else None
 
+    @property
+    def marker(self) -> Path:
+        return self.state_dir / "timescaledb.cluster"
+
     def cluster_dir(self) -> Path:
         local = self.state_dir.resolve() / "pg"
         if self.run_as is None or _user_can_reach(self.run_as, self.state_dir.resolve()):
             return local
         digest = hashlib.sha1(str(local).encode()).hexdigest()[:12]  # noqa: S324 - a name, not security
-        return Path("/var/lib/citywatch") / digest / "pg"
+        return RELOCATED / digest / "pg"
 
     def _pg(self, tool: str) -> str:
         path = PG_BIN / tool
@@ -79,7 +91,11 @@ class LocalTimescale:
                 " stop it or set infra.db_port")
         root = self.cluster_dir()
         data, sockets = root / "data", root / "sockets"
+        self.marker.parent.mkdir(parents=True, exist_ok=True)
+        self.marker.write_text(f"{root}\n")
         self._prepare(root, data, sockets)
+        for lock in (data / "postmaster.pid", *sockets.glob(".s.PGSQL.*.lock")):
+            _clear_stale_lock(lock)
         self.daemon.start([
             self._pg("postgres"), "-D", str(data), "-p", str(self.port),
             "-c", f"listen_addresses={self.host}",
@@ -128,10 +144,40 @@ class LocalTimescale:
         self._psql("CREATE EXTENSION IF NOT EXISTS timescaledb", database=DATABASE)
 
     def stop(self) -> bool:
-        return self.daemon.stop(timeout=30)
+        """Fast shutdown: open client sessions are ended, not waited for."""
+        return self.daemon.stop(timeout=15, first_signal=signal.SIGINT)
+
+    def remove(self) -> bool:
+        """Delete the cluster (stopped first), wherever it lives; True if there was one."""
+        self.stop()
+        root = Path(self.marker.read_text().strip()) if self.marker.exists() else self.cluster_dir()
+        existed = root.exists()
+        shutil.rmtree(root, ignore_errors=True)
+        if root.parent.parent == RELOCATED:  # /var/lib/citywatch/<hash>/pg: the <hash> folder too
+            with contextlib.suppress(OSError):
+                root.parent.rmdir()
+        self.marker.unlink(missing_ok=True)
+        return existed
 
 
 def _user_can_reach(user: str, path: Path) -> bool:
     result = subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(path)],
                             check=False, capture_output=True)
     return result.returncode == 0
+
+
+def _clear_stale_lock(lock: Path) -> None:
+    """Remove a lock file (`postmaster.pid`, a socket's `.lock`) whose PostgreSQL is gone (a
+    kill -9, a reboot). PostgreSQL refuses to start while the pid in it belongs to any
+    running process, and after a reboot that number is often some other program's."""
+    try:
+        pid = int(lock.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        command = []
+    if command and Path(command[0].decode(errors="replace")).name in ("postgres", "postmaster"):
+        return  # a live server on this data directory: not ours to touch
+    lock.unlink(missing_ok=True)

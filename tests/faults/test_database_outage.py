@@ -77,7 +77,7 @@ async def test_alerts_are_notified_during_a_database_outage_and_nothing_is_lost(
         worker.check_alive()
     finally:
         worker.stop()
-        await asyncio.to_thread(database.stop)
+        await asyncio.to_thread(database.remove)
     assert len(mailed) == SENSORS and len(set(mailed)) == SENSORS
     assert mailed_message_ids(smtp) == mailed  # and nothing sent twice after the database returned
     assert await _dead_letter_count(tmp_path) == 0

@@ -1,5 +1,8 @@
 """The local infrastructure manager against the real Tansu and PostgreSQL binaries."""
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +14,7 @@ import pytest
 
 from citywatch.infra.manager import LocalInfra
 from citywatch.infra.process import InfraError, free_port
+from citywatch.infra.timescale import LocalTimescale
 
 pytestmark = pytest.mark.integration
 
@@ -62,3 +66,47 @@ def test_cli_up_status_down_stops_exactly_what_it_started(tmp_path: Path) -> Non
     assert after.returncode == 1
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+async def test_down_is_fast_with_open_sessions_and_removes_the_cluster_wherever_it_lived(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "private"
+    state.mkdir(mode=0o700)  # like pytest's and the benches' folders: postgres cannot reach it
+    infra = LocalInfra.create(state, "127.0.0.1", free_port(), free_port())
+    infra.up()
+    cluster = Path((state / "timescaledb.cluster").read_text().strip())
+    try:
+        assert cluster.is_dir()
+        if os.geteuid() == 0:
+            assert cluster.is_relative_to("/var/lib/citywatch")  # it had to live elsewhere
+        session = await asyncpg.connect(infra.database.dsn)  # a client that never leaves
+        started = time.monotonic()
+        stopped = infra.down()
+        assert time.monotonic() - started < 10, "down waited for the client (smart shutdown)"
+        assert stopped == {"timescaledb": True, "tansu": True, "removed_data": True}
+        assert not cluster.exists() and not cluster.parent.exists()
+        with contextlib.suppress(Exception):
+            await session.close(timeout=1)
+    finally:
+        infra.down()
+
+
+def test_a_stale_postmaster_pid_after_an_unclean_stop_is_recovered(tmp_path: Path) -> None:
+    database = LocalTimescale(tmp_path / "db", "127.0.0.1", free_port())
+    database.start()
+    try:
+        pid = database.daemon.pid()
+        assert pid is not None
+        os.killpg(pid, signal.SIGKILL)  # an unclean stop: postmaster.pid stays behind
+        lock = database.cluster_dir() / "data" / "postmaster.pid"
+        deadline = time.monotonic() + 30
+        while database.daemon.pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lock.exists()
+        lines = lock.read_text().splitlines()
+        lock.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")  # the pid now someone else's
+        database.start()
+        assert database.healthy()
+    finally:
+        database.remove()

@@ -1,9 +1,13 @@
 """`citywatch ingest` against the real broker: one chosen source, status lines, frames and health."""
 
 import asyncio
+import contextlib
+import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from uuid import uuid4
 
@@ -44,11 +48,26 @@ sources:
     assert unknown.returncode != 0 and "unknown source ids: nope" in unknown.stderr
     process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, stopped below
         [*cli, "--source", "cam-a", "--status-every", "1"], stderr=subprocess.PIPE, text=True)
-    await asyncio.sleep(8)
-    async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{metrics_port}/") as page:
-        metrics = await page.text()
+    assert process.stderr is not None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
+    reader.start()
+    metrics = ""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # until a status line and the metrics say it is sending
+        assert process.poll() is None, "".join(lines)
+        with contextlib.suppress(aiohttp.ClientError):
+            async with aiohttp.ClientSession() as session, \
+                    session.get(f"http://127.0.0.1:{metrics_port}/") as page:
+                metrics = await page.text()
+        sending = re.search(r'citywatch_source_frames\{outcome="sent",source="cam-a"\} [1-9]', metrics)
+        if sending and any("cam-a" in line and "connected" in line for line in list(lines)):
+            break
+        await asyncio.sleep(0.5)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=30)
+    process.wait(timeout=30)
+    reader.join(timeout=10)
+    stderr = "".join(lines)
     assert "cam-a" in stderr and "connected" in stderr and "cam-b" not in stderr
     assert 'citywatch_source_connected{source="cam-a"} 1.0' in metrics
     assert 'citywatch_source_frames{outcome="sent",source="cam-a"}' in metrics
