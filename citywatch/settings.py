@@ -16,10 +16,11 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -57,6 +58,33 @@ DEFAULT_CONFIG = Path("citywatch.yaml")
 
 class SettingsError(ValueError):
     """Settings cannot be loaded; the message names each bad key and where it came from."""
+
+
+PLACEHOLDERS = ("change-me", "changeme", "change_me", "your-", "placeholder", "example", "xxxx", "todo")
+MIN_KEY_CHARS = 32
+
+
+def _not_placeholder(value: SecretStr | None) -> SecretStr | None:
+    """A secret copied from an example file unchanged is refused: better no start than a
+    console anybody who read the example can sign cookies for."""
+    if value is not None:
+        text = value.get_secret_value().strip().lower()
+        if not text or any(mark in text for mark in PLACEHOLDERS) or text in ("secret", "password", "token"):
+            raise ValueError("is a placeholder: set a real value (environment or secrets file)")
+    return value
+
+
+def _strong_key(value: SecretStr | None) -> SecretStr | None:
+    """A key we sign with (cookies, acknowledgement links, webhooks): long and not a placeholder."""
+    value = _not_placeholder(value)
+    if value is not None and len(value.get_secret_value()) < MIN_KEY_CHARS:
+        raise ValueError(f"is too short: at least {MIN_KEY_CHARS} random characters "
+                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return value
+
+
+Secret = Annotated[SecretStr | None, AfterValidator(_not_placeholder)]
+SigningKey = Annotated[SecretStr | None, AfterValidator(_strong_key)]
 
 
 class Strict(BaseModel):
@@ -274,7 +302,7 @@ class MqttSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     username: str | None = None
-    password: SecretStr | None = None
+    password: Secret = None
     client_id: str | None = None
     subscriptions: list[MqttSubscriptionSettings] = Field(default_factory=list)
 
@@ -324,7 +352,7 @@ class SmtpSettings(Strict):
     port: int = Field(default=587, ge=1, le=65535)
     from_addr: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     username: str | None = None
-    password: SecretStr | None = None
+    password: Secret = None
     use_tls: bool = False
     start_tls: bool | None = None
     timeout_s: float = Field(default=10.0, gt=0)
@@ -337,7 +365,7 @@ class SmsSenderSettings(Strict):
 
 class TwilioSettings(Strict):
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
-    auth_token: SecretStr | None = None
+    auth_token: Secret = None
     from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
     api_base_url: str | None = Field(default=None, description="a Twilio-compatible endpoint")
     status_callback: str | None = Field(default=None, description="URL Twilio posts delivery statuses to")
@@ -350,7 +378,7 @@ class TwilioSettings(Strict):
 
 
 class WebhookSettings(Strict):
-    secret: SecretStr | None = Field(default=None,
+    secret: SigningKey = Field(default=None,
                                      description="HMAC key (CITYWATCH_CHANNELS__WEBHOOK__SECRET)")
     timeout_s: float = Field(default=10.0, gt=0)
 
@@ -401,9 +429,9 @@ class ConsoleSettings(Strict):
     public_url: str | None = Field(
         default=None, pattern=r"^https?://",
         description="how people and Twilio reach the console (acknowledgement links, SMS webhooks)")
-    ack_secret: SecretStr | None = Field(
+    ack_secret: SigningKey = Field(
         default=None, description="signs acknowledgement links (CITYWATCH_CONSOLE__ACK_SECRET)")
-    session_secret: SecretStr | None = Field(
+    session_secret: SigningKey = Field(
         default=None, description="signs session cookies (CITYWATCH_CONSOLE__SESSION_SECRET)")
 
 

@@ -23,10 +23,14 @@ class StoredUser:
 
 
 async def upsert_user(db: Db, username: str, password_hash: str, role: str) -> None:
+    """Create a user, or set one's role and password (a reset): their sessions end, so a
+    stolen cookie does not outlive the password it was signed in with."""
     await db.execute(
         "INSERT INTO console_users (username, password_hash, role) VALUES ($1, $2, $3)"
         " ON CONFLICT (username) DO UPDATE SET password_hash = $2, role = $3, disabled = false",
         username, password_hash, role)
+    await db.execute("UPDATE console_sessions SET ended_at = now() WHERE username = $1 AND ended_at IS NULL",
+                     username)
 
 
 async def find_user(db: Db, username: str) -> StoredUser | None:
@@ -41,9 +45,12 @@ async def update_hash(db: Db, username: str, password_hash: str) -> None:
 
 
 async def disable_user(db: Db, username: str) -> bool:
-    """True when the user existed; their sessions end and their tokens stop working."""
+    """True when the user existed; their sessions end and their tokens are revoked, so
+    enabling the user again does not bring old tokens back."""
     status = await db.execute("UPDATE console_users SET disabled = true WHERE username = $1", username)
     await db.execute("UPDATE console_sessions SET ended_at = now() WHERE username = $1 AND ended_at IS NULL",
+                     username)
+    await db.execute("UPDATE api_tokens SET revoked_at = now() WHERE username = $1 AND revoked_at IS NULL",
                      username)
     return status != "UPDATE 0"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
@@ -34,9 +34,11 @@ from citywatch.console.auth import (
 )
 from citywatch.console.history_api import history_router
 from citywatch.console.live import LiveFeed, sse
+from citywatch.console.logs import install as install_log_redaction
 from citywatch.console.notify_api import notify_router
 from citywatch.console.pages import pages_router
 from citywatch.console.rules_api import rules_router
+from citywatch.console.throttle import LoginThrottle
 from citywatch.publisher import KafkaPublisher
 from citywatch.settings import Settings
 from citywatch.topics import Topics
@@ -79,6 +81,15 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.pool.close()
 
     app = FastAPI(title="CityWatch console", lifespan=lifespan)
+    install_log_redaction()
+    throttle = LoginThrottle()
+
+    async def out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        """A value the database or the calendar cannot hold is the request's fault: 400."""
+        return JSONResponse({"detail": f"a parameter is out of range: {exc}"[:500]}, status_code=400)
+
+    for error in (asyncpg.DataError, asyncpg.exceptions._base.DataError, OverflowError):
+        app.add_exception_handler(error, out_of_range)
     public = settings.console.public_url or ""
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="citywatch",
                        max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=public.startswith("https://"))
@@ -106,10 +117,18 @@ def create_app(settings: Settings) -> FastAPI:
                     csrf_token_field: str = Form("", alias="csrf_token")) -> Response:
         if not csrf_ok(request, csrf_token_field):
             raise HTTPException(403, "missing or wrong CSRF token")
+        address = request.client.host if request.client else "?"
+        wait = throttle.retry_after(username, address)
+        if wait is not None:
+            await audit(request.app.state.pool, username[:200], "login throttled", address)
+            raise HTTPException(429, "too many failed sign-ins: try again later",
+                                headers={"Retry-After": str(max(1, round(wait)))})
         user = await authenticate(request.app.state.pool, username, password)
         if user is None:
-            await audit(request.app.state.pool, username, "login failed")
+            throttle.failed(username, address)
+            await audit(request.app.state.pool, username[:200], "login failed")
             return RedirectResponse("/login?error=1", status_code=303)
+        throttle.succeeded(username)
         await log_in(request, user)
         await audit(request.app.state.pool, user.name, "login")
         return RedirectResponse("/", status_code=303)

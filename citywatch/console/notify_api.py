@@ -3,6 +3,7 @@ on call, and Twilio's webhooks (delivery receipts, SMS replies), signatures chec
 
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,6 +81,8 @@ def notify_router(settings: Settings) -> APIRouter:
             raise HTTPException(404, "Twilio webhooks need channels.sms and console.public_url")
         form = {key: str(value) for key, value in (await request.form()).items()}
         url = settings.console.public_url.rstrip("/") + request.url.path
+        if request.url.query:  # Twilio signs the full URL it posted to, query string included
+            url += "?" + request.url.query
         validator = RequestValidator(sms.auth_token.get_secret_value())
         if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
             raise HTTPException(403, "invalid Twilio signature")
@@ -146,7 +149,7 @@ def notify_router(settings: Settings) -> APIRouter:
         done = await acknowledge(request.app.state.pool, request.app.state.publisher, alert_id, by, "email")
         if done is None:
             raise HTTPException(404, f"no alert {alert_id}")
-        return HTMLResponse(f"<p>Acknowledged by {by}. The escalation stops.</p>")
+        return HTMLResponse(f"<p>Acknowledged by {html.escape(by)}. The escalation stops.</p>")
 
     @router.get("/api/oncall", dependencies=[Depends(viewer)])
     async def oncall(at: datetime | None = None) -> dict[str, str | None]:

@@ -4,9 +4,12 @@ last hours through it, publishing (with the audit trail) and rolling back."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +26,7 @@ from storage.history import QUERIES, history
 from storage.people import audit
 from storage.rules_archive import StaleEdit, diff_of, live_rule_files, publish_edit
 
+T = TypeVar("T")
 NAME = r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}\.ya?ml$"
 
 
@@ -47,7 +51,7 @@ class Rollback(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 def check(draft: Draft) -> tuple[list[Rule], list[dict[str, Any]]]:
@@ -57,6 +61,25 @@ def check(draft: Draft) -> tuple[list[Rule], list[dict[str, Any]]]:
         return [], [{"line": e.line, "column": e.column, "message": e.message} for e in exc.errors]
 
 
+CHECK_TIMEOUT_S = 5.0
+CHECKS_AT_ONCE = 2
+_checking = asyncio.Semaphore(CHECKS_AT_ONCE)
+
+
+async def off_loop(work: Callable[[], T], what: str) -> T:
+    """CPU-heavy work (parsing and checking rules, rendering templates) in a thread, a few at
+    a time and within a time limit, so a viewer's huge draft cannot stall the console."""
+    async with _checking:
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(work), CHECK_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise HTTPException(422, f"{what} took longer than {CHECK_TIMEOUT_S:g} s: simplify it") from exc
+
+
+async def checked(draft: Draft) -> tuple[list[Rule], list[dict[str, Any]]]:
+    return await off_loop(partial(check, draft), "checking the rule file")
+
+
 def rules_router() -> APIRouter:
     router = APIRouter(prefix="/api/rules", tags=["rules"])
 
@@ -64,14 +87,18 @@ def rules_router() -> APIRouter:
     async def files(request: Request, user: AsViewer) -> list[dict[str, Any]]:
         """The live rule files (as archived from the rules topic) and the rules in each."""
         live = await live_rule_files(request.app.state.pool)
-        listing = []
-        for name, text in sorted(live.items()):
-            rules, errors = check(Draft(name=name, content=text))
-            summary = [{"id": r.id, "title": r.title, "severity": r.severity, "enabled": r.enabled}
-                       for r in rules]
-            listing.append({"name": name, "content": text, "errors": errors, "rules": summary,
-                            "sha256": hashlib.sha256(text.encode()).hexdigest()})
-        return listing
+
+        def summarise() -> list[dict[str, Any]]:
+            listing = []
+            for name, text in sorted(live.items()):
+                rules, errors = check(Draft(name=name, content=text))
+                summary = [{"id": r.id, "title": r.title, "severity": r.severity, "enabled": r.enabled}
+                           for r in rules]
+                listing.append({"name": name, "content": text, "errors": errors, "rules": summary,
+                                "sha256": hashlib.sha256(text.encode()).hexdigest()})
+            return listing
+
+        return await off_loop(summarise, "checking the live rule files")
 
     @router.get("/files/{name:path}/versions")
     async def versions(name: str, request: Request, user: AsViewer) -> list[dict[str, Any]]:
@@ -83,7 +110,7 @@ def rules_router() -> APIRouter:
     @router.post("/check")
     async def check_draft(draft: Draft, user: AsViewer) -> dict[str, Any]:
         """Every problem with its line and column, as `citywatch rules check` reports them."""
-        rules, errors = check(draft)
+        rules, errors = await checked(draft)
         return {"errors": errors, "rules": [r.id for r in rules]}
 
     @router.post("/diff")
@@ -94,22 +121,23 @@ def rules_router() -> APIRouter:
     @router.post("/test")
     async def test(trial: Trial, request: Request, user: AsRuleEditor) -> dict[str, Any]:
         """What the draft would have fired over the last hours of stored history."""
-        rules, errors = check(trial)
+        rules, errors = await checked(trial)
         if errors:
             raise HTTPException(422, errors)
         end = datetime.now(UTC)
         start = end - timedelta(hours=trial.hours)
         types = sorted({t for r in rules for t in r.event_types if t in QUERIES}, key=str)
         alerts = await replay(rules, history(request.app.state.pool, types, start, end), end)
+        rendered = await off_loop(lambda: [render("sms", a).text for a in alerts], "rendering the messages")
         return {"from": start, "to": end, "alerts": [
             {"time": a.time, "state": a.state, "rule_id": a.rule_id, "group_key": a.group_key,
-             "sms": render("sms", a).text} for a in alerts]}
+             "sms": text} for a, text in zip(alerts, rendered, strict=True)]}
 
     @router.post("/publish", status_code=201)
     async def publish(publication: Publication, request: Request, user: AsRuleEditor) -> dict[str, Any]:
         """Validated here and again by every worker; refused drafts are never sent, nor drafts
         of a file that changed since the editor opened it (409, with the live version's sha256)."""
-        rules, errors = check(publication)
+        rules, errors = await checked(publication)
         if errors:
             raise HTTPException(422, errors)
         version = RuleFileVersion(name=publication.name, content=publication.content, author=user.name,

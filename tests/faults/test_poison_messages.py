@@ -93,9 +93,9 @@ async def test_a_poison_message_on_every_topic_is_a_dead_letter_and_the_rest_flo
                 if i < len(messages):
                     await publisher.send(topic, source.encode(), messages[i])  # type: ignore[arg-type]
         await publisher.send("readings", source.encode(), reading(source, now(), 80.0).to_json())
-        expected = sum(len(m) for m in bad.values())
-        letters = await until(f"{expected} dead letters stored",
-                              lambda: _letters(pg_pool, run, expected), worker)
+        wanted = {topic: len(messages) for topic, messages in bad.items()}
+        letters = await until(f"dead letters stored from every topic: {wanted}",
+                              lambda: _letters(pg_pool, run, wanted), worker)
         await until("21 readings and 20 detections stored", lambda: _stored(dsn, source, 21, 20), worker)
         await until("the alert's email", lambda: _mailed(smtp), worker)
         worker.check_alive()
@@ -118,14 +118,15 @@ async def test_a_poison_message_on_every_topic_is_a_dead_letter_and_the_rest_flo
     assert len(mailed_message_ids(smtp)) == 1
 
 
-async def _letters(pool: asyncpg.Pool, run: str, expected: int) -> list[tuple[str, str, str]] | None:
+async def _letters(pool: asyncpg.Pool, run: str, wanted: dict[str, int]) -> list[tuple[str, str, str]] | None:
     try:
         rows = await pool.fetch(
             "SELECT origin_topic, consumer, reason FROM dead_letters WHERE origin_topic LIKE $1", f"{run}.%")
     except asyncpg.UndefinedTableError:
         return None
     letters = [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
-    return letters if len(set(letters)) >= expected else None
+    found = {topic: sum(1 for t, _, _ in letters if t == f"{run}.{topic}") for topic in wanted}
+    return letters if all(found[t] >= n for t, n in wanted.items()) else None
 
 
 async def _stored(dsn: str, source: str, readings: int, detections: int) -> bool:

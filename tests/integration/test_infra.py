@@ -77,15 +77,16 @@ async def test_down_is_fast_with_open_sessions_and_removes_the_cluster_wherever_
     infra.up()
     cluster = Path((state / "timescaledb.cluster").read_text().strip())
     try:
-        assert cluster.is_dir()
+        assert cluster.is_dir()  # noqa: ASYNC240
         if os.geteuid() == 0:
             assert cluster.is_relative_to("/var/lib/citywatch")  # it had to live elsewhere
         session = await asyncpg.connect(infra.database.dsn)  # a client that never leaves
-        started = time.monotonic()
         stopped = infra.down()
-        assert time.monotonic() - started < 10, "down waited for the client (smart shutdown)"
+        log = infra.database.daemon.log_tail(40)
+        assert "received fast shutdown request" in log  # not smart: it waits for every client
+        assert "database system is shut down" in log  # and finished before any SIGKILL
         assert stopped == {"timescaledb": True, "tansu": True, "removed_data": True}
-        assert not cluster.exists() and not cluster.parent.exists()
+        assert not cluster.exists() and not cluster.parent.exists()  # noqa: ASYNC240
         with contextlib.suppress(Exception):
             await session.close(timeout=1)
     finally:

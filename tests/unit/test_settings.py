@@ -182,3 +182,30 @@ def test_the_writer_never_takes_more_connections_than_the_pool_has(tmp_path: Pat
     (tmp_path / "citywatch.yaml").write_text("storage: {pool_size: 2, write_connections: 4}\n")
     with pytest.raises(SettingsError, match="exceeds pool_size"):
         load_settings(tmp_path / "citywatch.yaml")
+
+
+@pytest.mark.parametrize(("variable", "value", "why"), [
+    ("CITYWATCH_CONSOLE__SESSION_SECRET", "change-me-to-a-long-random-string", "placeholder"),
+    ("CITYWATCH_CONSOLE__ACK_SECRET", "short-but-real-7f3a", "too short"),
+    ("CITYWATCH_CHANNELS__SMS__AUTH_TOKEN", "your-twilio-auth-token", "placeholder"),
+])
+def test_placeholder_and_short_secrets_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, why: str,
+) -> None:
+    config = tmp_path / "citywatch.yaml"
+    config.write_text('channels:\n  sms: {account_sid: "AC' + "1" * 32 + '", from_number: "+15005550006"}\n')
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=why) as info:
+        load_settings(config)
+    assert value not in str(info.value)  # never echoed
+
+
+def test_the_shipped_secrets_example_would_be_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "compose" / "secrets.env.example"
+    config = tmp_path / "citywatch.yaml"
+    config.write_text("")
+    monkeypatch.setenv("CITYWATCH_SECRETS_FILE", str(example))
+    with pytest.raises(SettingsError, match="placeholder"):
+        load_settings(config)
