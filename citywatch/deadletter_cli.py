@@ -8,7 +8,6 @@ no topic to go back to: `show --raw` gives its bytes to resend to the receiver.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import uuid
@@ -17,7 +16,7 @@ from typing import Any
 import click
 
 from citywatch.cli_context import Context, pass_context, run_db
-from citywatch.topics import ALL_TOPICS, Topics
+from citywatch.topics import Topics
 
 
 def _letter_id(
@@ -83,45 +82,31 @@ def register(main: click.Group) -> None:
     @pass_context
     def deadletter_requeue(ctx: Context, letter_ids: list[uuid.UUID], by: str) -> None:
         """Publish dead letters back to the topic they came from, once their cause is fixed."""
-        from storage.dead_letters import get_dead_letter, mark_requeued
+        from citywatch.publisher import KafkaPublisher
+        from citywatch.requeue import requeue, requeue_problem
+        from storage.dead_letters import get_dead_letter
 
         settings = ctx.settings
         topics = Topics(settings.broker.topic_prefix)
-        async def fetch(db: Any) -> list[dict[str, Any] | None]:
-            return [await get_dead_letter(db, letter_id) for letter_id in letter_ids]
 
-        async def mark(db: Any) -> None:
-            for letter_id in letter_ids:
-                await mark_requeued(db, letter_id, by)
+        async def check(db: Any) -> list[str]:
+            found = [(i, requeue_problem(await get_dead_letter(db, i), topics)) for i in letter_ids]
+            return [f"{i}: {problem}" for i, problem in found if problem is not None]
 
-        rows = run_db(settings.storage.dsn, fetch)
-        problems = []
-        for letter_id, row in zip(letter_ids, rows, strict=True):
-            if row is None:
-                problems.append(f"{letter_id}: no such dead letter")
-            elif row["origin_offset"] is None or topics.short(row["origin_topic"]) not in ALL_TOPICS:
-                problems.append(f"{letter_id}: refused by {row['consumer']} before it reached a topic; "
-                                "resend its payload (show --raw) to the receiver")
-            elif row["payload_size"] > len(row["payload"]):
-                problems.append(f"{letter_id}: only part of the payload was kept")
-        if problems:
+        problems = run_db(settings.storage.dsn, check)
+        if problems:  # all or nothing: none is requeued while another cannot be
             raise click.ClickException("\n".join(problems))
 
-        async def publish() -> None:
-            from citywatch.publisher import KafkaPublisher
-
+        async def publish(db: Any) -> None:
             broker = settings.broker
             publisher = KafkaPublisher(broker.bootstrap_servers, topics, broker.max_message_bytes)
             await publisher.start()
             try:
-                for letter_id, row in zip(letter_ids, rows, strict=True):
-                    assert row is not None
-                    short: Any = topics.short(row["origin_topic"])
-                    await publisher.send(short, (row["source_id"] or "").encode(), bytes(row["payload"]),
-                                         [("requeued_from", str(letter_id).encode())])
+                for letter_id in letter_ids:
+                    topic = await requeue(db, publisher, topics, letter_id, by)
+                    click.echo(f"{letter_id} -> {topic}")
             finally:
                 await publisher.stop()
 
-        asyncio.run(publish())
-        run_db(settings.storage.dsn, mark)
+        run_db(settings.storage.dsn, publish)
         click.echo(f"requeued {len(letter_ids)}", err=True)

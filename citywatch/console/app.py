@@ -32,6 +32,7 @@ from citywatch.console.auth import (
     session_user,
     viewer,
 )
+from citywatch.console.deadletters_api import deadletters_router
 from citywatch.console.history_api import history_router
 from citywatch.console.live import LiveFeed, sse
 from citywatch.console.logs import install as install_log_redaction
@@ -98,6 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(notify_router(settings))
     app.include_router(rules_router())
     app.include_router(pages_router(settings, TEMPLATES))
+    app.include_router(deadletters_router(TEMPLATES, Topics(settings.broker.topic_prefix)))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, str]:
