@@ -172,6 +172,9 @@ async def supervised(name: str, run: Callable[[], Awaitable[None]], restart_max_
             await run()
             return
         except Exception:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # stopping: an error raised on the way out (a closed producer) is no failure
             delay = backoff.next_delay()
             log.exception("source %s failed; restarting it in %.1f s", name, delay)
             await asyncio.sleep(delay)

@@ -26,7 +26,13 @@ notify: [{{recipient: ops, channels: [email]}}]
 """
 
 
-def worker_config(tmp: Path, run: str, bootstrap: str, dsn: str, smtp_port: int, extra: str = "") -> Path:
+QUICK_NOTIFY = "attempts: 2, base_delay_s: 0.1, max_delay_s: 0.2, outbox_retry_every_s: 1"
+
+
+def worker_config(tmp: Path, run: str, bootstrap: str, dsn: str, smtp_port: int, *, sms: str = "",
+                  recipients: str = "ops: {email: ops@example.org}", notify: str = "") -> Path:
+    """A worker's settings: email to the local SMTP server (and SMS where `sms` says how),
+    quick retries, and whatever `notify` adds (policies, outbox limits)."""
     config = tmp / "citywatch.yaml"
     config.write_text(f"""
 broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: 2}}
@@ -35,10 +41,9 @@ infra: {{state_dir: "{tmp / 'state'}"}}
 rules: {{paths: ["{tmp / 'rules'}"], reload_every_s: 1, tick_every_s: 0.5}}
 channels:
   email: {{host: 127.0.0.1, port: {smtp_port}, from_addr: citywatch@localhost, timeout_s: 2}}
-recipients:
-  ops: {{email: ops@example.org}}
-notify: {{attempts: 2, base_delay_s: 0.1, max_delay_s: 0.2, outbox_retry_every_s: 1}}
-{extra}
+  {sms}
+recipients: {{{recipients}}}
+notify: {{{QUICK_NOTIFY}{", " + notify if notify else ""}}}
 """)
     return config
 

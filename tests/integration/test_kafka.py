@@ -1,6 +1,7 @@
 """Topics, publisher and watcher against the real Tansu broker."""
 
 import asyncio
+import dataclasses
 from uuid import uuid4
 
 import pytest
@@ -37,7 +38,9 @@ async def test_topics_publish_watch_and_dead_letters(bootstrap: str) -> None:
             message = await consumer.getone()
         finally:
             await consumer.stop()
-        assert DeadLetter.from_message(message.value or b"", list(message.headers)) == letter
+        received = DeadLetter.from_message(message.value or b"", list(message.headers))
+        assert received.rejected_at is not None  # stamped when it was sent
+        assert dataclasses.replace(received, rejected_at=None) == letter
         assert message.key == topics.name("readings").encode()
         for _ in range(50):
             if watcher.counts["frames"] == 5 and watcher.counts["deadletter"] == 1:
