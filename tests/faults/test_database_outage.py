@@ -28,7 +28,7 @@ from tests.worker_process import Worker, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
-OUTAGE_S = float(os.environ.get("CITYWATCH_FAULT_OUTAGE_S", "30"))
+OUTAGE_S = float(os.environ.get("FAULTS_DATABASE_OUTAGE_S", "30"))
 SENSORS = 20
 
 
