@@ -25,12 +25,13 @@ from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer
 
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.infra.manager import LocalInfra
 from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
-from citywatch.topics import Topics, ensure_topics
+from citywatch.topics import Topics, ensure_topics, follow_from_end
 from ingest.events import Reading
 
 RULE = """
@@ -112,8 +113,18 @@ worker: {{loglevel: warn}}
             sent += 1
             await asyncio.sleep(1 / rate)
 
-    async def fire(source: str) -> float:
-        """Publish the reading that fires; ms until its email arrived."""
+    alerts_seen: dict[str, float] = {}
+    watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await watcher.start()
+    await follow_from_end(watcher, [Topics(run).name("alerts")], wait_for_topics_s=0.5)
+
+    async def watch_alerts() -> None:
+        async for record in watcher:
+            alerts_seen.setdefault(json.loads(record.value or b"{}").get("source_id", ""), time.monotonic())
+
+    async def fire(source: str) -> tuple[float, float]:
+        """Publish the reading that fires; ms until its alert was on the topic, and until its email
+        arrived."""
         before = len(smtp.store.messages())
         started = time.monotonic()
         reading = Reading(source_id=source, time=datetime.now(UTC), values={"pm25": 90.0},
@@ -123,9 +134,11 @@ worker: {{loglevel: warn}}
             if time.monotonic() - started > 60:
                 raise RuntimeError(f"no email for {source} within 60 s; see {state / 'worker.log'}")
             await asyncio.sleep(0.005)
-        return (time.monotonic() - started) * 1000
+        mailed = time.monotonic()
+        return (alerts_seen.get(source, mailed) - started) * 1000, (mailed - started) * 1000
 
     loader = asyncio.create_task(load())
+    alert_watch = asyncio.create_task(watch_alerts())
     try:
         while await count(dsn, "SELECT count(*) FROM readings") <= 0:  # noqa: ASYNC110 - the worker joined
             await asyncio.sleep(0.2)
@@ -150,8 +163,10 @@ worker: {{loglevel: warn}}
         emails = len(smtp.store.messages())
         return {
             "benchmark": "outage", "cpu_count": os.cpu_count(), "outage_s": outage_s, "rate_per_s": rate,
-            "alert_to_email_database_up": summary(up),
-            "alert_to_email_database_down": summary(during),
+            "reading_to_alert_database_up": summary([a for a, _ in up]),
+            "reading_to_email_database_up": summary([m for _, m in up]),
+            "reading_to_alert_database_down": summary([a for a, _ in during]),
+            "reading_to_email_database_down": summary([m for _, m in during]),
             "emails_sent_during_outage": len(during), "emails_total": emails, "alerts": len(firing),
             "last_email_before_return_s": round(outage_s - all_mailed_after_s, 1),
             "readings_published": published,
@@ -160,6 +175,8 @@ worker: {{loglevel: warn}}
         }
     finally:
         loader.cancel()
+        alert_watch.cancel()
+        await watcher.stop()
         await publisher.stop()
         worker.terminate()
         try:
