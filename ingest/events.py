@@ -110,8 +110,8 @@ class Reading(Event):
 
     source_id: SourceId
     kind: Literal["sensor"] = "sensor"
-    values: dict[ValueName, float]
-    units: dict[ValueName, UnitName]
+    values: dict[ValueName, float] = Field(max_length=64)
+    units: dict[ValueName, UnitName] = Field(max_length=64)
     period_s: int | None = Field(default=None, gt=0, le=MAX_PERIOD_S,
                                  description="averaging period of the values")
     position: GeoPoint | None = None

@@ -13,6 +13,7 @@ import pytest
 from citywatch.codecs import decode_event
 from citywatch.infra.process import free_port
 from citywatch.topics import Topics, ensure_topics
+from ingest.aq_receiver import MAX_BODY_BYTES
 from ingest.events import Reading
 from tests.kafka_helpers import dead_letters, drain
 from tests.unit.test_air_quality_push import AIRROHR
@@ -58,13 +59,21 @@ sources:
             unknown = await post_until_up(session, f"{base}/sensor-community", AIRROHR,
                                           {"X-Sensor": "esp8266-1"})
             garbage = await post_until_up(session, f"{base}/readings", b"{not json", {})
+            hostile = [await post_until_up(session, f"{base}/readings", body, {}) for body in (
+                b"[" * 100_000 + b"]" * 100_000,  # used to be a 500
+                b'{"sensor_id":"aq-park","time":"0001-01-01T00:00:00+01:00","values":{"pm25":1},'
+                b'"units":{"pm25":"ug/m3"}}',
+                b"x" * (MAX_BODY_BYTES + 10))]
+            after = await post_until_up(session, f"{base}/sensor-community", AIRROHR,
+                                        {"X-Sensor": "esp8266-13572468"})
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
-    assert (ok, unknown, garbage) == (201, 404, 400)
-    [reading] = [decode_event("readings", raw) for raw in await drain(bootstrap, topics.name("readings"))]
+    assert (ok, unknown, garbage, hostile, after) == (201, 404, 400, [400, 400, 413], 201)
+    reading, _ = [decode_event("readings", raw) for raw in await drain(bootstrap, topics.name("readings"))]
     assert isinstance(reading, Reading) and reading.source_id == "aq-park"
     assert reading.position is not None and reading.position.lat == 52.52
     letters = await dead_letters(bootstrap, topics)
-    assert sorted(letter.reason.split(":")[0] for letter in letters) == ["generic", "sensor-community"]
+    assert sorted(letter.reason.split(":")[0] for letter in letters) == ["generic"] * 4 + ["sensor-community"]
+    assert any("larger than" in letter.reason and len(letter.raw) == MAX_BODY_BYTES for letter in letters)
     assert any(letter.raw == AIRROHR and "unknown sensor" in letter.reason for letter in letters)

@@ -47,6 +47,8 @@ sources:
         await client.publish(f"{run}/generic/aq-7", b'{"sensor_id":"aq-7","period_s":3600,'
                              b'"values":{"no2":120},"units":{"no2":"ppb"}}', qos=1, retain=True)
         await client.publish(f"{run}/generic/broken", b"not json", qos=1, retain=True)
+        # one deeply nested message used to end MQTT ingestion until a restart
+        await client.publish(f"{run}/generic/deep", b"[" * 100_000 + b"]" * 100_000, qos=1, retain=True)
     process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, stopped below
         [sys.executable, "-m", "citywatch", "--config", str(config), "ingest", "--status-every", "0"],
         stderr=subprocess.PIPE, text=True)
@@ -64,5 +66,6 @@ sources:
     sources = sorted(r.source_id for r in readings if isinstance(r, Reading))
     assert sources == ["aq-7", "aq-park"], stderr[-2000:]
     letters = await dead_letters(bootstrap, topics)
-    assert [letter.reason.split(":")[0] for letter in letters] == ["generic"]
-    assert "not JSON" in letters[0].reason
+    assert [letter.reason.split(":")[0] for letter in letters] == ["generic", "generic"]
+    reasons = sorted(letter.reason for letter in letters)
+    assert "not JSON" in reasons[0] + reasons[1] and any("JSON" in r for r in reasons)
