@@ -16,8 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from uuid import uuid4
 
 import numpy as np
 
+from bench.worker_process import start_worker, stop_worker
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.manager import LocalInfra
@@ -104,10 +103,7 @@ async def run(count: int, rate: float) -> dict[str, object]:
                 config(state, run_id, bootstrap, infra.database.dsn, smtp_port, twilio.base_url))
             await ensure_topics(bootstrap, Topics(run_id), partitions=1)
             env = {**os.environ, "CITYWATCH_CHANNELS__SMS__AUTH_TOKEN": TOKEN}
-            with (state / "worker.log").open("wb") as log:
-                worker = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child
-                    [sys.executable, "-m", "citywatch", "--config", str(state / "citywatch.yaml"), "worker"],
-                    stdout=log, stderr=subprocess.STDOUT, env=env)
+            worker = start_worker(state / "citywatch.yaml", state / "worker.log", env)
             publisher = KafkaPublisher(bootstrap, Topics(run_id), 1 << 20)
             await publisher.start()
             target = NotifyTarget.model_validate({"recipient": "ops", "channels": ["email", "sms"]})
@@ -138,11 +134,7 @@ async def run(count: int, rate: float) -> dict[str, object]:
             }
         finally:
             if worker is not None:
-                worker.terminate()
-                try:
-                    worker.wait(30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+                stop_worker(worker)
             await twilio.stop()
             smtp.stop()
             infra.down()

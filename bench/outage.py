@@ -16,8 +16,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ from uuid import uuid4
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
+from bench.worker_process import start_worker, stop_worker
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.infra.manager import LocalInfra
 from citywatch.infra.process import free_port
@@ -97,10 +96,7 @@ worker: {{loglevel: warn}}
     await ensure_topics(bootstrap, Topics(run), partitions=2)
     publisher = KafkaPublisher(bootstrap, Topics(run), 1 << 20)
     await publisher.start()
-    with (state / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child
-            [sys.executable, "-m", "citywatch", "--config", str(state / "citywatch.yaml"), "worker"],
-            stdout=log, stderr=subprocess.STDOUT)
+    worker = start_worker(state / "citywatch.yaml", state / "worker.log")
     sent = 0
     background = f"load-{run}"
 
@@ -178,11 +174,7 @@ worker: {{loglevel: warn}}
         alert_watch.cancel()
         await watcher.stop()
         await publisher.stop()
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
 
 
 if __name__ == "__main__":

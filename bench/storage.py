@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,6 +28,7 @@ from uuid import uuid4
 
 import asyncpg
 
+from bench.worker_process import start_worker, stop_worker
 from citywatch.infra.manager import LocalInfra
 from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
@@ -116,10 +115,7 @@ worker: {{loglevel: warn}}
     await ensure_topics(bootstrap, Topics(run), partitions=1)
     publisher = KafkaPublisher(bootstrap, Topics(run), 1 << 20)
     await publisher.start()
-    with (state / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child
-            [sys.executable, "-m", "citywatch", "--config", str(state / "citywatch.yaml"), "worker"],
-            stdout=log, stderr=subprocess.STDOUT)
+    worker = start_worker(state / "citywatch.yaml", state / "worker.log")
     source = f"aq-{run}"
     sent = 0
 
@@ -157,11 +153,7 @@ worker: {{loglevel: warn}}
                 "catch_up_s_after_return": round(caught_up, 1)}
     finally:
         await publisher.stop()
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
 
 
 async def main(rows: int, batch: int, connections: int, outage_s: float, rate: float) -> dict[str, object]:
