@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+from citywatch.agents.policy import PermanentFailure, until_done
 from citywatch.control import follow_control
 from citywatch.deadletter import DeadLetter
 from citywatch.publisher import Publisher, publish_dead_letter
@@ -52,29 +53,50 @@ class SourceCounters:
 
 
 class PublisherSink:
-    """The ingest EventSink over a Kafka publisher: every event keyed by its source id."""
+    """The ingest EventSink over a Kafka publisher: every event keyed by its source id.
+
+    Under the failure policy: a broker that is away is waited for (the source slows down
+    behind its bounded buffer, nothing is lost); a message the broker refuses for good (too
+    large) is kept as a dead letter of its first 64 KiB, and the source carries on."""
 
     def __init__(self, publisher: Publisher, topics: Topics, counters: SourceCounters) -> None:
         self.publisher = publisher
         self.topics = topics
         self.counters = counters
 
+    async def _send(self, stream: Stream, key: str, value: bytes) -> bool:
+        try:
+            await until_done(lambda: self.publisher.send(stream, key.encode(), value), f"source:{key}",
+                             f"publishing to {stream}")
+            return True
+        except PermanentFailure as failure:
+            log.error("source %s: %s", key, failure)
+            self.counters.counts["unpublishable"] += 1
+            await self.rejected(Rejected(key, str(failure), value[:64 * 1024]), stream)
+            return False
+
     async def frame(self, frame: Frame) -> None:
-        await self.publisher.send("frames", frame.source_id.encode(), encode_frame(frame))
-        self.counters.counts["frames"] += 1
+        if await self._send("frames", frame.source_id, encode_frame(frame)):
+            self.counters.counts["frames"] += 1
 
     async def reading(self, reading: Reading) -> None:
-        await self.publisher.send("readings", reading.source_id.encode(), reading.to_json())
-        self.counters.counts["readings"] += 1
+        if await self._send("readings", reading.source_id, reading.to_json()):
+            self.counters.counts["readings"] += 1
 
     async def telemetry(self, event: Event) -> None:
-        await self.publisher.send("telemetry", event.source_id.encode(), event.to_json())
-        self.counters.counts["telemetry"] += 1
+        if await self._send("telemetry", event.source_id, event.to_json()):
+            self.counters.counts["telemetry"] += 1
 
     async def rejected(self, item: Rejected, stream: Stream) -> None:
-        await publish_dead_letter(self.publisher, DeadLetter(
-            origin_topic=self.topics.name(stream), reason=item.reason, raw=item.raw,
-            consumer=f"source:{item.source_id}", source_id=item.source_id))
+        letter = DeadLetter(origin_topic=self.topics.name(stream), reason=item.reason, raw=item.raw,
+                            consumer=f"source:{item.source_id}", source_id=item.source_id)
+        try:
+            await until_done(lambda: publish_dead_letter(self.publisher, letter), f"source:{item.source_id}",
+                             "dead-lettering")
+        except PermanentFailure as failure:
+            log.error("source %s: a rejection could not be kept either (%s): %s", item.source_id, failure,
+                      item.reason)
+            return
         self.counters.counts["rejected"] += 1
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
+
+from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from citywatch.codecs import decode_event
 from citywatch.deadletter import Headers
 from citywatch.settings import load_settings
-from citywatch.sources import SourceCounters, run_sources
-from citywatch.topics import TopicName
+from citywatch.sources import PublisherSink, SourceCounters, run_sources
+from citywatch.topics import TopicName, Topics
 from ingest.events import DataQuality, Reading
 
 HOSTILE = Path(__file__).resolve().parents[1] / "data" / "hostile"
@@ -46,3 +49,30 @@ sources:
     assert "garbage.SRT" in offline[0].detail
     assert [e.values["no2"] for e in events if isinstance(e, Reading)] == [10.0, 12.0]
     assert counters.counts["source_errors"] == 1
+
+
+class FlakyBroker(Recorder):
+    """Away for the first `outage` sends; refuses readings over `max_bytes` for good."""
+
+    def __init__(self, outage: int, max_bytes: int = 1 << 20) -> None:
+        super().__init__()
+        self.outage, self.max_bytes = outage, max_bytes
+
+    async def send(self, topic: TopicName, key: bytes, value: bytes, headers: Headers | None = None) -> None:
+        if self.outage:
+            self.outage -= 1
+            raise KafkaConnectionError("the broker is away")
+        if topic == "readings" and len(value) > self.max_bytes:
+            raise MessageSizeTooLargeError()
+        await super().send(topic, key, value, headers)
+
+
+async def test_a_source_waits_for_the_broker_and_keeps_what_it_refuses() -> None:
+    broker = FlakyBroker(outage=3, max_bytes=300)
+    sink = PublisherSink(broker, Topics("t"), SourceCounters())
+    now = datetime.now(UTC)
+    await sink.reading(Reading(source_id="aq-1", time=now, values={"no2": 1.0}, units={"no2": "ppb"}))
+    big = Reading(source_id="aq-1", time=now, values={f"v{i}": 1.0 for i in range(40)}, units={})
+    await sink.reading(big)
+    assert [topic for topic, _ in broker.sent] == ["readings", "deadletter"]  # waited, then kept
+    assert sink.counters.counts == {"readings": 1, "unpublishable": 1, "rejected": 1}
