@@ -86,6 +86,8 @@ class RuleBook:
             log.error("rule version refused (the previous one keeps running): %s", error)
         if change.rules_changed or change.silences_changed:
             self.on_change(self.library, change)
+        if change.silences_changed and self.ready.is_set():
+            log.info("silences changed: %d now", len(self.library.silences))
         return change
 
     async def follow(self, bootstrap_servers: str, topics: Topics) -> None:

@@ -46,6 +46,19 @@ def direct_deliveries(alert: Alert) -> list[Delivery]:
     return [Delivery(t.recipient, channel) for t in alert.notify for channel in t.channels]
 
 
+async def _send(channel: Channel, address: str, message: Message) -> str:
+    """A channel's send, where anything but a DeliveryError is a bug this message trips:
+    permanent for this delivery (reported, never retried), never an exception that stops
+    the alert's other deliveries or every later outbox sweep."""
+    try:
+        return await channel.send(address, message)
+    except DeliveryError:
+        raise
+    except Exception as exc:
+        log.exception("the %s channel failed unexpectedly", channel.name)
+        raise DeliveryError(f"{type(exc).__name__}: {exc}", permanent=True) from exc
+
+
 @dataclass(frozen=True)
 class _Outcome:
     status: DeliveryStatus
@@ -146,7 +159,7 @@ class Dispatcher:
             if not claim.send:
                 return _Outcome("duplicate", claim.attempt, address, error=claim.reason)
             try:
-                provider_id = await channel.send(address, message)
+                provider_id = await _send(channel, address, message)
             except DeliveryError as exc:
                 sweeping = max_attempts is not None  # the outbox tries once per sweep
                 giving_up = exc.permanent or claim.attempt >= budget or sweeping

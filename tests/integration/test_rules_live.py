@@ -194,7 +194,8 @@ async def test_rules_live_in_a_worker(
         # a silence mutes notifications, not alerts
         silence = cli(config, "silence", f"no2-{run}", "--for", "1h", "--reason", "sensor maintenance")
         assert silence.returncode == 0, silence.stderr
-        await asyncio.sleep(2)
+        await until("the worker to apply the silence",
+                    lambda: asyncio.sleep(0, "silences changed" in worker.log.read_text()), worker)
         [muted] = await until("a muted alert", lambda: no2_fires_for(f"s3-{run}"), worker)
         assert "sensor maintenance" in muted["muted"]
         statuses = await until("the muted notification", lambda: pg_pool.fetch(

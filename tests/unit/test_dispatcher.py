@@ -106,3 +106,17 @@ async def test_each_escalation_step_is_its_own_delivery() -> None:
     outcomes = [await dispatcher.dispatch(the_alert, [Delivery("ops", "email", step)]) for step in (0, 1, 1)]
     assert [o.status for [o] in outcomes] == ["sent", "sent", "duplicate"]
     assert [o.step for [o] in outcomes] == [0, 1, 1]
+
+
+async def test_a_channel_that_fails_unexpectedly_fails_that_delivery_only() -> None:
+    class Broken(FakeChannel):
+        async def send(self, address: str, message: Message) -> str:
+            raise KeyError("a bug this message trips")
+
+    email, sms = Broken("email"), FakeChannel("sms")
+    dispatcher = Dispatcher({"email": email, "sms": sms}, RECIPIENTS, InMemoryNotificationLog(), NO_WAIT)
+    target = NotifyTarget.model_validate({"recipient": "ops", "channels": ["email", "sms"]})
+    outcomes = {o.channel: o for o in await dispatcher.dispatch(alert(target))}
+    assert outcomes["sms"].status == "sent"
+    assert outcomes["email"].status == "failed" and "KeyError" in (outcomes["email"].error or "")
+    assert await dispatcher.retry_due() == []  # permanent: the outbox does not try it again
