@@ -59,9 +59,9 @@ async def test_alerts_are_notified_during_a_database_outage_and_nothing_is_lost(
         down_at = time.monotonic()
         await load(10.0, 5)
         await load(80.0)  # every sensor fires: 20 alerts while the database is down
+        # the database stays down until every email is in: they cannot be waiting for it
         mailed = await until(f"{SENSORS} emails during the outage",
                              lambda: _mails(smtp, SENSORS), worker)
-        assert time.monotonic() - down_at < OUTAGE_S, "the emails waited for the database"
         while time.monotonic() - down_at < OUTAGE_S:  # the outage lasts, under load (still firing)
             await load(80.0)
             await asyncio.sleep(0.5)
