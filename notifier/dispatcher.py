@@ -177,7 +177,8 @@ class Dispatcher:
         link = None
         if self.ack_links is not None and channel == "email":
             link = self.ack_links.link(str(alert.alert_id), recipient)
-        return render(channel, alert, self.sms_segments, link)
+        person = self.recipients.get(recipient)
+        return render(channel, alert, self.sms_segments, link, person.timezone if person else "UTC")
 
     @staticmethod
     def _notification(alert: Alert, delivery: Delivery, channel: str, outcome: _Outcome) -> Notification:

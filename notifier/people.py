@@ -50,6 +50,9 @@ class Person(_Strict):
     phone: str | None = Field(default=None, pattern=r"^\+[1-9][0-9]{6,14}$")
     webhook: str | None = Field(default=None, pattern=r"^https?://", description="JSON POST endpoint")
     quiet_hours: QuietHours | None = None
+    timezone: str = Field(default="UTC", description="times in this person's messages are shown in this zone")
+
+    _zone_ok = field_validator("timezone")(check_zone)
 
     def address(self, channel: str) -> str | None:
         return {"email": self.email, "sms": self.phone, "webhook": self.webhook}.get(channel)

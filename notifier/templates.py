@@ -8,7 +8,11 @@ supply their own (`templates:` in a rule), and a template must never reach Pytho
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
@@ -22,11 +26,28 @@ log = logging.getLogger(__name__)
 
 _env = SandboxedEnvironment(autoescape=False, trim_blocks=True, lstrip_blocks=True)
 
+def show(value: Any) -> str:
+    """A value of an alert's evidence as plain text: `k=v` pairs, a composite's parts
+    separated by `|`, a missing part as `-`; never a Python repr."""
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return " ".join(show(v) if k == "parts" else f"{k}={show(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        if any(isinstance(v, dict) or v is None for v in value):
+            return " | ".join(show(v) for v in value)
+        return ",".join(show(v) for v in value)
+    return str(value)
+
+
+_env.filters["show"] = show
+_HIDDEN_IN_SMS = ("classes", "unit", "model")
+
 SMS_TEMPLATE = _env.from_string(
     "{{ 'RESOLVED' if alert.state == 'resolved' else alert.severity.upper() }}: "
     "{{ alert.title }} @ {{ alert.group_key }}"
-    "{% for k, v in values.items() if k not in ('classes', 'unit', 'model') %} {{ k }}={{ v }}{% endfor %}"
-    " {{ alert.time.strftime('%H:%MZ') }}"
+    "{% for k, v in values.items() if k not in hidden %} {{ show({k: v}) }}{% endfor %}"
+    " {{ when(alert.time) }}"
 )
 
 EMAIL_SUBJECT = _env.from_string(
@@ -40,11 +61,11 @@ EMAIL_BODY = _env.from_string(
 Rule:      {{ alert.rule_id }}
 Severity:  {{ alert.severity }}
 Source:    {{ alert.group_key }}
-Started:   {{ alert.started_at.isoformat() }}
-{% if alert.resolved_at %}Resolved:  {{ alert.resolved_at.isoformat() }}
+Started:   {{ stamp(alert.started_at) }}
+{% if alert.resolved_at %}Resolved:  {{ stamp(alert.resolved_at) }}
 {% endif %}
 Values:
-{% for k, v in values.items() %}  {{ k }}: {{ v }}
+{% for k, v in values.items() %}  {{ k }}: {{ v | show }}
 {% endfor %}
 Evidence events: {{ alert.evidence.event_ids | length }}
 Alert id: {{ alert.alert_id }}
@@ -58,11 +79,11 @@ EMAIL_HTML = _html_env.from_string(
 <html><body style="font-family: sans-serif">
 <h2 style="color: {{ colour }}">
 {{ 'Resolved' if alert.state == 'resolved' else alert.severity | capitalize }}: {{ alert.title }}</h2>
-<p>{{ alert.group_key }} &middot; started {{ alert.started_at.strftime('%Y-%m-%d %H:%M:%S UTC') }}
-{% if alert.resolved_at %} &middot; resolved {{ alert.resolved_at.strftime('%H:%M:%S UTC') }}{% endif %}</p>
+<p>{{ alert.group_key }} &middot; started {{ stamp(alert.started_at) }}
+{% if alert.resolved_at %} &middot; resolved {{ stamp(alert.resolved_at) }}{% endif %}</p>
 {% if body %}<pre>{{ body }}</pre>{% endif %}
 <table>{% for k, v in values.items() %}
-<tr><th align="left">{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table>
+<tr><th align="left">{{ k }}</th><td>{{ show(v) }}</td></tr>{% endfor %}</table>
 {% if snapshot %}<p><img src="cid:snapshot" alt="evidence snapshot" style="max-width: 100%"></p>{% endif %}
 {% if ack_url %}<p><a href="{{ ack_url }}">Acknowledge</a> (stops the escalation)</p>{% endif %}
 <p style="color: #666">rule {{ alert.rule_id }} &middot; alert {{ alert.alert_id }}</p>
@@ -83,39 +104,56 @@ def _pick(custom: str | None, default: Template) -> Template:
     return _compiled(custom) if custom is not None else default
 
 
+def clocks(timezone: str) -> dict[str, Callable[[datetime], str]]:
+    """Time formatters in the recipient's zone, named: `when` (14:05 CET), `stamp`
+    (2026-11-24 14:05:09 CET). Templates, the rule authors' too, get both."""
+    zone = ZoneInfo(timezone)
+
+    def when(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%H:%M %Z")
+
+    def stamp(moment: datetime) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    return {"when": when, "stamp": stamp}
+
+
 def render(
-    channel: str, alert: Alert, sms_segments: int = SMS_MAX_SEGMENTS, ack_url: str | None = None
+    channel: str, alert: Alert, sms_segments: int = SMS_MAX_SEGMENTS, ack_url: str | None = None,
+    timezone: str = "UTC",
 ) -> Message:
     """The message for one channel: the rule's own templates where it has them, else ours.
     A rule template that fails at render time falls back to the default text, so a typo
     in a template never costs a notification. `ack_url` (email) is a signed link that
-    acknowledges the alert."""
+    acknowledges the alert; times are shown in `timezone` (the recipient's)."""
     try:
-        return _render(channel, alert, alert.templates, sms_segments, ack_url)
+        return _render(channel, alert, alert.templates, sms_segments, ack_url, timezone)
     except TemplateError:
         log.exception("rule %s: its %s template failed; sending the default text", alert.rule_id, channel)
-        return _render(channel, alert, None, sms_segments, ack_url)
+        return _render(channel, alert, None, sms_segments, ack_url, timezone)
 
 
 def _render(channel: str, alert: Alert, templates: Templates | None, sms_segments: int,
-            ack_url: str | None) -> Message:
+            ack_url: str | None, timezone: str) -> Message:
     values = alert.evidence.values
     custom = templates or Templates()
     data = alert.model_dump(mode="json", exclude={"templates", "notify"})
+    context: dict[str, Any] = {"alert": alert, "values": values, "show": show, "hidden": _HIDDEN_IN_SMS,
+                               **clocks(timezone)}
     if channel == "sms":
-        text = _pick(custom.sms, SMS_TEMPLATE).render(alert=alert, values=values)
+        text = _pick(custom.sms, SMS_TEMPLATE).render(**context)
         if alert.reminder:
             text = f"REMINDER {alert.reminder}: {text}"
         return Message(subject="", text=segments.fit(text, sms_segments), data=data)
-    subject = _pick(custom.email_subject, EMAIL_SUBJECT).render(alert=alert, values=values)
+    subject = _pick(custom.email_subject, EMAIL_SUBJECT).render(**context)
     if alert.reminder:
         subject = f"Reminder {alert.reminder}: {subject}"
-    body = _pick(custom.email_body, EMAIL_BODY).render(alert=alert, values=values)
+    body = _pick(custom.email_body, EMAIL_BODY).render(**context)
     if ack_url and alert.state == "fired":
         body += f"\nAcknowledge (stops the escalation): {ack_url}\n"
     snapshot = alert.evidence.snapshot
     colour = "#2e7d32" if alert.state == "resolved" else SEVERITY_COLOURS.get(alert.severity, "#1565c0")
-    html = EMAIL_HTML.render(alert=alert, values=values, snapshot=snapshot, colour=colour,
+    html = EMAIL_HTML.render(**context, snapshot=snapshot, colour=colour,
                              ack_url=ack_url if alert.state == "fired" else None,
                              body=body if custom.email_body is not None else None)
     return Message(subject=subject, text=body, html=html, thread_id=f"alert-{alert.alert_id}",

@@ -327,8 +327,8 @@ class RuleEngine:
             return []
         before, state = state, dict(state)
         observation = rule.condition.on_time(state.setdefault("m", {}), now_us)
-        if observation is None:
-            observation = Observation(holds=bool(state.get("h")), values=state.get("values", {}))
+        if observation is None:  # time alone passed: nothing new was observed
+            observation = Observation(holds=bool(state.get("h")), values={})
         alerts = self._decide(rule, group, state, observation, now_us, [], None)
         if alerts or rule.condition_ticks or state != before:  # else: no table write
             state["tick"] = now_us
@@ -392,6 +392,7 @@ class RuleEngine:
         state["h"] = holds
         if holds:
             state.pop("false_since", None)
+            state.pop("clear_values", None)
             since = state.setdefault("since", now_us)
             if evidence:
                 kept = state.setdefault("evidence", [])
@@ -414,10 +415,12 @@ class RuleEngine:
             state.pop("since", None)
             if state.get("alert_id"):
                 false_since = state.setdefault("false_since", now_us)
+                if seen.values:  # what no longer holds: the resolve reports it, not the peak
+                    state["clear_values"] = seen.values
                 if now_us - false_since >= rule.resolve_after_us:
                     alerts.append(self._alert(rule, group, state, "resolved", now_us))
                     for field in ("alert_id", "started", "false_since", "evidence", "values", "snapshot",
-                                  "muted", "reminders", "remind_at"):
+                                  "muted", "reminders", "remind_at", "clear_values"):
                         state.pop(field, None)
                     if rule.cooldown:
                         state["cooldown_until"] = now_us + int(rule.cooldown * US)
@@ -447,6 +450,9 @@ class RuleEngine:
         alert_id = uuid.UUID(state["alert_id"])
         reminder = int(state.get("reminders", 0)) if transition == "fired" else 0
         now = from_us(now_us)
+        values = state.get("values", {})
+        if transition == "resolved" and state.get("clear_values"):
+            values = state["clear_values"]
         return Alert(
             event_id=uuid.uuid5(alert_id, f"{transition}+{reminder}" if reminder else transition),
             source_id=group_key if rule.across_sources else state.get("src", group_key),
@@ -462,7 +468,7 @@ class RuleEngine:
             reminder=reminder,
             muted=state.get("muted"),
             labels=rule.labels,
-            evidence=Evidence(event_ids=state.get("evidence", []), values=state.get("values", {}),
+            evidence=Evidence(event_ids=state.get("evidence", []), values=values,
                               snapshot=state.get("snapshot")),
             route=rule.route,
             notify=rule.notify,

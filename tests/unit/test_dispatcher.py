@@ -1,4 +1,5 @@
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 from uuid import uuid4
 
 from notifier.channels import DeliveryError, Message
@@ -120,3 +121,16 @@ async def test_a_channel_that_fails_unexpectedly_fails_that_delivery_only() -> N
     assert outcomes["sms"].status == "sent"
     assert outcomes["email"].status == "failed" and "KeyError" in (outcomes["email"].error or "")
     assert await dispatcher.retry_due() == []  # permanent: the outbox does not try it again
+
+
+async def test_each_recipient_reads_times_in_their_own_zone() -> None:
+    people = {"ana": Person(phone="+15551234567", timezone="Europe/Berlin"),
+              "bo": Person(phone="+15551234568")}
+    sms = FakeChannel("sms")
+    dispatcher = Dispatcher({"sms": sms}, people, InMemoryNotificationLog(), NO_WAIT)
+    targets = [NotifyTarget.model_validate({"recipient": name, "channels": ["sms"]}) for name in people]
+    fired = alert(*targets)
+    await dispatcher.dispatch(fired)
+    texts = {address: message.text for address, message in sms.sent}
+    berlin = fired.time.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M %Z")
+    assert berlin in texts["+15551234567"] and fired.time.strftime("%H:%M UTC") in texts["+15551234568"]
