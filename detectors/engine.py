@@ -229,6 +229,7 @@ class DetectionEngine:
             model=detector.name, model_version=detector.version,
             frame_width=image.shape[1], frame_height=image.shape[0],
             boxes=tuple(tracked), crossings=tuple(_dedupe(crossings)), inference_ms=round(ms, 3),
+            position=header.position,
         )
 
     def _skip(self, model: str, reason: str) -> None:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingest.events import Event
+from ingest.events import Event, GeoPoint
 
 
 class Box(BaseModel):
@@ -49,6 +49,7 @@ class Detection(Event):
     crossings: tuple[LineCrossing, ...] = ()
     inference_ms: float = Field(ge=0)
     snapshot: str | None = Field(default=None, description="path or URL of a JPEG with the boxes drawn")
+    position: GeoPoint | None = Field(default=None, description="where the frame was taken (a drone's)")
 
     def count(self, labels: frozenset[str], min_score: float = 0.0) -> int:
         return sum(1 for box in self.boxes if box.label in labels and box.score >= min_score)

@@ -39,6 +39,7 @@ def _detection(row: asyncpg.Record) -> Detection:
         boxes=tuple(Box.model_validate(b) for b in _json(row["boxes"])),
         crossings=tuple(LineCrossing.model_validate(c) for c in _json(row["crossings"]) or []),
         snapshot=row["snapshot"],
+        position=GeoPoint(lat=row["lat"], lon=row["lon"]) if row["lat"] is not None else None,
     )
 
 

@@ -38,7 +38,8 @@ def _detection(e: Detection) -> tuple[Any, ...]:
     return (e.time, e.event_id, e.source_id, e.frame_event_id, e.model, e.model_version,
             len(e.boxes), labels, boxes, e.inference_ms, e.snapshot,
             _json([c.model_dump() for c in e.crossings]) if e.crossings else None,
-            e.frame_width, e.frame_height, e.kind)
+            e.frame_width, e.frame_height, e.kind,
+            e.position.lat if e.position else None, e.position.lon if e.position else None)
 
 
 def _receipt(e: DeliveryReceipt) -> tuple[Any, ...]:
@@ -92,7 +93,8 @@ TABLES: dict[type[Event], TableSpec] = {
         "lat", "lon"), _reading),
     Detection: TableSpec("detections", (
         "time", "event_id", "source_id", "frame_event_id", "model", "model_version", "box_count",
-        "labels", "boxes", "inference_ms", "snapshot", "crossings", "frame_width", "frame_height", "kind"),
+        "labels", "boxes", "inference_ms", "snapshot", "crossings", "frame_width", "frame_height", "kind",
+        "lat", "lon"),
         _detection),
     Alert: TableSpec("alerts", (
         "time", "event_id", "alert_id", "rule_id", "state", "severity", "source_id", "title",

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 from notifier.channels import DeliveryError, Message
 from notifier.dispatcher import Dispatcher, RetryPolicy

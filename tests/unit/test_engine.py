@@ -189,3 +189,16 @@ async def test_shadow_model_agreement_is_recorded() -> None:
     b = a.model_copy(update={"x1": 1.0})
     assert box_agreement([a], [b], 0.5) == 1.0 and box_agreement([], [], 0.5) == 1.0
     assert box_agreement([a, a], [b], 0.5) == 0.5
+
+
+async def test_detections_carry_the_position_of_their_frame() -> None:
+    from ingest.events import GeoPoint
+
+    engine = DetectionEngine({"m": ModelRuntime(FakeModel("m", "person"))})
+    plain = frame()
+    header = plain.header.model_copy(update={"kind": "drone", "position": GeoPoint(lat=52.52, lon=13.405)})
+    try:
+        result = await engine.run([Frame(header, plain.jpeg)])
+    finally:
+        await engine.close()
+    assert [d.position for d in result.detections] == [GeoPoint(lat=52.52, lon=13.405)]
