@@ -296,8 +296,11 @@ def console(ctx: Context) -> None:
               help="start time (ISO, UTC if no offset)")
 @click.option("--to", "end", required=True, callback=parse_time, help="end time (exclusive)")
 @click.option("--diff", is_flag=True, help="compare with the live rules of the same ids (as archived)")
+@click.option("--json", "as_json", is_flag=True,
+              help="one JSON object per alert (with `change`: new/live under --diff), for scripts")
 @pass_context
-def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any, diff: bool) -> None:
+def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any, diff: bool,
+               as_json: bool) -> None:
     """Replay stored history through RULE_FILES and print the alerts they would have fired."""
     import asyncpg
 
@@ -341,6 +344,13 @@ def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any,
 
     def show(prefix: str, alert: Any) -> None:
         text = render("sms", alert).text
+        if as_json:
+            change = {"+ ": "new", "- ": "live"}.get(prefix)
+            fields = ("alert_id", "rule_id", "group_key", "state", "time", "started_at", "resolved_at",
+                      "severity", "title")
+            data = {**alert.model_dump(mode="json", include=set(fields)), "message": text}
+            click.echo(json.dumps({**data, "change": change} if change else data))
+            return
         where = f"{alert.rule_id} @ {alert.group_key}"
         click.echo(f"{prefix}{alert.time.isoformat()} {alert.state:<8} {where}: {text}")
 

@@ -1,5 +1,6 @@
 """`citywatch rules test` replays real stored history (the UK NO2 data) through a rule file."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,15 @@ async def test_rule_replay_prints_what_would_have_fired(
     # NO2 above 100 from 2001-01-09 08:00 for 7 hours: fired two hours in, resolved an hour after it ends
     assert lines[0].startswith("2001-01-09T10:00:00+00:00 fired    no2-high @ ")
     assert "NO2 above 100" in lines[0] and any(" resolved " in line for line in lines[1:])
+
+    as_json = subprocess.run([*cli, str(rule), *window, "--json"], capture_output=True, text=True,  # noqa: ASYNC221
+                             timeout=60)
+    assert as_json.returncode == 0, as_json.stderr
+    alerts = [json.loads(line) for line in as_json.stdout.splitlines()]
+    mine = [a for a in alerts if a["group_key"] == source]
+    assert [a["state"] for a in mine][:1] == ["fired"] and "resolved" in [a["state"] for a in mine]
+    assert mine[0]["started_at"] == "2001-01-09T08:00:00Z" and mine[0]["alert_id"] == mine[-1]["alert_id"]
+    assert mine[-1]["resolved_at"] is not None and "NO2 above 100" in mine[0]["message"]
 
     diff = subprocess.run([*cli, str(stricter), *window, "--diff"], capture_output=True, text=True,  # noqa: ASYNC221
                           timeout=60)
