@@ -17,6 +17,7 @@ from citywatch.publisher import publish_dead_letter
 from citywatch.runtime import Runtime
 from citywatch.settings import Settings
 from citywatch.topics import ALL_TOPICS, TopicName, Topics
+from ingest.events import EventFormatError
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class AgentContext:
         metrics.MESSAGES.labels(consumer).inc()
         try:
             await handle(event)
-        except Exception as exc:
+        except EventFormatError as exc:  # bad input: the reason says it all
+            await self.dead_letter(event, str(exc), consumer)
+        except Exception as exc:  # a bug this message trips: keep the traceback for whoever fixes it
             log.exception("%s failed on a message of %s", consumer, event.message.topic)
             await self.dead_letter(event, describe(exc, consumer), consumer)
