@@ -22,7 +22,7 @@ title: PM2.5 high
 severity: critical
 sources: {{ids: [{sources}]}}
 condition: {{type: threshold, field: pm25, above: 50}}
-notify: [{{recipient: ops, channels: [email]}}]
+notify: [{{recipient: ops, channels: [{channels}]}}]
 """
 
 
@@ -48,9 +48,10 @@ notify: {{{QUICK_NOTIFY}{", " + notify if notify else ""}}}
     return config
 
 
-def write_rule(tmp: Path, run: str, sources: list[str]) -> None:
+def write_rule(tmp: Path, run: str, sources: list[str], channels: str = "email") -> None:
     (tmp / "rules").mkdir(exist_ok=True)
-    (tmp / "rules" / "pm.yaml").write_text(THRESHOLD_RULE.format(run=run, sources=", ".join(sources)))
+    (tmp / "rules" / "pm.yaml").write_text(
+        THRESHOLD_RULE.format(run=run, sources=", ".join(sources), channels=channels))
 
 
 def reading(source: str, at: datetime, pm25: float) -> Reading:

@@ -15,7 +15,7 @@ from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
-from tests.faults.conftest import count, now, reading, smtp_port, worker_config
+from tests.faults.conftest import count, now, reading, smtp_port, worker_config, write_rule
 from tests.worker_process import Worker, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -24,14 +24,6 @@ OUTAGE_S = float(os.environ.get("FAULTS_PROVIDER_OUTAGE_S", "60"))
 SID, TOKEN = "AC" + "6" * 32, "faults-" + "9" * 32
 ALERTS = 5
 
-BOTH_CHANNELS = """
-id: pm-{run}
-title: PM2.5 high
-severity: critical
-sources: {{ids: [{sources}]}}
-condition: {{type: threshold, field: pm25, above: 50}}
-notify: [{{recipient: ops, channels: [email, sms]}}]
-"""
 
 
 async def test_alerts_raised_while_smtp_and_twilio_are_down_arrive_once_when_they_return(
@@ -42,8 +34,7 @@ async def test_alerts_raised_while_smtp_and_twilio_are_down_arrive_once_when_the
     smtp_at, twilio_at = free_port(), free_port()
     twilio = LocalTwilioEndpoint("127.0.0.1", twilio_at, tmp_path / "sms.jsonl", SID, TOKEN)
     sources = [f"aq{i}-{run}" for i in range(ALERTS)]
-    (tmp_path / "rules").mkdir()
-    (tmp_path / "rules" / "pm.yaml").write_text(BOTH_CHANNELS.format(run=run, sources=", ".join(sources)))
+    write_rule(tmp_path, run, sources, channels="email, sms")
     config = worker_config(
         tmp_path, run, bootstrap, dsn, smtp_at,
         sms=f'sms: {{account_sid: {SID}, from_number: "+15005550006", api_base_url: "{twilio.base_url}"}}',
