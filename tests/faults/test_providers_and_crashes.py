@@ -25,7 +25,6 @@ SID, TOKEN = "AC" + "6" * 32, "faults-" + "9" * 32
 ALERTS = 5
 
 
-
 async def test_alerts_raised_while_smtp_and_twilio_are_down_arrive_once_when_they_return(
     tmp_path: Path, bootstrap: str, dsn: str, run: str, publisher: KafkaPublisher,
     monkeypatch: pytest.MonkeyPatch,
