@@ -26,6 +26,9 @@ from rules.duration import Duration
 
 InstantCondition = DetectionCondition | ThresholdCondition | LineCrossingCondition | DataQualityCondition
 ANY_EVENT: tuple[type, ...] = (Detection, Reading, DataQuality, SourceHealth, DroneTelemetry)
+DATA_EVENTS: tuple[type, ...] = (Detection, Reading, DroneTelemetry)
+"""What a source measures. Its data-quality and health reports are about the data, not data:
+a receiver's own "sensor missing" report must never end the silence an absence rule saw."""
 US = 1_000_000
 
 
@@ -86,9 +89,11 @@ class AbsenceCondition(ConditionBase):
     min_count: int = Field(default=1, ge=1, le=10_000)
 
     def reads(self) -> EventTypes:
-        return self.of.event_types if self.of is not None else ANY_EVENT
+        return self.of.event_types if self.of is not None else DATA_EVENTS
 
     def observe(self, seen: Seen, memory: Memory) -> Observation | None:
+        if self.of is None and not isinstance(seen.event, DATA_EVENTS):
+            return None  # a report about the source, not data from it
         counted = _counts(self.of, seen)
         memory.setdefault("from", seen.now_us)
         if counted:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from ingest.events import DataQuality
 from rules.base import SourceInfo
 from rules.engine import RuleEngine
 from rules.events import Alert
@@ -327,3 +328,22 @@ def test_an_operator_resolves_by_hand_and_it_fires_again_only_anew() -> None:
     assert engine.evaluate(detection(15, label="fire")) == []  # holding again, but a fresh `for` starts
     (again,) = engine.evaluate(detection(25, label="fire"))
     assert again.state == "fired" and again.alert_id != fired.alert_id
+
+
+def test_a_data_quality_report_is_not_the_data_an_absence_rule_waits_for() -> None:
+    engine = RuleEngine([rule("""
+id: silent-sensor
+title: Sensor silent
+sources: {ids: [aq-1]}
+condition: {type: absence, within: 3m}
+""")])
+    engine.tick(at(0))
+    engine.evaluate(reading(10, source="aq-1", pm25=3))
+    [fired] = engine.tick(at(200))
+    assert fired.state == "fired"
+    missing = DataQuality(source_id="aq-1", time=at(201), source_kind="sensor", issue="missing_reports",
+                          active=True)
+    assert engine.evaluate(missing) == []  # the receiver's own "missing" report: still silent
+    assert engine.tick(at(260)) == []  # one outage, one alert, no false "resolved"
+    [resolved] = engine.evaluate(reading(300, source="aq-1", pm25=3))
+    assert resolved.state == "resolved" and resolved.alert_id == fired.alert_id
