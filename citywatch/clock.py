@@ -1,11 +1,12 @@
 """The clock topic: ticks that let time alone move the rules (for, absence, resolve, reminders).
 
 A Faust table can only be written while handling a message of the partition that owns the
-key, so time cannot act from a timer directly. Instead every worker's timer sends a tick
-to each partition of the clock topic; the agent that owns the partition handles it like
-any event and lets the engine act on the states of that partition's sources. Several
-workers ticking the same partition is harmless: a tick with nothing due changes nothing,
-and alert ids are deterministic.
+key, so time cannot act from a timer directly. Instead each worker's timer sends a tick to
+the clock partitions it consumes (one tick per partition per interval, however many workers
+run); the agent that owns the partition handles it like any event and lets the engine act
+on the states of that partition's sources. During a rebalance a partition may get two
+ticks, or miss one, which is harmless: a tick with nothing due changes nothing, and alert
+ids are deterministic.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -23,6 +24,11 @@ from storage.rules_archive import record_rule_version, record_silence_change
 log = logging.getLogger(__name__)
 
 ARCHIVE = "archive-rules"
+
+
+def owned_partitions(assignment: Iterable[Any], topic: str) -> list[int]:
+    """The partitions of `topic` in a consumer's assignment (Faust TPs), in order."""
+    return sorted({tp.partition for tp in assignment if tp.topic == topic})
 
 
 def register(ctx: AgentContext) -> None:
@@ -52,12 +58,15 @@ def register(ctx: AgentContext) -> None:
 
     app.timer(settings.rules.reload_every_s)(publish_rule_folder)
     clock = ctx.topic("clock")
+    clock_name = ctx.topics.name("clock")
 
     async def tick() -> None:
-        """Time passes for every partition (see citywatch.clock)."""
+        """Time passes for the clock partitions this worker consumes (see citywatch.clock), so
+        each partition gets one tick per interval however many workers run; while a
+        rebalance moves them, a partition may miss one tick or get two, which is harmless."""
         now = encode_tick(datetime.now(UTC))
         try:
-            for partition in range(ctx.partitions):
+            for partition in owned_partitions(app.consumer.assignment(), clock_name):
                 await clock.send(key=b"tick", value=now, partition=partition)
         except Exception:
             log.exception("sending clock ticks failed")

@@ -115,3 +115,4 @@ async def test_cancellation_is_not_a_failure() -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
