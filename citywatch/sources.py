@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from citywatch.agents.policy import PermanentFailure, until_done
+from citywatch.agents.policy import PermanentFailure, keep_dead_letter, until_done
 from citywatch.control import follow_control
 from citywatch.deadletter import DeadLetter
-from citywatch.publisher import Publisher, publish_dead_letter
+from citywatch.publisher import Publisher
 from citywatch.settings import AirQualitySourceSettings, CameraSourceSettings, Settings
 from citywatch.topics import Topics
 from ingest.aq_mqtt import MqttAirQualitySource, MqttConfig, Subscription
@@ -57,7 +57,8 @@ class PublisherSink:
 
     Under the failure policy: a broker that is away is waited for (the source slows down
     behind its bounded buffer, nothing is lost); a message the broker refuses for good (too
-    large) is kept as a dead letter of its first 64 KiB, and the source carries on."""
+    large) is kept as a dead letter (its first 64 KiB, if that is what fits), and the source
+    carries on."""
 
     def __init__(self, publisher: Publisher, topics: Topics, counters: SourceCounters) -> None:
         self.publisher = publisher
@@ -72,7 +73,7 @@ class PublisherSink:
         except PermanentFailure as failure:
             log.error("source %s: %s", key, failure)
             self.counters.counts["unpublishable"] += 1
-            await self.rejected(Rejected(key, str(failure), value[:64 * 1024]), stream)
+            await self.rejected(Rejected(key, str(failure), value), stream)
             return False
 
     async def frame(self, frame: Frame) -> None:
@@ -90,14 +91,8 @@ class PublisherSink:
     async def rejected(self, item: Rejected, stream: Stream) -> None:
         letter = DeadLetter(origin_topic=self.topics.name(stream), reason=item.reason, raw=item.raw,
                             consumer=f"source:{item.source_id}", source_id=item.source_id)
-        try:
-            await until_done(lambda: publish_dead_letter(self.publisher, letter), f"source:{item.source_id}",
-                             "dead-lettering")
-        except PermanentFailure as failure:
-            log.error("source %s: a rejection could not be kept either (%s): %s", item.source_id, failure,
-                      item.reason)
-            return
-        self.counters.counts["rejected"] += 1
+        if await keep_dead_letter(self.publisher, letter, letter.consumer):
+            self.counters.counts["rejected"] += 1
 
 
 def _geo(position: object) -> GeoPoint | None:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from ingest.aqi import overall_aqi
 from ingest.checkpoint import Checkpoint
-from ingest.events import GeoPoint, Reading
+from ingest.events import GeoPoint, Reading, first_lines
 from ingest.identity import event_id_at, file_identity
 from ingest.rejected import Rejected
 from ingest.sink import EventSink
@@ -138,7 +138,7 @@ class CsvReplaySensor:
                 aqi_pollutant=aqi[1] if aqi else None,
             )
         except (ValueError, ArithmeticError) as exc:  # a time outside the years events may have ...
-            return Rejected(cfg.source_id, f"{cfg.path.name}:{line}: {_first_line(exc)}", raw)
+            return Rejected(cfg.source_id, f"{cfg.path.name}:{line}: {first_lines(str(exc), 3)}", raw)
 
     async def run(self, sink: EventSink) -> None:
         """Play the file into the sink: readings, and every rejected row as a dead letter;
@@ -191,7 +191,3 @@ class CsvReplaySensor:
             self.stats.readings += 1
             yield line, item
 
-
-def _first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return " | ".join(line.strip() for line in lines[:3])

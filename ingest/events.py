@@ -73,10 +73,11 @@ class Event(BaseModel):
         try:
             return cls.model_validate_json(raw)
         except ValueError as exc:
-            raise EventFormatError(f"invalid {cls.__name__}: {_first_lines(str(exc))}") from exc
+            raise EventFormatError(f"invalid {cls.__name__}: {first_lines(str(exc))}") from exc
 
 
-def _first_lines(text: str, limit: int = 6) -> str:
+def first_lines(text: str, limit: int = 6) -> str:
+    """A validation error's first lines on one line, for a reason that fits a log or a header."""
     lines = text.strip().splitlines()
     return " | ".join(line.strip() for line in lines[:limit])
 

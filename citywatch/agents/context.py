@@ -11,20 +11,14 @@ from typing import Any
 import faust
 
 from citywatch import metrics
-from citywatch.agents.policy import PermanentFailure, describe, until_done
+from citywatch.agents.policy import describe, keep_dead_letter, until_done
 from citywatch.deadletter import DeadLetter, Headers
-from citywatch.publisher import publish_dead_letter
 from citywatch.runtime import Runtime
 from citywatch.settings import Settings
 from citywatch.topics import ALL_TOPICS, TopicName, Topics
 from ingest.events import EventFormatError
 
 log = logging.getLogger(__name__)
-
-DEAD_LETTER_PREVIEW_BYTES = 64 * 1024
-"""A dead letter the broker refuses whole (its headers pushed it over the size limit) is kept
-with this much of the original, and says how long the original was."""
-
 
 def raw_topic(app: faust.App, *names: str, partitions: int | None = None) -> Any:
     return app.topic(
@@ -78,16 +72,7 @@ class AgentContext:
             origin_partition=message.partition, origin_offset=message.offset,
             source_id=(event.key or b"").decode(errors="replace") or None,
         )
-        try:
-            await until_done(lambda: publish_dead_letter(self.publisher, letter), consumer, "dead-lettering")
-        except PermanentFailure as failure:
-            size = len(letter.raw)
-            log.error("the dead letter was refused whole (%s); keeping its first %d of %d bytes",
-                      failure, DEAD_LETTER_PREVIEW_BYTES, size)
-            cut = DeadLetter(letter.origin_topic, f"{reason} [truncated from {size} bytes]",
-                             letter.raw[:DEAD_LETTER_PREVIEW_BYTES], consumer, letter.origin_partition,
-                             letter.origin_offset, letter.source_id)
-            await until_done(lambda: publish_dead_letter(self.publisher, cut), consumer, "dead-lettering")
+        await keep_dead_letter(self.publisher, letter, consumer)
 
     async def guarded(self, consumer: str, event: Any, handle: Callable[[Any], Awaitable[None]]) -> None:
         """One message through `handle`; whatever it raises belongs to that message (results

@@ -18,6 +18,7 @@ it, and a bug that trips every message shows as dead letters, never as a stuck a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from typing import Literal, TypeVar
 from aiokafka.errors import KafkaError
 
 from citywatch import metrics
+from citywatch.deadletter import DeadLetter
+from citywatch.publisher import Publisher, publish_dead_letter
 from ingest.backoff import Backoff
 from ingest.events import EventFormatError
 from notifier.channels import DeliveryError
@@ -123,3 +126,29 @@ async def isolating(
             log.warning("%s: %s; splitting the batch of %d to find the message", agent, failure, len(part))
             pending += [part[middle:], part[:middle]]  # the first half is processed first
     return rejected
+
+
+DEAD_LETTER_PREVIEW_BYTES = 64 * 1024
+"""A dead letter the broker refuses whole (too large with its headers) is kept with this much
+of the original, and says how long the original was."""
+
+
+async def keep_dead_letter(publisher: Publisher, letter: DeadLetter, agent: str) -> bool:
+    """Publish a dead letter under the policy: a broker that is away is waited for; one that
+    refuses it whole gets its first 64 KiB instead. False when even that is refused (it is
+    logged: a dead letter of a dead letter would loop)."""
+    try:
+        await until_done(lambda: publish_dead_letter(publisher, letter), agent, "dead-lettering")
+        return True
+    except PermanentFailure as failure:
+        size = len(letter.raw)
+        log.error("%s: the dead letter was refused whole (%s); keeping its first %d of %d bytes",
+                  agent, failure, DEAD_LETTER_PREVIEW_BYTES, size)
+    cut = dataclasses.replace(letter, reason=f"{letter.reason} [truncated from {size} bytes]",
+                              raw=letter.raw[:DEAD_LETTER_PREVIEW_BYTES])
+    try:
+        await until_done(lambda: publish_dead_letter(publisher, cut), agent, "dead-lettering")
+        return True
+    except PermanentFailure as failure:
+        log.error("%s: the dead letter could not be kept at all (%s): %s", agent, failure, letter.reason)
+        return False
