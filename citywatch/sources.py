@@ -145,6 +145,7 @@ async def run_air_quality(cfg: AirQualitySourceSettings, sink: PublisherSink, st
     except (OSError, ValueError) as exc:
         log.error("air-quality source %s cannot start: %s", cfg.id, exc)
         sink.counters.counts["source_errors"] += 1
+        await sink.telemetry(BrokenSource(cfg.id, "sensor", f"{type(exc).__name__}: {exc}").offline())
         return
     await sensor.run(sink)
     log.info("air-quality replay %s finished: %s", cfg.id, sensor.stats)

@@ -76,3 +76,19 @@ async def test_a_source_waits_for_the_broker_and_keeps_what_it_refuses() -> None
     await sink.reading(big)
     assert [topic for topic, _ in broker.sent] == ["readings", "deadletter"]  # waited, then kept
     assert sink.counters.counts == {"readings": 1, "unpublishable": 1, "rejected": 1}
+
+
+async def test_a_replay_whose_file_is_missing_is_reported_offline_too(tmp_path: Path) -> None:
+    config = tmp_path / "citywatch.yaml"
+    config.write_text(f"""
+infra: {{state_dir: "{tmp_path / 'state'}"}}
+sources:
+  air_quality:
+    - {{id: aq-gone, path: "{tmp_path / 'missing.csv'}", columns: {{no2: {{field: no2, unit: ug/m3}}}}}}
+""")
+    recorder, counters = Recorder(), SourceCounters()
+    await asyncio.wait_for(run_sources(load_settings(config), recorder, counters), 30)
+    [offline] = [decode_event(topic, raw) for topic, raw in recorder.sent]
+    assert isinstance(offline, DataQuality)
+    assert (offline.source_id, offline.source_kind, offline.issue) == ("aq-gone", "sensor", "offline")
+    assert "missing.csv" in offline.detail and counters.counts["source_errors"] == 1
