@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import asyncpg
 import pytest
@@ -73,6 +74,33 @@ async def pg_pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
         await migrate(connection)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+async def private_pg_pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    """A database of this test's own, for tests whose queries sweep whole tables (the outbox):
+    rows other tests left in the shared database must not be theirs to find."""
+    name = f"private_{uuid4().hex[:12]}"
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    own_dsn = dsn.rsplit("/", 1)[0] + f"/{name}"
+    pool = await asyncpg.create_pool(own_dsn, min_size=1, max_size=4)
+    assert pool is not None
+    try:
+        async with pool.acquire() as connection:
+            await connection.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+            await migrate(connection)
+        yield pool
+    finally:
+        await pool.close()
+        admin = await asyncpg.connect(dsn)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,6 @@ from notifier.people import Person
 from notifier.sms import SmsChannel, TwilioConfig
 from rules.events import Alert
 from rules.model import NotifyTarget
-from storage.migrate import migrate
 from storage.notification_log import PgNotificationLog
 
 pytestmark = pytest.mark.integration
@@ -43,10 +42,9 @@ def alert(*channels: str) -> Alert:
 
 
 @pytest.fixture
-async def log(pg_pool: asyncpg.Pool) -> AsyncIterator[PgNotificationLog]:
-    async with pg_pool.acquire() as connection:
-        await migrate(connection)
-    yield PgNotificationLog(pg_pool)
+async def log(private_pg_pool: asyncpg.Pool) -> AsyncIterator[PgNotificationLog]:
+    """The outbox sweep sees every pending row: a database of its own keeps other tests' out."""
+    yield PgNotificationLog(private_pg_pool)
 
 
 @pytest.fixture
