@@ -37,6 +37,7 @@ class Seen:
     now_us: int
     info: SourceInfo
     position: LatLon | None = None
+    arrived_us: int | None = None  # when it entered the pipeline (processing time); None: unknown
 
     @cached_property
     def event_id(self) -> str:

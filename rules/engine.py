@@ -1,13 +1,20 @@
 """Streaming rule evaluation: condition held long enough → fired; reminded while it stays;
 false long enough → resolved.
 
-Time is event time (when the frame or reading happened), so a replay or a lagging
-consumer decides exactly as live processing would; `tick` lets time alone decide too
-(`for`, absence, resolve_after, reminders, windows emptying). State per (rule, group key)
-lives in any MutableMapping of plain JSON dicts: a dict in tests, a Faust table in the
-worker (so a restarted worker neither forgets nor refires). Alert ids are derived from
-rule, group key and firing start, so re-processing an event reproduces the same alert
-instead of a second one.
+Every decision about data is made in event time. Each key (rule and group: a source, a
+zone, a track) has a watermark, the latest event time it has seen, advanced only by its
+own events; `for`, `resolve_after`, reminders, cooldown and windows are timers on that
+watermark and fire at their due event time, so a lagging consumer, a backlog published at
+once and a recorded flight from years ago decide exactly as a replay of the same events.
+Events older than the watermark by more than the allowed lateness of their source kind
+are late (counted, never evaluated); within it, decisions wait and go in time order (see
+rules.timekeeping). Absence is the one processing-time decision: its keys run on arrival
+times and on `tick`, a clock the worker holds back while it is behind.
+
+State per key lives in any MutableMapping of plain JSON dicts: a dict in tests, a Faust
+table in the worker (so a restarted worker neither forgets nor refires). Alert ids are
+derived from rule, group key and firing start, so re-processing an event reproduces the
+same alert instead of a second one.
 
 An engine can take every rule (tests, replays), only the per-source ones (the worker's
 evaluate agent, partitioned by source), or only those that join sources by distance (the
@@ -17,8 +24,10 @@ correlate agent, partitioned by rule).
 from __future__ import annotations
 
 import uuid
+from bisect import insort
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal
@@ -30,9 +39,11 @@ from rules.conditions import AbsenceCondition, CompositeCondition
 from rules.events import Alert, Evidence
 from rules.model import Rule
 from rules.silences import Silence
+from rules.timekeeping import AllowedLateness
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-3c1e-4b8e-9f57-4a8f0c3d2b11")
 MAX_EVIDENCE = 10
+MAX_PENDING = 1_000  # decisions a key holds back for lateness; beyond, the oldest is taken early
 US = 1_000_000
 AREA = "~"  # the group key of a cross-source rule's shared memory
 ACTIVE = "*"  # the group key listing a rule's active zone/track groups of one source
@@ -75,15 +86,11 @@ def source_kind(event: Event) -> str:
 def _idle(state: State) -> bool:
     """Nothing pending for this key: not holding, not fired, no window memory, no cooldown."""
     return ("since" not in state and "alert_id" not in state and "cooldown_until" not in state
-            and not any(state.get("m", {}).values()))
+            and "q" not in state and not any(state.get("m", {}).values()))
 
 
-def _needs_tick(rule: Rule, state: State) -> bool:
-    """Whether time alone can change anything for this key now (most keys: no)."""
-    fired = "alert_id" in state
-    return (("since" in state and not fired) or "false_since" in state or "remind_at" in state
-            or (fired and rule.schedule is not None)
-            or (rule.condition_ticks and any(state.get("m", {}).values())))
+def _pending_key(sample: list[Any]) -> int:
+    return int(sample[0])
 
 
 class _Index:
@@ -130,11 +137,16 @@ class RuleEngine:
         sources: Mapping[str, SourceInfo] | None = None,
         silences: Iterable[Silence] = (),
         scope: Scope = "all",
+        lateness: AllowedLateness | None = None,
     ) -> None:
         self.state: MutableMapping[str, State] = {} if state is None else state
         self.sources: Mapping[str, SourceInfo] = sources or {}
         self.scope = scope
         self.silences: list[Silence] = list(silences)
+        self.lateness = lateness or AllowedLateness()
+        self.late_events = 0  # events some key found older than its watermark allows
+        self.was_late = False  # the last evaluated event was late (for a key it would have moved)
+        self._timed: set[str] | None = None  # keys of processing-time rules (absence), found lazily
         self.replace_rules(rules)
 
     # -- configuration ----------------------------------------------------------------
@@ -149,6 +161,7 @@ class RuleEngine:
         self._index = self._build_index(self._rules)
         self._across_index = self._build_index([r for r in enabled if r.across_sources])
         self._across_ids = frozenset(r.id for r in enabled if r.across_sources)
+        self._timed = None
 
     def _in_scope(self, rule: Rule) -> bool:
         if self.scope == "per_source":
@@ -174,21 +187,25 @@ class RuleEngine:
 
     # -- events -----------------------------------------------------------------------
 
-    def seen(self, event: Event) -> Seen:
+    def seen(self, event: Event, arrived: datetime | None = None) -> Seen:
         info = self.sources.get(event.source_id, NO_INFO)
         position = event.position if "position" in _fields(type(event)) else None  # type: ignore[attr-defined]
         return Seen(
             event=event, source_id=event.source_id, kind=source_kind(event) or info.kind,
             now_us=to_us(event.time), info=info,
             position=(position.lat, position.lon) if position is not None else None,
+            arrived_us=None if arrived is None else to_us(arrived),
         )
 
-    def evaluate(self, event: Event) -> list[Alert]:
+    def evaluate(self, event: Event, arrived: datetime | None = None) -> list[Alert]:
+        """The alerts this event decides. `arrived`: when it entered the pipeline (the
+        processing time absence measures silence by); a replay leaves it to the event time."""
+        self.was_late = False
         alerts: list[Alert] = []
         index = self._index.get(type(event))
         if index is None:
             return alerts
-        seen = self.seen(event)  # once per event, not per rule
+        seen = self.seen(event, arrived)  # once per event, not per rule
         for rule in index.matching(seen):
             if rule.across_sources:
                 alerts.extend(self._evaluate_area(rule, seen))
@@ -197,6 +214,8 @@ class RuleEngine:
             else:
                 for group, view in self._split(rule, seen, event):
                     alerts.extend(self._evaluate_group(rule, group, view))
+        if self.was_late:
+            self.late_events += 1
         return alerts
 
     def across_rules_for(self, event: Event) -> list[str]:
@@ -211,8 +230,16 @@ class RuleEngine:
     def _evaluate_group(self, rule: Rule, group: str, seen: Seen) -> list[Alert]:
         key = f"{rule.id}|{group}"
         stored = self.state.get(key)
-        if stored is not None and seen.now_us < stored.get("last", seen.now_us):
-            return []  # older than what this key already saw: cannot change the decision
+        lateness_us = 0
+        if rule.processing_time:  # absence: the key runs on arrival times, never backwards
+            arrived = seen.arrived_us if seen.arrived_us is not None else seen.now_us
+            seen = replace(seen, now_us=max(arrived, stored.get("last", arrived) if stored else arrived))
+        else:
+            lateness_us = self.lateness.us(seen.kind)
+            if stored is not None and seen.now_us < stored.get("last", seen.now_us) - lateness_us:
+                self.was_late = True  # its decisions are taken: counted, never re-decided
+                return []
+        now_us = seen.now_us
         if stored is None:  # the common case of a quiet key: decide without building state
             memory: dict[str, Any] = {}
             observation = rule.condition.observe(seen, memory)
@@ -224,17 +251,57 @@ class RuleEngine:
             was_idle = _idle(stored)
             state = stored
             observation = rule.condition.observe(seen, state.setdefault("m", {}))
-        alerts: list[Alert] = []
-        if observation is not None:
+        evidence: list[str] = []
+        snapshot = None
+        if observation is not None and observation.holds:  # only a holding one keeps evidence
+            evidence = [seen.event_id]
             snapshot = seen.event.snapshot if isinstance(seen.event, Detection) else None
-            evidence = [seen.event_id] if observation.holds else []  # only a holding one keeps it
-            alerts = self._decide(rule, group, state, observation, seen.now_us, evidence, snapshot)
+        if lateness_us:
+            alerts = self._hold_back(rule, group, state, observation, now_us, evidence, snapshot, lateness_us)
+        elif observation is not None:
+            alerts = self._decide(rule, group, state, observation, now_us, evidence, snapshot,
+                                  seen.event.model if isinstance(seen.event, Detection) else None)
+        else:  # an event of the key that the condition has no opinion on: its time still passes
+            moved = rule.condition.on_time(state.setdefault("m", {}), now_us)  # a window moves on
+            alerts = (self._decide(rule, group, state, moved, now_us, [], None) if moved is not None
+                      else self._advance(rule, group, state, now_us))
         if was_idle and _idle(state):
             return alerts  # nothing to remember: no state write (a Faust table write each)
-        state["last"] = seen.now_us
+        state["last"] = max(state.get("last", now_us), now_us)
         state["src"] = seen.source_id
         self._save(rule, key, group, seen.source_id, state)
         return alerts
+
+    def _hold_back(self, rule: Rule, group: str, state: State, observation: Observation | None, now_us: int,
+                   evidence: list[str], snapshot: str | None, lateness_us: int) -> list[Alert]:
+        """With allowed lateness, observations wait until the key's watermark minus the
+        lateness passes them, then decide in event-time order: an out-of-order event that
+        arrives within the lateness lands where it belongs."""
+        pending: list[list[Any]] = state.setdefault("q", [])
+        if observation is not None:
+            self._queue(pending, [now_us, observation.holds, observation.values, evidence, snapshot])
+        frontier = max(state.get("last", now_us), now_us) - lateness_us
+        alerts: list[Alert] = []
+        while pending and (pending[0][0] <= frontier or len(pending) > MAX_PENDING):
+            at, holds, values, kept, picture = pending.pop(0)
+            alerts.extend(self._decide(rule, group, state, Observation(holds=holds, values=values), at,
+                                       kept, picture))
+        if not pending:
+            del state["q"]
+        alerts.extend(self._advance(rule, group, state, frontier))
+        return alerts
+
+    @staticmethod
+    def _queue(pending: list[list[Any]], sample: list[Any]) -> None:
+        """In time order; observations of one instant merge (it holds if any of them holds)."""
+        for queued in pending:
+            if queued[0] == sample[0]:
+                if sample[1] and not queued[1]:
+                    queued[1:3] = sample[1:3]
+                    queued[4] = sample[4] or queued[4]
+                queued[3] = [*queued[3], *sample[3]][-MAX_EVIDENCE:]
+                return
+        insort(pending, sample, key=_pending_key)
 
     def _evaluate_area(self, rule: Rule, seen: Seen) -> list[Alert]:
         condition = rule.condition
@@ -300,52 +367,44 @@ class RuleEngine:
     # -- time ------------------------------------------------------------------------
 
     def tick(self, now: datetime, owns: Callable[[str], bool] | None = None) -> list[Alert]:
-        """Let time pass: fire what has held for its `for`, resolve what has been false for
-        `resolve_after`, remind, and notice silent sources. `owns(partition_key)` limits the
-        work to the states this worker is responsible for."""
+        """Processing time passes for absence: `now` is the worker's lag-aware clock (it stops
+        while the worker is behind), so silence is never inferred from data still queued.
+        Data decisions never move here: they wait for their key's own events. Only absence
+        keys are visited. `owns(partition_key)` limits the work to this worker's states."""
         now_us = to_us(now)
         alerts: list[Alert] = []
         self._expect_listed_sources(now_us, owns)
-        for key, state in list(self.state.items()):
-            rule_id, _, group = key.partition("|")
-            rule = self._by_id.get(rule_id)
-            if rule is None or not rule.ticks or group.endswith(ACTIVE):
+        for key in list(self._timed_keys()):
+            state = self.state.get(key)
+            rule = self._by_id.get(key.partition("|")[0])
+            if state is None or rule is None:
+                self._timed_keys().discard(key)
                 continue
-            if owns is not None and not owns(state.get("src", group)):
+            group = key.partition("|")[2]
+            if (owns is not None and not owns(state.get("src", group))) or now_us <= state.get("last", 0):
                 continue
-            if now_us < state.get("last", 0) or now_us <= state.get("tick", 0):
-                continue
-            if rule.across_sources:
-                if group == AREA:
-                    alerts.extend(self._tick_area(rule, key, state, now_us))
-                continue
-            alerts.extend(self._tick_group(rule, key, group, state, now_us))
+            before, state = state, dict(state)
+            observation = rule.condition.on_time(state.setdefault("m", {}), now_us)
+            if observation is None:
+                observation = Observation(holds=bool(state.get("h")), values={})
+            found = self._decide(rule, group, state, observation, now_us, [], None)
+            if found or state != before:  # most ticks change nothing: no table write
+                self._save(rule, key, group, state.get("src", group), state)
+            alerts.extend(found)
         return alerts
 
-    def _tick_group(self, rule: Rule, key: str, group: str, state: State, now_us: int) -> list[Alert]:
-        if not _needs_tick(rule, state):
-            return []
-        before, state = state, dict(state)
-        observation = rule.condition.on_time(state.setdefault("m", {}), now_us)
-        if observation is None:  # time alone passed: nothing new was observed
-            observation = Observation(holds=bool(state.get("h")), values={})
-        alerts = self._decide(rule, group, state, observation, now_us, [], None)
-        if alerts or rule.condition_ticks or state != before:  # else: no table write
-            state["tick"] = now_us
-            self._save(rule, key, group, state.get("src", group), state)
-        return alerts
+    def _timed_keys(self) -> set[str]:
+        """The keys of processing-time rules, found by one scan of the state and then kept
+        as they are written (`forget_timers` after a rebalance brings other partitions)."""
+        if self._timed is None:
+            timed_rules = {rule.id for rule in self._rules if rule.processing_time}
+            self._timed = {key for key in list(self.state.keys())
+                           if key.partition("|")[0] in timed_rules} if timed_rules else set()
+        return self._timed
 
-    def _tick_area(self, rule: Rule, key: str, area: State, now_us: int) -> list[Alert]:
-        condition = rule.condition
-        assert isinstance(condition, CompositeCondition)
-        area = dict(area)
-        decisions = condition.area_on_time(area.setdefault("m", {}), now_us)
-        self.state[key] = area
-        for anchor_key, anchor_state in list(self.state.items()):
-            anchor_rule, _, anchor = anchor_key.partition("|")
-            if anchor_rule == rule.id and anchor != AREA and anchor_state.get("alert_id"):
-                decisions.setdefault(anchor, Observation(holds=bool(anchor_state.get("h"))))
-        return self._apply_area(rule, decisions, now_us, None)
+    def forget_timers(self) -> None:
+        """The state changed under the engine (partitions assigned): find the timed keys anew."""
+        self._timed = None
 
     def joins_sources(self, rule_id: str) -> bool:
         """Whether the rule joins sources (its state lives where the correlate engine runs)."""
@@ -361,7 +420,7 @@ class RuleEngine:
         if rule is None or not state or state.get("alert_id") != alert_id:
             return []  # not firing (any more), or not this firing: nothing to do
         state = dict(state)
-        now_us = max(to_us(now), state.get("last", 0))
+        now_us = state.get("last", to_us(now))  # the key's own time: a 2017 flight resolves in 2017
         state["muted"] = None
         alert = self._alert(rule, group_key, state, "resolved", now_us)
         alert = alert.model_copy(update={"evidence": alert.evidence.model_copy(
@@ -382,18 +441,60 @@ class RuleEngine:
                 key = f"{rule.id}|{source_id}"
                 if key not in self.state and (owns is None or owns(source_id)):
                     self.state[key] = {"src": source_id, "m": {"from": now_us}}
+                    self._timed_keys().add(key)
 
     # -- decisions -------------------------------------------------------------------
 
     def _decide(self, rule: Rule, group: str, state: State, seen: Observation, now_us: int,
-                evidence: list[str], snapshot: str | None) -> list[Alert]:
+                evidence: list[str], snapshot: str | None, model: str | None = None) -> list[Alert]:
+        """One observation at `now_us`: the timers due before it fire first (at their due
+        time: the last observation is taken to hold until the next), then it is applied, then
+        what is due now fires (`for: 0`, or a `for` that ends on this very event).
+
+        `model`: the detection model that made it. Several models report on one frame: the
+        instant holds if any of them holds, in whatever order they arrive, so a "no" that
+        would end a hold waits until every model this key has seen said no, or the key's
+        next instant comes."""
         alerts: list[Alert] = []
+        if model is not None:
+            models: list[str] = state.setdefault("mods", [])
+            if model not in models:
+                models.append(model)
+                models.sort()
+        pending = state.pop("pf", None)
+        if pending is not None and pending[0] < now_us:  # its instant ended with no "yes": it stands
+            alerts.extend(self._at(rule, group, state, Observation(holds=False, values=pending[1]),
+                                   pending[0], [], None))
+            pending = None
+        if seen.holds:
+            state["ht"] = now_us
+        elif model is not None and state.get("h"):
+            if state.get("ht") == now_us:
+                return alerts  # another model saw it at this instant: it holds
+            said_no = sorted({*(pending[2] if pending else ()), model})
+            if said_no != state["mods"]:
+                state["pf"] = [now_us, seen.values, said_no]
+                alerts.extend(self._advance(rule, group, state, now_us - 1))
+                return alerts
+        alerts.extend(self._at(rule, group, state, seen, now_us, evidence, snapshot))
+        return alerts
+
+    def _at(self, rule: Rule, group: str, state: State, seen: Observation, now_us: int,
+            evidence: list[str], snapshot: str | None) -> list[Alert]:
+        alerts = self._advance(rule, group, state, now_us - 1)  # held (or not) until just before now
+        self._apply(rule, state, seen, now_us, evidence, snapshot)
+        alerts.extend(self._advance(rule, group, state, now_us))
+        return alerts
+
+    @staticmethod
+    def _apply(rule: Rule, state: State, seen: Observation, now_us: int, evidence: list[str],
+               snapshot: str | None) -> None:
         holds = seen.holds and (rule.schedule is None or rule.schedule.active(from_us(now_us)))
         state["h"] = holds
         if holds:
             state.pop("false_since", None)
             state.pop("clear_values", None)
-            since = state.setdefault("since", now_us)
+            state.setdefault("since", now_us)
             if evidence:
                 kept = state.setdefault("evidence", [])
                 kept.extend(evidence)
@@ -402,38 +503,65 @@ class RuleEngine:
                 state["values"] = seen.values
             if snapshot:
                 state["snapshot"] = snapshot
-            if ("alert_id" not in state and now_us >= since + rule.for_us
-                    and now_us >= state.get("cooldown_until", 0)):
-                state["alert_id"] = str(alert_id_for(rule.id, group, from_us(since)))
-                state["started"] = since
-                state["muted"] = self._muted(rule, group, now_us)
-                state["reminders"] = 0
-                if rule.realert is not None:
-                    state["remind_at"] = now_us + int(rule.realert.delay_s(0) * US)
-                alerts.append(self._alert(rule, group, state, "fired", now_us))
         else:
             state.pop("since", None)
             if state.get("alert_id"):
-                false_since = state.setdefault("false_since", now_us)
+                state.setdefault("false_since", now_us)
                 if seen.values:  # what no longer holds: the resolve reports it, not the peak
                     state["clear_values"] = seen.values
-                if now_us - false_since >= rule.resolve_after_us:
-                    alerts.append(self._alert(rule, group, state, "resolved", now_us))
-                    for field in ("alert_id", "started", "false_since", "evidence", "values", "snapshot",
-                                  "muted", "reminders", "remind_at", "clear_values"):
-                        state.pop(field, None)
-                    if rule.cooldown:
-                        state["cooldown_until"] = now_us + int(rule.cooldown * US)
             else:
                 for field in ("evidence", "values", "snapshot"):
                     state.pop(field, None)
-        realert = rule.realert
-        if realert is not None and state.get("alert_id") and now_us >= state.get("remind_at", now_us + 1):
-            state["reminders"] = reminders = state.get("reminders", 0) + 1
-            state["remind_at"] = now_us + int(realert.delay_s(reminders) * US)
-            state["muted"] = self._muted(rule, group, now_us)
-            alerts.append(self._alert(rule, group, state, "fired", now_us))
-        return alerts
+
+    def _advance(self, rule: Rule, group: str, state: State, until_us: int) -> list[Alert]:
+        """The key's time reaches `until_us`: each timer due by then fires at its own due
+        time, in order (fire, then a resolve, then reminders). A long gap in the data sends
+        one reminder (the latest due), never a burst of past ones."""
+        alerts: list[Alert] = []
+        while True:
+            fired = "alert_id" in state
+            due: list[tuple[int, int]] = []
+            if not fired and state.get("h") and "since" in state:
+                due.append((max(state["since"] + rule.for_us, state.get("cooldown_until", 0)), 0))
+            if fired and "false_since" in state:
+                due.append((state["false_since"] + rule.resolve_after_us, 1))
+            if fired and rule.realert is not None and "remind_at" in state:
+                due.append((state["remind_at"], 2))
+            ready = [d for d in due if d[0] <= until_us]
+            if not ready:
+                return alerts
+            at, which = min(ready)
+            if which == 0:
+                state["alert_id"] = str(alert_id_for(rule.id, group, from_us(state["since"])))
+                state["started"] = state["since"]
+                state["muted"] = self._muted(rule, group, at)
+                state["reminders"] = 0
+                state.pop("cooldown_until", None)  # served
+                if rule.realert is not None:
+                    state["remind_at"] = at + int(rule.realert.delay_s(0) * US)
+                alerts.append(self._alert(rule, group, state, "fired", at))
+            elif which == 1:
+                alerts.append(self._alert(rule, group, state, "resolved", at))
+                for field in ("alert_id", "started", "false_since", "evidence", "values", "snapshot",
+                              "muted", "reminders", "remind_at", "clear_values"):
+                    state.pop(field, None)
+                state.pop("cooldown_until", None)
+                if rule.cooldown:
+                    state["cooldown_until"] = at + int(rule.cooldown * US)
+            else:
+                realert = rule.realert
+                assert realert is not None
+                reminders = state.get("reminders", 0)
+                while True:  # skip to the latest reminder due by now
+                    reminders += 1
+                    following = at + int(realert.delay_s(reminders) * US)
+                    if following > until_us:
+                        break
+                    at = following
+                state["reminders"] = reminders
+                state["remind_at"] = following
+                state["muted"] = self._muted(rule, group, at)
+                alerts.append(self._alert(rule, group, state, "fired", at))
 
     def _muted(self, rule: Rule, group: str, now_us: int) -> str | None:
         for other in rule.inhibited_by:

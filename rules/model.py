@@ -24,6 +24,7 @@ from rules.conditions import (
     DetectionCondition,
     LineCrossingCondition,
     ThresholdCondition,
+    walk,
 )
 from rules.duration import Duration, parse_duration
 from rules.schedule import Schedule
@@ -110,6 +111,10 @@ class Rule(StrictModel):
             raise ValueError("group_by zone/track does not apply to a composite across sources")
         if isinstance(self.condition, AbsenceCondition) and self.group_by != "source":
             raise ValueError("absence is per source; group_by must be 'source'")
+        if isinstance(self.condition, CompositeCondition) and any(
+                isinstance(part, AbsenceCondition) for part in walk(self.condition)):
+            raise ValueError("absence is judged on arrival time, the other parts on event time: "
+                             "write it as a rule of its own")
         return self
 
     @property
@@ -130,12 +135,7 @@ class Rule(StrictModel):
         return int(self.resolve_after * 1_000_000)
 
     @cached_property
-    def condition_ticks(self) -> bool:
-        """Whether the condition itself changes its mind as time passes (windows, absence)."""
-        return self.condition.needs_ticks()
-
-    @cached_property
-    def ticks(self) -> bool:
-        """Whether time alone can change this rule's decisions (asked for every key, every tick)."""
-        return (self.condition_ticks or bool(self.condition.for_) or bool(self.resolve_after)
-                or self.realert is not None or self.schedule is not None)
+    def processing_time(self) -> bool:
+        """Absence: the one decision about data that is missing, so made on arrival times and
+        the worker's clock; every other rule decides on its key's event time."""
+        return isinstance(self.condition, AbsenceCondition)

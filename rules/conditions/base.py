@@ -2,9 +2,9 @@
 
 A condition is a small pydantic model registered by its `type` in the `Condition` union.
 `observe` looks at one event (with the condition's own memory for this rule and group
-key); `on_time` re-decides with only the clock moving, for conditions that change their
-mind as time passes (absence, windows emptying). Both return None when they have no
-opinion, so the engine keeps the last decision.
+key); `on_time` re-decides at a later time with nothing new seen (absence on the worker's
+clock; windows re-deciding as they move). Both return None when they have no opinion, so
+the engine keeps the last decision.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from rules.selection import SourceSelector
 
 class ConditionBase(StrictModel):
     event_types: ClassVar[EventTypes] = ()
-    ticks: ClassVar[bool] = False  # True: on_time can change the decision
 
     for_: Duration = Field(default=0.0, alias="for", description="must hold this long before firing")
     sources: SourceSelector | None = Field(
@@ -29,9 +28,6 @@ class ConditionBase(StrictModel):
     def reads(self) -> EventTypes:
         """The event types this condition (and its parts) reads: the engine offers it nothing else."""
         return self.event_types
-
-    def needs_ticks(self) -> bool:
-        return self.ticks
 
     def observe(self, seen: Seen, memory: Memory) -> Observation | None:
         raise NotImplementedError

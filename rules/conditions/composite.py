@@ -66,9 +66,6 @@ class CompositeCondition(ConditionBase):
             types.extend(t for t in part.reads() if t not in types)
         return tuple(types)
 
-    def needs_ticks(self) -> bool:
-        return bool(self.within) or any(part.needs_ticks() for part in self.conditions)
-
     def _parts_for(self, seen: Seen) -> list[tuple[int, ConditionBase]]:
         event_type = type(seen.event)
         return [(i, part) for i, part in enumerate(self.conditions)
@@ -86,12 +83,12 @@ class CompositeCondition(ConditionBase):
         return self._decide(memory, seen.now_us) if observed else None
 
     def on_time(self, memory: Memory, now_us: int) -> Observation | None:
+        """The key's time moved on an event no part looked at: windows move, parts re-decide."""
         for i, part in enumerate(self.conditions):
-            if part.needs_ticks():
-                result = part.on_time(memory.setdefault(f"c{i}", {}), now_us)
-                if result is not None:
-                    self._note(memory, i, part, result, now_us)
-        return self._decide(memory, now_us) if self.needs_ticks() else None
+            result = part.on_time(memory.setdefault(f"c{i}", {}), now_us)
+            if result is not None:
+                self._note(memory, i, part, result, now_us)
+        return self._decide(memory, now_us) if memory else None
 
     def _note(self, memory: Memory, i: int, part: ConditionBase, result: Observation, now_us: int) -> None:
         """`since`: the parts holding now, and since when; `held`: when each part last held

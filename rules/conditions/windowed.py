@@ -2,8 +2,8 @@
 
 Each keeps a bounded memory per rule and group key (the last N event times, a few time
 buckets, the previous value), so a busy source costs the same memory as a quiet one.
-Windows are in event time; `on_time` lets the clock alone empty a window or reveal a
-silent source.
+Windows are in event time and move with the key's own events; absence alone runs on
+arrival time and the worker's lag-aware clock (`on_time`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ def _counts(of: InstantCondition | None, seen: Seen) -> bool | None:
 class FrequencyCondition(ConditionBase):
     """At least `count` events (those where `of` holds) within a sliding window."""
 
-    ticks: ClassVar[bool] = True
     type: Literal["frequency"]
     of: InstantCondition | None = Field(default=None, discriminator="type",
                                         description="count only events where this holds; empty: every event")
@@ -65,13 +64,14 @@ class FrequencyCondition(ConditionBase):
         counted = _counts(self.of, seen)
         if counted is None:
             return None
-        if counted:
-            memory["t"] = [*memory.get("t", []), seen.now_us][-self.count:]
+        if counted:  # kept in time order: an out-of-order event (within lateness) counts where it belongs
+            memory["t"] = sorted([*memory.get("t", []), seen.now_us])[-self.count:]
         return self.on_time(memory, seen.now_us)
 
     def on_time(self, memory: Memory, now_us: int) -> Observation:
-        recent = [t for t in memory.get("t", []) if t > now_us - self.within * US]
-        memory["t"] = recent
+        kept = [t for t in memory.get("t", []) if t > now_us - self.within * US]
+        memory["t"] = kept
+        recent = [t for t in kept if t <= now_us]
         return Observation(holds=len(recent) >= self.count,
                            values={"events": len(recent), "within_s": self.within})
 
@@ -81,7 +81,6 @@ class AbsenceCondition(ConditionBase):
     Fires on time passing; sources listed by id are expected from the start, others once
     they have been seen."""
 
-    ticks: ClassVar[bool] = True
     type: Literal["absence", "flatline"]
     of: InstantCondition | None = Field(default=None, discriminator="type",
                                         description="count only events where this holds; empty: every event")
@@ -114,7 +113,6 @@ class SpikeCondition(ConditionBase):
     """The last `window` against the `reference` before it: event counts (where `of` holds)
     or a reading field's mean went up (or down) by `factor`."""
 
-    ticks: ClassVar[bool] = True
     type: Literal["spike"]
     of: InstantCondition | None = Field(default=None, discriminator="type")
     field: str | None = Field(default=None, description="compare this field's mean instead of counts")

@@ -3,11 +3,11 @@ times in the recipient's own time zone, named."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from notifier.templates import render, show
 from rules.engine import RuleEngine
-from tests.unit.rule_helpers import reading, rule
+from tests.unit.rule_helpers import T0, reading, rule
 
 PM = """
 id: pm
@@ -22,9 +22,9 @@ def test_the_resolve_reports_the_value_that_resolved_it_not_the_peak() -> None:
     assert [a.state for a in engine.evaluate(reading(0, pm25=80))] == ["fired"]
     engine.evaluate(reading(30, pm25=95))  # the peak
     assert engine.evaluate(reading(60, pm25=12)) == []  # below, but not for 60 s yet
-    engine.evaluate(reading(90, pm25=14))
-    [resolved] = engine.evaluate(reading(130, pm25=11))
-    assert resolved.state == "resolved"
+    engine.evaluate(reading(90, pm25=11))
+    [resolved] = engine.evaluate(reading(130, pm25=14))  # time passed 120 s: resolved then, at 11
+    assert resolved.state == "resolved" and resolved.time == resolved.resolved_at == T0 + timedelta(seconds=120)
     assert resolved.evidence.values["pm25"] == 11.0
     assert "95" not in render("sms", resolved).text and "11" in render("sms", resolved).text
 

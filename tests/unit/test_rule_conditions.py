@@ -27,7 +27,8 @@ condition: {type: frequency, of: {type: data_quality, issues: [frozen]}, count: 
     alerts = [a for s in (0, 100, 200) for a in engine.evaluate(quality(s))]
     assert states(alerts) == [("fired", 200)]
     assert engine.evaluate(quality(250, issue="dark")) == []  # not counted, not looked at
-    assert states(engine.tick(at(700))) == [("resolved", 700)]  # the first two left the window
+    assert engine.tick(at(700)) == []  # the wall clock never moves a data decision
+    assert states(engine.evaluate(quality(700, issue="dark"))) == [("resolved", 700)]  # the first two left
 
 
 def test_absence_fires_on_time_passing_for_listed_and_seen_sources() -> None:
@@ -131,7 +132,8 @@ def test_all_any_and_sequence_on_one_source() -> None:
     assert [a for e in events for a in order.evaluate(e)] == []  # person came before dark
     later = [a for e in (detection(30), detection(31)) for a in order.evaluate(e)]
     assert states(later) == [("fired", 30)]
-    assert states(order.tick(at(200))) == [("resolved", 200)]  # the sequence left its window
+    assert order.tick(at(200)) == []  # the wall clock does not move data decisions
+    assert states(order.evaluate(detection(200, 0))) == [("resolved", 200)]  # the sequence left its window
 
 
 def test_composite_across_sources_by_distance() -> None:
@@ -157,7 +159,7 @@ condition:
     assert [(a.state, a.group_key, a.severity) for a in fired] == [("fired", "cam-1", "critical")]
     assert len(fired[0].evidence.event_ids) == 2
     assert [p["source"] for p in fired[0].evidence.values["parts"]] == ["cam-1", "aq-near"]
-    assert states(engine.tick(at(700))) == [("resolved", 700)]  # the smoke left the window
+    assert states(engine.evaluate(reading(700, source="aq-near", pm25=1))) == [("resolved", 700)]  # smoke left
     assert engine.across_rules_for(reading(800, source="aq-near", pm25=1)) == ["smoke-and-pm"]
     per_source = RuleEngine([rule(text)], sources=catalog, scope="per_source")
     assert per_source.evaluate(detection(0, label="smoke")) == []
@@ -198,7 +200,7 @@ condition: {type: detection, classes: [person], zone: door, min_dwell: 30s}
     assert [a.evidence.values["zone"] for a in engine.evaluate(long)] == ["door"]
 
 
-def test_for_fires_and_resolve_after_resolves_on_ticks_alone() -> None:
+def test_for_and_resolve_after_fire_at_their_due_event_time() -> None:
     engine = RuleEngine([rule("""
 id: crowd
 title: Crowd
@@ -206,10 +208,22 @@ condition: {type: detection, classes: [person], min_count: 3, for: 30s}
 resolve_after: 60s
 """)])
     assert engine.evaluate(detection(0, 5)) == []
-    assert states(engine.tick(at(29))) == []
-    assert states(engine.tick(at(31))) == [("fired", 31)]  # no new frame needed
-    assert engine.evaluate(detection(40, 0)) == []
-    assert states(engine.tick(at(101))) == [("resolved", 101)]
+    assert engine.tick(at(31)) == []  # the wall clock never fires a data timer
+    # The next frame (at 40 s, empty) moves the camera's time past 30 s: the crowd, last seen
+    # at 0 s and not seen gone before 40 s, held its 30 s; the alert fires at 30 s, not 40 s.
+    assert states(engine.evaluate(detection(40, 0))) == [("fired", 30)]
+    assert engine.evaluate(detection(99, 0)) == []
+    assert states(engine.evaluate(detection(101, 0))) == [("resolved", 100)]
+
+
+def test_a_for_that_ends_on_a_false_event_does_not_fire() -> None:
+    engine = RuleEngine([rule("""
+id: crowd
+title: Crowd
+condition: {type: detection, classes: [person], min_count: 3, for: 30s}
+""")])
+    events = [detection(0, 5), detection(30, 0)]  # held for [0, 30): not yet 30 s at 30 s
+    assert [a for e in events for a in engine.evaluate(e)] == []
 
 
 def test_realert_with_backoff_and_cap_then_cooldown() -> None:
@@ -221,14 +235,15 @@ realert: {every: 10m, backoff: 2, max: 30m}
 cooldown: 1h
 """)])
     first = engine.evaluate(detection(0, label="fire"))
-    reminders = [a for s in range(60, 7260, 60) for a in engine.tick(at(s))]
+    reminders = [a for s in range(60, 7260, 60) for a in engine.evaluate(detection(s, label="fire"))]
     assert [(a.reminder, (a.time - T0).total_seconds() / 60) for a in reminders] == [
         (1, 10), (2, 30), (3, 60), (4, 90), (5, 120)]  # +10, +20, then capped at +30 minutes
     assert len({a.event_id for a in first + reminders}) == 6 and {a.alert_id for a in reminders} == {
         first[0].alert_id}
     assert [a.state for a in engine.evaluate(detection(7300, 0, label="fire"))] == ["resolved"]
     assert engine.evaluate(detection(7400, label="fire")) == []  # cooling down
-    assert [a.state for a in engine.evaluate(detection(7300 + 3601, label="fire"))] == ["fired"]
+    [again] = engine.evaluate(detection(7300 + 3601, label="fire"))
+    assert again.state == "fired" and again.time == at(7300 + 3600)  # when the cooldown ended
 
 
 def test_schedule_limits_firing_to_its_windows() -> None:
