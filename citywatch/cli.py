@@ -334,8 +334,11 @@ def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any,
         try:
             live = await live_rules(pool) if diff else []
             types = sorted({t for r in [*candidate, *live] for t in r.event_types if t in QUERIES}, key=str)
-            new = await replay(candidate, history(pool, types, start, end), end, sources=catalog)
-            old = await replay(live, history(pool, types, start, end), end, sources=catalog) if diff else []
+            lateness = settings.rules.allowed_lateness
+            new = await replay(candidate, history(pool, types, start, end), end, sources=catalog,
+                               lateness=lateness)
+            old = (await replay(live, history(pool, types, start, end), end, sources=catalog,
+                                lateness=lateness) if diff else [])
             return new, old
         finally:
             await pool.close()

@@ -1,4 +1,6 @@
-"""The clock topic: ticks that let time alone move the rules (for, absence, resolve, reminders).
+"""The clock topic: ticks that move the one processing-time rule, absence (and escalations).
+
+Data decisions never wait for a tick: they run on their keys' event time.
 
 A Faust table can only be written while handling a message of the partition that owns the
 key, so time cannot act from a timer directly. Instead each worker's timer sends a tick to

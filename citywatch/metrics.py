@@ -32,6 +32,11 @@ FRAMES_SKIPPED = Counter("citywatch_model_frames_skipped_total",
 ALERTS = Counter("citywatch_alerts_total", "Alert transitions emitted", ["rule", "state"])
 NOTIFICATIONS = Counter("citywatch_notifications_total", "Delivery outcomes", ["channel", "status"])
 ROWS_STORED = Counter("citywatch_rows_stored_total", "New rows written to TimescaleDB")
+LATE_EVENTS = Counter("citywatch_late_events_total",
+                      "Events too far behind their rules' watermark to be evaluated (stored, marked)",
+                      ["kind"])
+ABSENCE_CLOCK_HELD = Counter("citywatch_absence_clock_held_total",
+                             "Clock ticks whose absence time was held back because inputs lag")
 TRANSIENT_FAILURES = Counter("citywatch_transient_failures_total",
                              "Failures waited out and retried (a service down), by agent", ["agent"])
 

@@ -189,7 +189,7 @@ class Runtime:
         if engine is None:
             silences = self.rulebook.library.silences.values() if self.rulebook is not None else ()
             engine = RuleEngine(self.rules(), state=state, sources=self.sources, silences=silences,
-                                scope=scope)
+                                scope=scope, lateness=self.settings.rules.allowed_lateness)
             self._rule_engines[scope] = engine
         return engine
 

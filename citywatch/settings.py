@@ -36,6 +36,7 @@ from detectors.engine import validate_steps
 from ingest.events import SOURCE_ID_PATTERN
 from notifier.oncall import OnCallSchedule
 from notifier.people import Directory, EscalationPolicy, Person, Team
+from rules.timekeeping import AllowedLateness
 from rules.yaml_source import (
     SourceError,
     YamlFileError,
@@ -344,7 +345,10 @@ class RulesSettings(Strict):
     reload_every_s: float = Field(default=5.0, gt=0,
                                   description="how often rule files are checked for changes")
     tick_every_s: float = Field(default=1.0, gt=0, le=60,
-                                description="how often time alone moves rules (for, absence, reminders)")
+                                description="how often the absence clock moves (the one wall-clock rule)")
+    allowed_lateness: AllowedLateness = Field(
+        default_factory=AllowedLateness,
+        description="per source kind: how far out of order an event may come and still be evaluated")
 
 
 class SmtpSettings(Strict):

@@ -152,7 +152,7 @@ class SourceHealth(Event):
 
 
 QualityIssue = Literal[
-    "frozen", "dark", "overexposed", "offline", "stuck_value", "missing_reports", "out_of_range"
+    "frozen", "dark", "overexposed", "offline", "stuck_value", "missing_reports", "out_of_range", "late"
 ]
 
 
@@ -165,6 +165,8 @@ class DataQuality(Event):
     active: bool = Field(description="true when the problem starts, false when it clears")
     detail: str = ""
     field: str | None = None
+    about_event: UUID | None = Field(
+        default=None, description="the one event this report is about (issue 'late': the late event)")
 
 
 class DroneTelemetry(Event):

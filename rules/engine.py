@@ -36,6 +36,7 @@ from detectors.events import Detection
 from ingest.events import DataQuality, Event
 from rules.base import Observation, Seen, SourceInfo
 from rules.conditions import AbsenceCondition, CompositeCondition
+from rules.conditions.windowed import DATA_EVENTS
 from rules.events import Alert, Evidence
 from rules.model import Rule
 from rules.silences import Silence
@@ -145,8 +146,13 @@ class RuleEngine:
         self.silences: list[Silence] = list(silences)
         self.lateness = lateness or AllowedLateness()
         self.late_events = 0  # events some key found older than its watermark allows
-        self.was_late = False  # the last evaluated event was late (for a key it would have moved)
+        self.was_late = False  # the last evaluated data event was late (behind its own stream)
+        self.late_behind_us = 0  # ... by this much
+        self.late_allowed_us = 0  # ... with this lateness allowed
         self._timed: set[str] | None = None  # keys of processing-time rules (absence), found lazily
+        # per source, in this process: the newest data event time, and the log offset it came at
+        self._source_watermarks: dict[tuple[str, str], tuple[int, str, int]] = {}
+        self._position: tuple[str, int] | None = None
         self.replace_rules(rules)
 
     # -- configuration ----------------------------------------------------------------
@@ -197,15 +203,21 @@ class RuleEngine:
             arrived_us=None if arrived is None else to_us(arrived),
         )
 
-    def evaluate(self, event: Event, arrived: datetime | None = None) -> list[Alert]:
+    def evaluate(self, event: Event, arrived: datetime | None = None,
+                 position: tuple[str, int] | None = None) -> list[Alert]:
         """The alerts this event decides. `arrived`: when it entered the pipeline (the
-        processing time absence measures silence by); a replay leaves it to the event time."""
-        self.was_late = False
+        processing time absence measures silence by); a replay leaves it to the event time.
+        `position`: where it sits in its log (topic-partition, offset), so a record delivered
+        again after a crash, which its keys already decided, is known as such and not as late."""
+        self.was_late, self.late_behind_us, self.late_allowed_us = False, 0, 0
         alerts: list[Alert] = []
         index = self._index.get(type(event))
         if index is None:
             return alerts
         seen = self.seen(event, arrived)  # once per event, not per rule
+        self._position = position
+        if isinstance(event, DATA_EVENTS) and self._behind_its_source(seen, position):
+            return alerts
         for rule in index.matching(seen):
             if rule.across_sources:
                 alerts.extend(self._evaluate_area(rule, seen))
@@ -214,9 +226,27 @@ class RuleEngine:
             else:
                 for group, view in self._split(rule, seen, event):
                     alerts.extend(self._evaluate_group(rule, group, view))
-        if self.was_late:
-            self.late_events += 1
         return alerts
+
+    def _behind_its_source(self, seen: Seen, position: tuple[str, int] | None) -> bool:
+        """Late for every rule: older, by more than the allowed lateness, than data of the same
+        kind this source already sent (its stream: readings, detections or telemetry, each
+        in order from its producer). A record met again at or before its offset is a
+        redelivery, not late."""
+        stream = (seen.source_id, type(seen.event).__name__)
+        known = self._source_watermarks.get(stream)
+        redelivered = (known is not None and position is not None and known[1] == position[0]
+                       and position[1] <= known[2])
+        if known is not None and not redelivered and seen.now_us < known[0] - self.lateness.us(seen.kind):
+            self.was_late = True
+            self.late_behind_us = known[0] - seen.now_us
+            self.late_allowed_us = self.lateness.us(seen.kind)
+            self.late_events += 1
+            return True
+        if known is None or seen.now_us > known[0]:
+            log, offset = position if position is not None else ("", -1)
+            self._source_watermarks[stream] = (seen.now_us, log, offset)
+        return False
 
     def across_rules_for(self, event: Event) -> list[str]:
         """Ids of the rules joining sources that this event feeds: the worker forwards the
@@ -236,8 +266,14 @@ class RuleEngine:
             seen = replace(seen, now_us=max(arrived, stored.get("last", arrived) if stored else arrived))
         else:
             lateness_us = self.lateness.us(seen.kind)
+            if stored is not None and self._position is not None:
+                log, offset = self._position
+                if offset <= stored.get("o", {}).get(log, -1):
+                    return []  # delivered again (a crash before the commit): already decided
             if stored is not None and seen.now_us < stored.get("last", seen.now_us) - lateness_us:
-                self.was_late = True  # its decisions are taken: counted, never re-decided
+                # Behind this key but not behind its own stream: a key reading two kinds of events
+                # (a composite of detections and readings) met them out of order. Its decisions
+                # are taken; allowed lateness covers the delay between such streams.
                 return []
         now_us = seen.now_us
         if stored is None:  # the common case of a quiet key: decide without building state
@@ -269,6 +305,9 @@ class RuleEngine:
             return alerts  # nothing to remember: no state write (a Faust table write each)
         state["last"] = max(state.get("last", now_us), now_us)
         state["src"] = seen.source_id
+        if self._position is not None:
+            log, offset = self._position
+            state["o"] = {**state.get("o", {}), log: offset}
         self._save(rule, key, group, seen.source_id, state)
         return alerts
 

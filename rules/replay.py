@@ -1,8 +1,15 @@
 """Replay events through rules, as `citywatch rules test` does with stored history.
 
-A fresh engine (no state) sees the events in time order; what it fires and resolves is
-what the rules would have done. `compare` tells two rule versions apart by the alerts
-only one of them produces.
+A fresh engine (no state) sees the events in time order; every decision about data is
+taken in event time, so it fires and resolves what live processing did, at any lag the live
+worker had: same alert ids, states, started_at and resolved_at. Events live found too late
+to evaluate are marked in storage and left out here too (storage.history).
+
+Absence alone can differ: live measures silence on arrival times and a clock that stops
+while the worker lags; a replay has only event times, so it takes the event time as the
+arrival and ticks every `tick_every` of it. A source whose data arrived in bursts (a
+backlog, a reconnecting sensor) can be silent in a replay and not live, or the reverse.
+`compare` tells two rule versions apart by the alerts only one of them produces.
 """
 
 from __future__ import annotations
@@ -16,16 +23,19 @@ from rules.base import SourceInfo
 from rules.engine import RuleEngine
 from rules.events import Alert
 from rules.model import Rule
+from rules.timekeeping import AllowedLateness
 
 
 async def replay(
     rules: Sequence[Rule], events: AsyncIterable[Event], until: datetime | None = None,
     tick_every: timedelta = timedelta(seconds=10), sources: Mapping[str, SourceInfo] | None = None,
+    lateness: AllowedLateness | None = None,
 ) -> list[Alert]:
-    """Alerts the rules would have produced. The clock ticks every `tick_every` of event
-    time between events (and up to `until`), as a live worker's clock would, so `for`,
-    absence and reminders fire when they would have."""
-    engine = RuleEngine(rules, sources=sources)
+    """Alerts the rules would have produced. The absence clock ticks every `tick_every` of
+    event time between events (and up to `until`); no other decision needs it."""
+    engine = RuleEngine(rules, sources=sources, lateness=lateness)
+    if not any(rule.processing_time for rule in engine.rules):
+        return [alert async for event in events for alert in engine.evaluate(event)]
     alerts: list[Alert] = []
     clock: datetime | None = None
     async for event in events:

@@ -14,7 +14,11 @@ Absence is the one processing-time decision: a source is silent when nothing of 
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from ingest.events import DataQuality, Event
 
 US = 1_000_000
 
@@ -46,3 +50,20 @@ def absence_clock(now_us: int, behind: list[int | None]) -> int | None:
     if any(arrived is None for arrived in behind):
         return None
     return min(min(a for a in behind if a is not None), now_us)
+
+
+LATE_MARK = uuid.UUID("3b9d6f0e-5d0c-4a55-9a4e-2f1f4d7c8e21")
+
+
+def late_mark(event: Event, behind_us: int, lateness_us: int) -> DataQuality:
+    """The record that an event came too late to be evaluated: stored beside it (in time), so
+    the console shows it and a replay of stored history skips the event as live did. Its id
+    is derived from the event's, so a redelivered late event is marked once."""
+    kind = getattr(event, "kind", None)
+    return DataQuality(
+        event_id=uuid.uuid5(LATE_MARK, str(event.event_id)), source_id=event.source_id, time=event.time,
+        source_kind=kind if kind in ("camera", "drone", "sensor") else None, issue="late", active=True,
+        about_event=event.event_id,
+        detail=(f"{type(event).__name__} {event.event_id} came {behind_us / US:.1f} s behind its rules' "
+                f"watermark (allowed lateness {lateness_us / US:g} s): stored, not evaluated"),
+    )

@@ -29,7 +29,9 @@ def register(ctx: AgentContext) -> None:
         result = await engine.run([frame for _, frame in items])
         for frame, reason in result.rejected:
             await ctx.dead_letter(by_frame[id(frame)], reason, NAME)
-        for detection in result.detections:
+        # In frame-time order per source, whatever order the models finished in: the rules
+        # take each camera's detections as one stream in event time (rules.timekeeping).
+        for detection in sorted(result.detections, key=lambda d: d.time):
             await ctx.send(NAME, "detections", detection.source_id.encode(), detection.to_json())
 
     async def reject(item: tuple[Any, Frame], reason: str) -> None:

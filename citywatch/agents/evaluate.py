@@ -3,24 +3,36 @@
 evaluate reads what sources and models produce, keyed by source, so a source's rule state
 lives on one partition. Rules that join sources by distance get their events forwarded to
 the correlate topic keyed by rule, so one partition sees every source such a rule needs.
+
+Data decides in its own event time. The record's timestamp (when it entered Kafka) is the
+arrival time absence measures silence by, and a clock tick moves absence only as far as the
+agent has read its inputs (see progress.py). An event too late to be evaluated is marked:
+a `late` data-quality report beside it, and citywatch_late_events_total.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
+
+from aiokafka import TopicPartition
 
 from citywatch import metrics
 from citywatch.agents.context import AgentContext
+from citywatch.agents.progress import InputProgress
 from citywatch.clock import decode_tick, owner_of
 from citywatch.codecs import decode_event
 from citywatch.topics import TopicName
-from rules.engine import RuleEngine
+from rules.engine import RuleEngine, from_us, source_kind, to_us
 from rules.events import Alert, ResolveRequest
+from rules.timekeeping import absence_clock, late_mark
 
 log = logging.getLogger(__name__)
 
 EVALUATED: tuple[TopicName, ...] = ("detections", "readings", "telemetry", "clock")
+DATA_INPUTS: tuple[TopicName, ...] = ("detections", "readings", "telemetry")
+RESCAN_EVERY_TICKS = 60  # absence keys recovered into the table behind the engine's back are found
 
 
 def register(ctx: AgentContext, rule_state: Any, correlation_state: Any) -> None:
@@ -34,15 +46,50 @@ def register(ctx: AgentContext, rule_state: Any, correlation_state: Any) -> None
     async def forward(consumer: str, rule_id: str, raw: bytes, origin: str) -> None:
         await ctx.send(consumer, "correlate", rule_id.encode(), raw, [("origin", origin.encode())])
 
-    async def evaluate_message(event: Any, engine: RuleEngine, consumer: str, forwards: bool) -> None:
-        """A clock tick (time passes for the partition's keys) or an event (evaluated, and
-        forwarded to the rules that join sources)."""
+    def highwater(topic: str, partition: int) -> int | None:
+        end = ctx.app.consumer.highwater(TopicPartition(topic, partition))
+        return int(end) if end is not None else None
+
+    async def position(topic: str, partition: int) -> int | None:
+        at = await ctx.app.consumer.position(TopicPartition(topic, partition))
+        return int(at) if at is not None else None
+
+    async def clock_for(progress: InputProgress, partition: int, tick_time: datetime) -> datetime | None:
+        """The absence clock of a partition: the tick's time, held back while inputs lag."""
+        behind = await progress.behind(partition, highwater, position)
+        clock = absence_clock(to_us(tick_time), behind)
+        if clock is None or behind:
+            metrics.ABSENCE_CLOCK_HELD.inc()
+        return None if clock is None else from_us(clock)
+
+    async def mark_late(consumer: str, engine: RuleEngine, decoded: Any) -> None:
+        kind = source_kind(decoded) or "unknown"
+        metrics.LATE_EVENTS.labels(kind).inc()
+        mark = late_mark(decoded, engine.late_behind_us, engine.late_allowed_us)
+        log.warning("late event: %s", mark.detail)
+        await ctx.send(consumer, "telemetry", mark.source_id.encode(), mark.to_json())
+
+    async def evaluate_message(event: Any, engine: RuleEngine, consumer: str, forwards: bool,
+                               progress: InputProgress, ticks: list[Any]) -> None:
+        """A clock tick (absence time passes for the partition's keys) or an event (evaluated,
+        and forwarded to the rules that join sources)."""
         short = ctx.short(event)
         raw = event.value or b""
+        message = event.message
         if short == "clock":
-            owns = owner_of(event.message.partition, ctx.partitions)
-            await publish_alerts(consumer, engine.tick(decode_tick(raw), owns))
+            assignment = frozenset(ctx.app.consumer.assignment())
+            ticks[0] += 1
+            if assignment != ticks[1] or ticks[0] % RESCAN_EVERY_TICKS == 0:
+                if assignment != ticks[1]:
+                    progress.forget()
+                ticks[1] = assignment
+                engine.forget_timers()
+            clock = await clock_for(progress, message.partition, decode_tick(raw))
+            if clock is not None:
+                owns = owner_of(message.partition, ctx.partitions)
+                await publish_alerts(consumer, engine.tick(clock, owns))
             return
+        progress.processed(message.topic, message.partition, message.offset, message.timestamp)
         if short == "correlate":
             short = dict(event.headers or {}).get("origin", b"").decode()
         decoded = decode_event(short, raw)
@@ -53,14 +100,22 @@ def register(ctx: AgentContext, rule_state: Any, correlation_state: Any) -> None
             await publish_alerts(consumer, engine.force_resolve(
                 decoded.rule_id, decoded.group_key, str(decoded.alert_id), decoded.time, decoded.by))
             return
-        await publish_alerts(consumer, engine.evaluate(decoded))
+        arrived = datetime.fromtimestamp(message.timestamp, UTC) if (message.timestamp or 0) > 0 else None
+        position = (f"{message.topic}:{message.partition}", message.offset)
+        await publish_alerts(consumer, engine.evaluate(decoded, arrived, position))
+        if engine.was_late and forwards:
+            await mark_late(consumer, engine, decoded)
         if forwards:
             for rule_id in engine.across_rules_for(decoded):
                 await forward(consumer, rule_id, raw, short)
 
-    async def run_rules(stream: Any, engine: RuleEngine, consumer: str, forwards: bool) -> None:
+    async def run_rules(stream: Any, engine: RuleEngine, consumer: str, forwards: bool,
+                        inputs: tuple[TopicName, ...]) -> None:
+        progress = InputProgress(tuple(ctx.topics.name(t) for t in inputs))
+        ticks: list[Any] = [0, frozenset()]  # ticks seen, the assignment they were seen under
+
         async def handle(event: Any) -> None:
-            await evaluate_message(event, engine, consumer, forwards)
+            await evaluate_message(event, engine, consumer, forwards, progress, ticks)
 
         async for event in stream.events():
             await ctx.guarded(consumer, event, handle)
@@ -68,10 +123,11 @@ def register(ctx: AgentContext, rule_state: Any, correlation_state: Any) -> None
     @ctx.app.agent(ctx.topic(*EVALUATED), name="evaluate")
     async def evaluate(stream: Any) -> None:
         await ctx.runtime.rules_ready()
-        await run_rules(stream, ctx.runtime.rule_engine(rule_state, "per_source"), "evaluate", forwards=True)
+        await run_rules(stream, ctx.runtime.rule_engine(rule_state, "per_source"), "evaluate", forwards=True,
+                        inputs=DATA_INPUTS)
 
-    @ctx.app.agent(ctx.topic("correlate", "clock"), name="correlate")
+    @ctx.app.agent(ctx.topic("correlate"), name="correlate")  # event time only: no clock to follow
     async def correlate(stream: Any) -> None:
         await ctx.runtime.rules_ready()
         engine = ctx.runtime.rule_engine(correlation_state, "across_sources")
-        await run_rules(stream, engine, "correlate", forwards=False)
+        await run_rules(stream, engine, "correlate", forwards=False, inputs=("correlate",))

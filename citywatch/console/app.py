@@ -97,7 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(history_router(), dependencies=[Depends(viewer)])
     app.include_router(notify_router(settings))
-    app.include_router(rules_router())
+    app.include_router(rules_router(settings.rules.allowed_lateness))
     app.include_router(pages_router(settings, TEMPLATES))
     app.include_router(deadletters_router(TEMPLATES, Topics(settings.broker.topic_prefix)))
 

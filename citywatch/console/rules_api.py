@@ -21,6 +21,7 @@ from rules.library import RuleFileVersion
 from rules.loader import parse_rules
 from rules.model import Rule
 from rules.replay import replay
+from rules.timekeeping import AllowedLateness
 from rules.yaml_source import YamlFileError
 from storage.history import QUERIES, history
 from storage.people import audit
@@ -80,7 +81,7 @@ async def checked(draft: Draft) -> tuple[list[Rule], list[dict[str, Any]]]:
     return await off_loop(partial(check, draft), "checking the rule file")
 
 
-def rules_router() -> APIRouter:
+def rules_router(lateness: AllowedLateness | None = None) -> APIRouter:
     router = APIRouter(prefix="/api/rules", tags=["rules"])
 
     @router.get("/files")
@@ -127,7 +128,8 @@ def rules_router() -> APIRouter:
         end = datetime.now(UTC)
         start = end - timedelta(hours=trial.hours)
         types = sorted({t for r in rules for t in r.event_types if t in QUERIES}, key=str)
-        alerts = await replay(rules, history(request.app.state.pool, types, start, end), end)
+        stored = history(request.app.state.pool, types, start, end)
+        alerts = await replay(rules, stored, end, lateness=lateness)
         rendered = await off_loop(lambda: [render("sms", a).text for a in alerts], "rendering the messages")
         return {"from": start, "to": end, "alerts": [
             {"time": a.time, "state": a.state, "rule_id": a.rule_id, "group_key": a.group_key,

@@ -1,5 +1,5 @@
-"""Rules in a running worker, on the real broker and database: time-based firing (absence,
-`for`) by clock ticks, a worker killed with SIGKILL in the middle and restarted (no refire,
+"""Rules in a running worker, on the real broker and database: absence by the lag-aware
+clock, `for` in the sensor's event time, a worker killed with SIGKILL in the middle and restarted (no refire,
 no forgotten timer, one email), rules changed on the `rules` topic with the CLI (a valid
 version applies, a broken one is refused and the previous keeps running), silences, and
 every version archived with its diff.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
@@ -136,13 +136,20 @@ async def test_rules_live_in_a_worker(
         [ghost] = await until("the absence alert", lambda: alerts(f"ghost-{run}"), worker)
         assert ghost["source_id"] == f"ghost-{run}"
 
-        # a `for: 4s` timer survives SIGKILL: the alert fires once, started at the reading
+        # a `for: 4s` timer survives SIGKILL: the alert fires once, started at the first
+        # reading, when the sensor's own later readings carry its time past 4 s
         first = await reading(f"aq-{run}", pm25=80)
         await asyncio.sleep(1.5)
         worker.kill()
         worker.start()
-        [fired] = await until("pm-high after a restart", lambda: alerts(f"pm-high-{run}"), worker)
+
+        async def fired_while_reporting() -> list[asyncpg.Record]:
+            await reading(f"aq-{run}", pm25=85)  # the sensor keeps reporting, once a probe
+            return await alerts(f"pm-high-{run}")
+
+        [fired] = await until("pm-high after a restart", fired_while_reporting, worker)
         assert fired["started_at"] == first.time
+        assert fired["time"] == first.time + timedelta(seconds=4)  # at its due event time
         await until("the email", lambda: asyncio.sleep(0, smtp.store.messages()), worker)
         worker.kill()  # and once more, after firing: nothing fires or sends twice
         worker.start()

@@ -1,0 +1,53 @@
+"""How far the evaluate agent has read its inputs: what the absence clock needs to be lag-aware.
+
+Silence is inferred from what has arrived. A worker that is behind on a partition has not
+seen what arrived there lately, so for that partition the clock stands at the arrival time
+of the last record it processed (rules.timekeeping.absence_clock), and no sensor is called
+silent because the worker itself is slow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+US = 1_000_000
+
+Highwater = Callable[[str, int], int | None]
+"""The log end offset of a topic partition as the consumer last fetched it (None: unknown)."""
+Position = Callable[[str, int], Awaitable[int | None]]
+"""The consumer's next offset to fetch on a topic partition."""
+
+
+@dataclass
+class InputProgress:
+    """Per input topic partition: the offset and arrival time (µs) of the last record processed."""
+
+    topics: tuple[str, ...]
+    done: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+
+    def processed(self, topic: str, partition: int, offset: int, timestamp_s: float) -> None:
+        if topic in self.topics:
+            self.done[(topic, partition)] = (offset, int(timestamp_s * US))
+
+    def forget(self) -> None:
+        """Partitions moved (a rebalance): what was read of them is another worker's now."""
+        self.done.clear()
+
+    async def behind(self, partition: int, highwater: Highwater, position: Position) -> list[int | None]:
+        """For each input topic lagging on `partition`: the arrival time of its last processed
+        record, or None when nothing of it has been processed yet."""
+        lagging: list[int | None] = []
+        for topic in self.topics:
+            end = highwater(topic, partition)
+            if not end:
+                continue  # empty, or not fetched yet
+            done = self.done.get((topic, partition))
+            if done is not None:
+                if done[0] + 1 < end:
+                    lagging.append(done[1])
+                continue
+            at = await position(topic, partition)
+            if at is not None and at < end:
+                lagging.append(None)
+        return lagging
