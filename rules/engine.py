@@ -215,10 +215,13 @@ class RuleEngine:
         if index is None:
             return alerts
         seen = self.seen(event, arrived)  # once per event, not per rule
+        matching = index.matching(seen)
+        if not matching:
+            return alerts  # no rule reads it: nothing to decide, nothing to be late for
         self._position = position
         if isinstance(event, DATA_EVENTS) and self._behind_its_source(seen, position):
             return alerts
-        for rule in index.matching(seen):
+        for rule in matching:
             if rule.across_sources:
                 alerts.extend(self._evaluate_area(rule, seen))
             elif rule.group_by == "source" or not isinstance(event, Detection):
@@ -558,18 +561,18 @@ class RuleEngine:
         one reminder (the latest due), never a burst of past ones."""
         alerts: list[Alert] = []
         while True:
-            fired = "alert_id" in state
-            due: list[tuple[int, int]] = []
-            if not fired and state.get("h") and "since" in state:
-                due.append((max(state["since"] + rule.for_us, state.get("cooldown_until", 0)), 0))
-            if fired and "false_since" in state:
-                due.append((state["false_since"] + rule.resolve_after_us, 1))
-            if fired and rule.realert is not None and "remind_at" in state:
-                due.append((state["remind_at"], 2))
-            ready = [d for d in due if d[0] <= until_us]
-            if not ready:
+            if "alert_id" not in state:  # the one timer of a key not firing: `for` (and cooldown)
+                if not state.get("h") or "since" not in state:
+                    return alerts
+                at, which = max(state["since"] + rule.for_us, state.get("cooldown_until", 0)), 0
+            else:
+                at, which = until_us + 1, -1
+                if "false_since" in state:
+                    at, which = state["false_since"] + rule.resolve_after_us, 1
+                if rule.realert is not None and "remind_at" in state and state["remind_at"] < at:
+                    at, which = state["remind_at"], 2
+            if at > until_us:
                 return alerts
-            at, which = min(ready)
             if which == 0:
                 state["alert_id"] = str(alert_id_for(rule.id, group, from_us(state["since"])))
                 state["started"] = state["since"]
