@@ -349,8 +349,8 @@ def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any,
         text = render("sms", alert).text
         if as_json:
             change = {"+ ": "new", "- ": "live"}.get(prefix)
-            fields = ("event_id", "alert_id", "rule_id", "group_key", "state", "reminder", "time", "started_at",
-                      "resolved_at", "severity", "title")
+            fields = ("event_id", "alert_id", "rule_id", "group_key", "state", "reminder", "time",
+                      "started_at", "resolved_at", "severity", "title")
             data = {**alert.model_dump(mode="json", include=set(fields)), "message": text}
             click.echo(json.dumps({**data, "change": change} if change else data))
             return

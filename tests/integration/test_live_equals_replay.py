@@ -60,8 +60,8 @@ FIELDS = ("alert_id", "state", "time", "started_at", "resolved_at")
 
 
 def config_text(tmp: Path, run: str, bootstrap: str, dsn: str, model: Path | None) -> str:
-    models = (f'models:\n  - {{name: yolov8n-coco, type: onnx-yolo, path: "{model}", version: "8.0-coco80"}}\n'
-              if model else "")
+    spec = f'{{name: yolov8n-coco, type: onnx-yolo, path: "{model}", version: "8.0-coco80"}}'
+    models = f"models:\n  - {spec}\n" if model else ""
     return f"""
 broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: 2}}
 storage: {{dsn: "{dsn}", batch_window_s: 0.3}}
@@ -149,7 +149,8 @@ async def test_recorded_footage_behind_a_slow_detector_decides_as_its_replay(
 ) -> None:
     run = f"lr{uuid4().hex[:8]}"
     then = datetime(2017, 6, 3, 14, 0, tzinfo=UTC)
-    worker, publisher, config = await start(tmp_path, run, bootstrap, dsn, {"people": PEOPLE}, yolo_onnx, send)
+    rules = {"people": PEOPLE}
+    worker, publisher, config = await start(tmp_path, run, bootstrap, dsn, rules, yolo_onnx, send)
     try:
         frames = frames_of(vtest_avi, run, 90, then)
         for raw in frames:  # 22 s of footage at once: the detector falls far behind its time

@@ -24,7 +24,8 @@ def test_the_resolve_reports_the_value_that_resolved_it_not_the_peak() -> None:
     assert engine.evaluate(reading(60, pm25=12)) == []  # below, but not for 60 s yet
     engine.evaluate(reading(90, pm25=11))
     [resolved] = engine.evaluate(reading(130, pm25=14))  # time passed 120 s: resolved then, at 11
-    assert resolved.state == "resolved" and resolved.time == resolved.resolved_at == T0 + timedelta(seconds=120)
+    assert resolved.state == "resolved"
+    assert resolved.time == resolved.resolved_at == T0 + timedelta(seconds=120)
     assert resolved.evidence.values["pm25"] == 11.0
     assert "95" not in render("sms", resolved).text and "11" in render("sms", resolved).text
 

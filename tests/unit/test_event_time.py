@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from ingest.events import DataQuality
+from ingest.events import DataQuality, Event
 from rules.engine import RuleEngine, to_us
 from rules.events import Alert
 from rules.timekeeping import AllowedLateness, absence_clock
@@ -29,8 +30,8 @@ def states(alerts: list[Alert]) -> list[tuple[str, float]]:
     return [(a.state, (a.time - at(0)).total_seconds()) for a in alerts]
 
 
-def run(engine: RuleEngine, events: list[object]) -> list[Alert]:
-    return [a for e in events for a in engine.evaluate(e)]  # type: ignore[arg-type]
+def run(engine: RuleEngine, events: Sequence[Event]) -> list[Alert]:
+    return [a for e in events for a in engine.evaluate(e)]
 
 
 def test_the_wall_clock_never_moves_a_data_decision() -> None:
@@ -85,7 +86,7 @@ def test_with_lateness_decisions_wait_for_the_watermark() -> None:
 
 
 def test_two_models_at_one_instant_hold_if_either_sees_it() -> None:
-    def seen_by(model: str, seconds: int, persons: int) -> object:
+    def seen_by(model: str, seconds: int, persons: int) -> Event:
         return detection(seconds, persons).model_copy(update={"model": model})
 
     for order in (("people", "fire"), ("fire", "people")):

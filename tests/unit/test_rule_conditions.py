@@ -159,7 +159,8 @@ condition:
     assert [(a.state, a.group_key, a.severity) for a in fired] == [("fired", "cam-1", "critical")]
     assert len(fired[0].evidence.event_ids) == 2
     assert [p["source"] for p in fired[0].evidence.values["parts"]] == ["cam-1", "aq-near"]
-    assert states(engine.evaluate(reading(700, source="aq-near", pm25=1))) == [("resolved", 700)]  # smoke left
+    smoke_left = engine.evaluate(reading(700, source="aq-near", pm25=1))
+    assert states(smoke_left) == [("resolved", 700)]  # the smoke left the window
     assert engine.across_rules_for(reading(800, source="aq-near", pm25=1)) == ["smoke-and-pm"]
     per_source = RuleEngine([rule(text)], sources=catalog, scope="per_source")
     assert per_source.evaluate(detection(0, label="smoke")) == []
