@@ -331,3 +331,15 @@ def test_the_cli_prints_and_exports_with_the_same_filters(tmp_path: Path, dsn: s
     assert series.exit_code == 0 and len(series.output.strip().splitlines()) == 4  # header + 3 hours
     wrong = runner.invoke(main, [*cli, "events", "readings", *span, "--class", "car"])
     assert wrong.exit_code != 0 and "classes cannot filter readings" in wrong.output
+
+
+async def test_a_replay_leaves_out_what_the_live_worker_marked_late(pg_pool: asyncpg.Pool) -> None:
+    from rules.timekeeping import late_mark
+    from storage.history import history
+
+    run = uuid4().hex[:8]
+    on_time, late = (Reading(source_id=f"aq-late-{run}", time=at(m), values={"pm25": 9.0},
+                             units={"pm25": "µg/m³"}) for m in (1, 2))
+    await EventWriter(pg_pool).write([on_time, late, late_mark(late, 60_000_000, 0)])
+    replayed = [e async for e in history(pg_pool, [Reading], at(0), at(5), [f"aq-late-{run}"])]
+    assert [e.event_id for e in replayed] == [on_time.event_id]

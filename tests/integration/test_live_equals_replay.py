@@ -5,7 +5,8 @@ ids, states, started_at, resolved_at), whatever the lag:
   the camera's own time: alerts fire and resolve in 2017;
 - three hours of readings from two sensors published in one burst: the `for`, `resolve_after`
   and window decisions match; absence, the one processing-time rule, stays quiet live (the data
-  arrived without a pause) where the replay, which only has event times, sees the gap.
+  arrived without a pause) where the replay, which only has event times, sees the gap; a
+  reading an hour behind its sensor's stream is stored, marked late and evaluated by neither.
 """
 
 from __future__ import annotations
@@ -188,8 +189,16 @@ async def test_hours_of_backlog_published_at_once_decide_as_their_replay(
     try:
         for reading in readings:  # three hours in one burst
             await publisher.send("readings", reading.source_id.encode(), reading.to_json())
+        # one reading from an hour ago arrives after the rest: late, stored, marked, not evaluated
+        straggler = Reading(source_id=f"west-{run}", time=start_at + timedelta(minutes=61),
+                            values={"pm25": 400.0}, units={"pm25": "µg/m³"})
+        await publisher.send("readings", straggler.source_id.encode(), straggler.to_json())
+        stored = len(readings) + 1
         await until("every reading stored", lambda: pg_pool.fetchval(
-            "SELECT count(*) = $2 FROM readings WHERE source_id LIKE $1", f"%-{run}", len(readings)), worker)
+            "SELECT count(*) = $2 FROM readings WHERE source_id LIKE $1", f"%-{run}", stored), worker)
+        [mark] = await until("the late mark", lambda: pg_pool.fetch(
+            "SELECT body FROM source_events WHERE issue = 'late' AND source_id = $1", f"west-{run}"), worker)
+        assert json.loads(mark["body"])["about_event"] == str(straggler.event_id)
         replay = {key(a) for a in replayed(config, tmp_path / "rules", start_at, end)}
         by_rule = {rule: {a for a in replay if a[0] == f"{rule}-{run}"} for rule in rules}
         assert by_rule["pm"] and by_rule["bursts"], replay
