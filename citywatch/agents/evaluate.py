@@ -50,13 +50,15 @@ def register(ctx: AgentContext, rule_state: Any, correlation_state: Any) -> None
         end = ctx.app.consumer.highwater(TopicPartition(topic, partition))
         return int(end) if end is not None else None
 
-    async def position(topic: str, partition: int) -> int | None:
-        at = await ctx.app.consumer.position(TopicPartition(topic, partition))
+    def fetched(topic: str, partition: int) -> int | None:
+        """The consumer's read offset (Faust keeps it per partition; reset on assignment)."""
+        read = getattr(ctx.app.consumer, "_read_offset", {})
+        at = read.get(TopicPartition(topic, partition)) if hasattr(read, "get") else None
         return int(at) if at is not None else None
 
-    async def clock_for(progress: InputProgress, partition: int, tick_time: datetime) -> datetime | None:
+    def clock_for(progress: InputProgress, partition: int, tick_time: datetime) -> datetime | None:
         """The absence clock of a partition: the tick's time, held back while inputs lag."""
-        behind = await progress.behind(partition, highwater, position)
+        behind = progress.behind(partition, highwater, fetched)
         clock = absence_clock(to_us(tick_time), behind)
         if clock is None or behind:
             metrics.ABSENCE_CLOCK_HELD.inc()
@@ -84,7 +86,7 @@ def register(ctx: AgentContext, rule_state: Any, correlation_state: Any) -> None
                     progress.forget()
                 ticks[1] = assignment
                 engine.forget_timers()
-            clock = await clock_for(progress, message.partition, decode_tick(raw))
+            clock = clock_for(progress, message.partition, decode_tick(raw))
             if clock is not None:
                 owns = owner_of(message.partition, ctx.partitions)
                 await publish_alerts(consumer, engine.tick(clock, owns))

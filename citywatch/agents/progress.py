@@ -8,15 +8,15 @@ silent because the worker itself is slow.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 US = 1_000_000
 
 Highwater = Callable[[str, int], int | None]
 """The log end offset of a topic partition as the consumer last fetched it (None: unknown)."""
-Position = Callable[[str, int], Awaitable[int | None]]
-"""The consumer's next offset to fetch on a topic partition."""
+Fetched = Callable[[str, int], int | None]
+"""The offset of the last record the consumer fetched on a topic partition (None: none yet)."""
 
 
 @dataclass
@@ -34,9 +34,11 @@ class InputProgress:
         """Partitions moved (a rebalance): what was read of them is another worker's now."""
         self.done.clear()
 
-    async def behind(self, partition: int, highwater: Highwater, position: Position) -> list[int | None]:
+    def behind(self, partition: int, highwater: Highwater, fetched: Fetched) -> list[int | None]:
         """For each input topic lagging on `partition`: the arrival time of its last processed
-        record, or None when nothing of it has been processed yet."""
+        record, or None when records were fetched but none processed yet. Nothing fetched
+        and nothing processed since the assignment: nothing new in the log, not lagging.
+        Synchronous on purpose: a tick never waits on the consumer (a rebalance may be on)."""
         lagging: list[int | None] = []
         for topic in self.topics:
             end = highwater(topic, partition)
@@ -46,8 +48,6 @@ class InputProgress:
             if done is not None:
                 if done[0] + 1 < end:
                     lagging.append(done[1])
-                continue
-            at = await position(topic, partition)
-            if at is not None and at < end:
+            elif fetched(topic, partition) is not None:
                 lagging.append(None)
         return lagging

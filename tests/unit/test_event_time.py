@@ -136,3 +136,18 @@ def test_allowed_lateness_is_per_source_kind() -> None:
     lateness = AllowedLateness(camera=2, sensor=300)
     assert (lateness.us("camera"), lateness.us("sensor"), lateness.us("drone"), lateness.us("")) == (
         2_000_000, 300_000_000, 0, 0)
+
+
+def test_input_progress_knows_which_partitions_lag() -> None:
+    from citywatch.agents.progress import InputProgress
+
+    progress = InputProgress(("readings", "detections"))
+    ends = {("readings", 0): 10, ("detections", 0): 5, ("readings", 1): 3}
+    fetched = {("detections", 0): 4}
+    progress.processed("readings", 0, 6, 1000.0)  # offsets 7..9 still waiting
+    progress.processed("readings", 1, 2, 1001.0)  # caught up
+    assert progress.behind(0, lambda t, p: ends.get((t, p)), lambda t, p: fetched.get((t, p))) == [
+        1000 * 1_000_000, None]  # readings behind; detections fetched but nothing processed
+    assert progress.behind(1, lambda t, p: ends.get((t, p)), lambda t, p: None) == []
+    progress.forget()
+    assert progress.behind(1, lambda t, p: ends.get((t, p)), lambda t, p: None) == []  # nothing new fetched
