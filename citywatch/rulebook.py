@@ -1,14 +1,19 @@
 """Rules in a worker: publish the rule folder to the `rules` topic, follow the topic, keep the
 live library, and tell the engines when it changes.
 
-The topic is the one source of truth for every worker (on any machine); the folder is one
-way to write to it (`citywatch rules publish` and the console are others). A worker starts
-evaluating only once it has read the topic to its end, so it never runs with half a rule set.
+The topic is the one source of truth for every worker (on any machine); the folder is a
+declared seed (`citywatch rules publish`, the console and `rules sync --from-folder` are the
+other writers). One worker (the leader: whoever owns clock partition 0) publishes the folder,
+only after reading the topic to its end, and only files whose content differs from what the
+folder itself last published (rules.library.FolderSeed): a version published from the CLI
+or the console stays live until the folder's own file changes. A worker starts evaluating
+only once it has read the topic to its end, so it never runs with half a rule set.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import socket
 from collections.abc import Callable
@@ -19,11 +24,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from citywatch.publisher import Publisher
 from citywatch.topics import Topics, follow_from_beginning
 from rules.library import (
+    FolderSeed,
     LibraryChange,
     RuleFileVersion,
     RuleLibrary,
     RulesMessageError,
-    SilenceChange,
+    RulesTopicMessage,
     decode_rules_message,
     encode_rules_message,
 )
@@ -34,7 +40,7 @@ log = logging.getLogger(__name__)
 TOPIC_RETRY_S = 2.0
 
 
-async def publish_rules_message(publisher: Publisher, message: RuleFileVersion | SilenceChange) -> None:
+async def publish_rules_message(publisher: Publisher, message: RulesTopicMessage) -> None:
     await publisher.send("rules", message.key.encode(), encode_rules_message(message))
 
 
@@ -44,36 +50,48 @@ async def _caught_up(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]
 
 class RuleBook:
     def __init__(self, watcher: RuleDirectoryWatcher, publisher: Publisher,
-                 on_change: Callable[[RuleLibrary, LibraryChange], None]) -> None:
+                 on_change: Callable[[RuleLibrary, LibraryChange], None],
+                 leads: Callable[[], bool] = lambda: True) -> None:
         self.library = RuleLibrary()
         self.watcher = watcher
         self.publisher = publisher
         self.on_change = on_change
+        self.leads = leads
+        self._polled = False
         self.ready = asyncio.Event()
         self.author = f"directory@{socket.gethostname()}"
 
-    async def publish_folder(self) -> None:
-        """Publish the folder's changed, valid files (a broken file is reported and not sent)."""
+    async def publish_folder(self) -> int:
+        """The leader publishes the folder's valid files the folder changed since it last
+        published them (a broken file is reported and not sent); the others only watch.
+        Returns how many files went out."""
+        if not self.ready.is_set() or not self.leads():
+            return 0
+        first = not self._polled
         result = self.watcher.poll()
-        if result is None:
-            return
-        for error in result.errors:
+        self._polled = True
+        accepted: dict[str, str | None] = dict(result.accepted) if result is not None else {}
+        if first:  # files the folder published and no longer has: deleted while no worker watched
+            present = self.watcher.names()
+            for name, version in self.library.files.items():
+                if version.origin == "directory" and name not in present:
+                    accepted[name] = None
+        for error in result.errors if result is not None else ():
             log.error("rule file refused (its previous version keeps running): %s", error)
         now = datetime.now(UTC)
-        for name, content in result.accepted.items():
+        sent = 0
+        for name, content in accepted.items():
+            digest = hashlib.sha256(content.encode()).hexdigest() if content is not None else ""
+            if self.library.folder_seeds.get(name) == digest:
+                continue  # the folder has not changed this file since it last published it
+            live = self.library.files.get(name)
+            if content is None and (live is None or live.origin != "directory"):
+                continue  # gone from the folder, but what is live someone else published
             await publish_rules_message(self.publisher, RuleFileVersion(
                 name=name, content=content, author=self.author, published_at=now, origin="directory"))
-
-    async def _forget_deleted_files(self) -> None:
-        """Files the folder published earlier and no longer has were deleted while no worker
-        watched: delete them on the topic too."""
-        now = datetime.now(UTC)
-        present = self.watcher.names()
-        for name, version in list(self.library.files.items()):
-            if version.origin == "directory" and name not in present:
-                await publish_rules_message(self.publisher, RuleFileVersion(
-                    name=name, content=None, author=self.author, published_at=now, origin="directory",
-                    comment="no longer in the rule folder"))
+            await publish_rules_message(self.publisher, FolderSeed(name=name, sha256=digest, at=now))
+            sent += 1
+        return sent
 
     def apply(self, raw: bytes) -> LibraryChange:
         try:
@@ -91,8 +109,8 @@ class RuleBook:
         return change
 
     async def follow(self, bootstrap_servers: str, topics: Topics) -> None:
-        """Until cancelled: publish the folder, read the topic from its beginning, then follow it."""
-        await self.publish_folder()
+        """Until cancelled: read the topic from its beginning, then follow it (and publish the
+        folder once caught up, if this worker leads)."""
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
         await consumer.start()
         try:
@@ -106,6 +124,6 @@ class RuleBook:
                     self.ready.set()
                     log.info("rules topic read: %d rules, %d silences", len(self.library.rules()),
                              len(self.library.silences))
-                    await self._forget_deleted_files()
+                    await self.publish_folder()
         finally:
             await consumer.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import hashlib
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ import click
 from citywatch.cli_context import Context, pass_context
 from citywatch.settings import Settings
 from rules.duration import parse_duration
-from rules.library import RuleFileVersion, SilenceChange
+from rules.library import FolderSeed, RuleFileVersion, RulesTopicMessage, SilenceChange
 from rules.loader import parse_rules
 from rules.silences import Silence
 from rules.yaml_source import YamlFileError
@@ -29,7 +30,7 @@ def _user() -> str:
         return "unknown"
 
 
-def _send(settings: Settings, *messages: RuleFileVersion | SilenceChange) -> None:
+def _send(settings: Settings, *messages: RulesTopicMessage) -> None:
     from citywatch.publisher import KafkaPublisher
     from citywatch.rulebook import publish_rules_message
     from citywatch.topics import Topics
@@ -75,6 +76,55 @@ def register(rules: click.Group) -> None:
             sys.exit(1)
         _send(ctx.settings, *versions)
         click.echo(f"published {', '.join(v.name for v in versions)}", err=True)
+
+    @rules.command("sync")
+    @click.option("--from-folder", "from_folder", is_flag=True, required=True,
+                  help="make the configured rules.paths folder what every worker runs")
+    @click.option("--prune", is_flag=True, help="also delete live files the folder does not have")
+    @click.option("--author", default=_user, show_default="the current user")
+    @pass_context
+    def rules_sync(ctx: Context, from_folder: bool, prune: bool, author: str) -> None:
+        """GitOps: publish every folder file whose content differs from the live version,
+        overriding versions published from the CLI or the console (a worker's own folder
+        publishing never does; see docs/rules.md). Nothing is sent if a file is invalid."""
+        import asyncpg
+
+        from rules.reload import RuleDirectoryWatcher
+        from storage.rules_archive import live_rule_files
+
+        watcher = RuleDirectoryWatcher(ctx.settings.rules.paths)
+        result = watcher.poll()
+        if result is not None and result.errors:
+            for error in result.errors:
+                click.echo(str(error), err=True)
+            click.echo("nothing published", err=True)
+            sys.exit(1)
+        accepted = result.accepted if result is not None else {}
+        folder = {name: text for name, text in accepted.items() if text is not None}
+
+        async def live() -> dict[str, str]:
+            connection = await asyncpg.connect(ctx.settings.storage.dsn)
+            try:
+                return await live_rule_files(connection)
+            finally:
+                await connection.close()
+
+        running = asyncio.run(live())
+        now = datetime.now(UTC)
+        messages: list[RulesTopicMessage] = []
+        changes: dict[str, str | None] = {
+            name: text for name, text in folder.items() if running.get(name) != text}
+        if prune:
+            changes.update({name: None for name in running if name not in folder})
+        for name, text in sorted(changes.items(), key=lambda item: item[0]):
+            digest = hashlib.sha256(text.encode()).hexdigest() if text is not None else ""
+            messages.append(RuleFileVersion(name=name, content=text, author=author, published_at=now,
+                                            origin="directory", comment="rules sync --from-folder"))
+            messages.append(FolderSeed(name=name, sha256=digest, at=now))
+        if messages:
+            _send(ctx.settings, *messages)
+        click.echo(f"synced {len(changes)} files from the folder"
+                   + (f": {', '.join(sorted(changes))}" if changes else ""), err=True)
 
     @rules.command("delete")
     @click.argument("name")

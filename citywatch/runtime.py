@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import asyncpg
@@ -159,9 +159,10 @@ class Runtime:
                 self._engine = engine
             return self._engine
 
-    def use_rulebook(self, publisher: Publisher) -> RuleBook:
-        """Rules come from the `rules` topic (through this rule book) from now on."""
-        self.rulebook = RuleBook(self._watcher, publisher, self._rules_changed)
+    def use_rulebook(self, publisher: Publisher, leads: Callable[[], bool] = lambda: True) -> RuleBook:
+        """Rules come from the `rules` topic (through this rule book) from now on; `leads`:
+        whether this process is the one that publishes the rule folder."""
+        self.rulebook = RuleBook(self._watcher, publisher, self._rules_changed, leads)
         return self.rulebook
 
     def rules(self) -> list[Rule]:

@@ -5,6 +5,11 @@ file is validated on arrival: a valid version replaces the file's rules, an inva
 refused with its errors and the previous version keeps running (each worker decides the
 same, since each sees the same messages in the same order). Messages are keyed by file
 name or silence id, so compaction keeps exactly the current set.
+
+The rule folder is a seed, not a second source of truth: beside each file it published, the
+topic keeps a `FolderSeed` (the digest of what the folder last sent for that name), so a
+worker publishes a folder file only when the folder's own content changed, and a newer
+version published from the CLI or the console is never reverted by a worker start.
 """
 
 from __future__ import annotations
@@ -63,22 +68,37 @@ class SilenceChange(_Message):
         return f"silence:{self.id}"
 
 
-RulesMessage = Annotated[RuleFileVersion | SilenceChange, Field(discriminator="kind")]
+class FolderSeed(_Message):
+    """What the rule folder last published for one file name (its content's digest; "" for a
+    deletion): the folder publishes again only when its own content changes."""
+
+    kind: Literal["folder_seed"] = "folder_seed"
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}\.ya?ml$")
+    sha256: str = Field(pattern=r"^([0-9a-f]{64})?$")
+    at: AwareDatetime
+
+    @property
+    def key(self) -> str:
+        return f"folder:{self.name}"
+
+
+RulesTopicMessage = RuleFileVersion | SilenceChange | FolderSeed
+RulesMessage = Annotated[RulesTopicMessage, Field(discriminator="kind")]
 _MESSAGE = TypeAdapter(RulesMessage)
 
 
 class RulesMessageError(ValueError):
-    """A message on the rules topic that is not a rule file version or a silence change."""
+    """A message on the rules topic that is not a rule file version, silence change or seed."""
 
 
-def decode_rules_message(raw: bytes) -> RuleFileVersion | SilenceChange:
+def decode_rules_message(raw: bytes) -> RulesTopicMessage:
     try:
         return _MESSAGE.validate_json(raw)
     except ValidationError as exc:
         raise RulesMessageError(f"not a rules-topic message: {exc.errors()[0]['msg']}") from exc
 
 
-def encode_rules_message(message: RuleFileVersion | SilenceChange) -> bytes:
+def encode_rules_message(message: RulesTopicMessage) -> bytes:
     return message.model_dump_json().encode()
 
 
@@ -92,12 +112,16 @@ class LibraryChange:
 class RuleLibrary:
     def __init__(self) -> None:
         self.files: dict[str, RuleFileVersion] = {}  # the accepted version of each file
+        self.folder_seeds: dict[str, str] = {}  # file name -> digest the folder last published
         self._good: dict[str, list[Rule]] = {}
         self.silences: dict[str, Silence] = {}
         self._rules: list[Rule] = []
         self._duplicates: list[SourceError] = []
 
-    def apply(self, message: RuleFileVersion | SilenceChange) -> LibraryChange:
+    def apply(self, message: RulesTopicMessage) -> LibraryChange:
+        if isinstance(message, FolderSeed):
+            self.folder_seeds[message.name] = message.sha256
+            return LibraryChange()
         if isinstance(message, SilenceChange):
             if message.silence is None:
                 changed = self.silences.pop(message.id, None) is not None

@@ -17,7 +17,13 @@ from citywatch.agents.context import AgentContext
 from citywatch.agents.policy import PermanentFailure, until_done
 from citywatch.clock import encode_tick
 from citywatch.sources import SourceCounters, run_sources
-from rules.library import RuleFileVersion, RulesMessageError, SilenceChange, decode_rules_message
+from rules.library import (
+    FolderSeed,
+    RuleFileVersion,
+    RulesMessageError,
+    RulesTopicMessage,
+    decode_rules_message,
+)
 from storage.retention import apply_retention, prune_files
 from storage.rules_archive import record_rule_version, record_silence_change
 
@@ -33,7 +39,15 @@ def owned_partitions(assignment: Iterable[Any], topic: str) -> list[int]:
 
 def register(ctx: AgentContext) -> None:
     app, settings, runtime = ctx.app, ctx.settings, ctx.runtime
-    rulebook = runtime.use_rulebook(ctx.publisher)
+    clock = ctx.topic("clock")
+    clock_name = ctx.topics.name("clock")
+
+    def leads() -> bool:
+        """Cluster-wide jobs (publishing the rule folder, retention) run in one worker: the one
+        that owns clock partition 0, whoever that is after the last rebalance."""
+        return 0 in owned_partitions(app.consumer.assignment(), clock_name)
+
+    rulebook = runtime.use_rulebook(ctx.publisher, leads)
     broker = settings.broker
 
     async def follow_rules() -> None:
@@ -57,8 +71,6 @@ def register(ctx: AgentContext) -> None:
             log.exception("publishing the rule folder failed; the previous rules keep running")
 
     app.timer(settings.rules.reload_every_s)(publish_rule_folder)
-    clock = ctx.topic("clock")
-    clock_name = ctx.topics.name("clock")
 
     async def tick() -> None:
         """Time passes for the clock partitions this worker consumes (see citywatch.clock), so
@@ -73,7 +85,9 @@ def register(ctx: AgentContext) -> None:
 
     app.timer(settings.rules.tick_every_s)(tick)
 
-    async def archive(message: RuleFileVersion | SilenceChange) -> None:
+    async def archive(message: RulesTopicMessage) -> None:
+        if isinstance(message, FolderSeed):
+            return  # bookkeeping of the folder, not a version
         pool = await runtime.pool()
         if isinstance(message, RuleFileVersion):
             await record_rule_version(pool, message)
@@ -91,7 +105,10 @@ def register(ctx: AgentContext) -> None:
                 await ctx.dead_letter(event, str(exc), ARCHIVE)
 
     async def retention() -> None:
-        """Old chunks go (drop_chunks on the Apache edition); old snapshot files with them."""
+        """Old chunks go (drop_chunks on the Apache edition); old snapshot files with them.
+        One worker does it for the cluster (snapshot folders are per host: see docs/storage.md)."""
+        if not leads():
+            return
         try:
             pool = await runtime.pool()
             async with pool.acquire() as connection:
