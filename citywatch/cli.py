@@ -84,11 +84,15 @@ def worker(ctx: Context) -> None:
     from citywatch.app import build_app
     from citywatch.metrics import serve
     from citywatch.runtime import ConfigurationError, check_channels
+    from citywatch.topics import TopicLayoutError, Topics, ensure_topics
 
     settings = ctx.settings
     try:
         check_channels(settings)  # fail now, not on the first alert, if a secret is missing
-    except ConfigurationError as exc:
+        # every topic, with the partition count the settings say (refused if they differ)
+        asyncio.run(ensure_topics(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
+                                  settings.broker.partitions, settings.broker.replication_factor))
+    except (ConfigurationError, TopicLayoutError) as exc:
         raise click.ClickException(str(exc)) from exc
     app = build_app(settings)
     if settings.metrics.port is not None:

@@ -21,6 +21,7 @@ ALL_TOPICS: tuple[TopicName, ...] = (
     "control", "clock", "correlate", "acks",
 )
 COMPACTED: frozenset[TopicName] = frozenset({"rules"})
+UNPARTITIONED: frozenset[TopicName] = frozenset({"rules"})  # read whole by every worker, no keys hashed
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,29 @@ async def ensure_topics(
             # another process may create them between list and create
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
+        await _check_partitions(admin, topics, partitions)
         return [t.name for t in wanted]
     finally:
         await admin.close()
+
+
+class TopicLayoutError(RuntimeError):
+    """Existing topics do not have the partition count the settings say: refuse to start."""
+
+
+async def _check_partitions(admin: AIOKafkaAdminClient, topics: Topics, partitions: int) -> None:
+    """Every partitioned topic must have exactly `broker.partitions`: the clock, the
+    co-partitioned agents and every key-to-partition computation assume one count."""
+    names = [topics.name(short) for short in ALL_TOPICS if short not in UNPARTITIONED]
+    counts = {str(d["topic"]): len(d["partitions"]) for d in await admin.describe_topics(names)}
+    wrong = {name: count for name, count in counts.items() if count != partitions}
+    if wrong:
+        listed = ", ".join(f"{name} has {count}" for name, count in sorted(wrong.items()))
+        raise TopicLayoutError(
+            f"broker.partitions is {partitions} but {listed} partitions. Every topic must have the "
+            f"same count: set broker.partitions to the topics' count, or give the topics one count "
+            f"(kafka-topics --alter --partitions N on each, then restart every worker: keys move), "
+            f"or start afresh under a new broker.topic_prefix.")
 
 
 async def _partitions(

@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer
 
 from citywatch.deadletter import DeadLetter
 from citywatch.publisher import KafkaPublisher, publish_dead_letter
-from citywatch.topics import ALL_TOPICS, Topics, ensure_topics
+from citywatch.topics import ALL_TOPICS, TopicLayoutError, Topics, ensure_topics
 from citywatch.watch import TopicWatcher
 
 pytestmark = pytest.mark.integration
@@ -19,6 +19,8 @@ async def test_topics_publish_watch_and_dead_letters(bootstrap: str) -> None:
     created = await ensure_topics(bootstrap, topics, partitions=3)
     assert sorted(created) == sorted(topics.name(t) for t in ALL_TOPICS)
     assert await ensure_topics(bootstrap, topics, partitions=3) == []
+    with pytest.raises(TopicLayoutError, match="broker.partitions is 4 but .* has 3"):
+        await ensure_topics(bootstrap, topics, partitions=4)  # settings and topics disagree: refused
 
     publisher = KafkaPublisher(bootstrap, topics, max_message_bytes=1 << 20)
     await publisher.start()
