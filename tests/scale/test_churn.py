@@ -1,0 +1,181 @@
+"""Many workers, one city: workers join, crash and leave while readings flow and alerts are
+being notified. Each scenario asserts that the group keeps making progress (every published
+reading stored exactly once), that every alert transition is emailed exactly once, and that
+SIGTERM stops a worker in bounded time. Workers are separate processes on the real broker,
+TimescaleDB and SMTP server; 4 partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import asyncpg
+import pytest
+
+from citywatch.devservers.smtp import LocalSmtpServer
+from citywatch.infra.process import free_port
+from citywatch.publisher import KafkaPublisher
+from citywatch.topics import Topics, ensure_topics
+from ingest.events import Reading
+from tests.worker_process import Worker
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+PARTITIONS = 4
+SENSORS = 8
+STOP_BOUND_S = 30.0  # SIGTERM to exit, flushing what it can
+PROGRESS_DEADLINE_S = 120.0
+RULE = """
+id: pm-{run}
+title: PM2.5 high
+sources: {{kinds: [sensor]}}
+condition: {{type: threshold, field: pm25, above: 50}}
+notify: [{{recipient: ops, channels: [email]}}]
+"""
+
+
+def config(tmp: Path, name: str, run: str, bootstrap: str, dsn: str, smtp_port: int) -> Path:
+    path = tmp / f"{name}.yaml"
+    path.write_text(f"""
+broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: {PARTITIONS}}}
+storage: {{dsn: "{dsn}", batch_size: 50, batch_window_s: 0.2}}
+infra: {{state_dir: "{tmp / name}"}}
+rules: {{paths: ["{tmp / 'rules'}"], reload_every_s: 1, tick_every_s: 0.5}}
+channels:
+  email: {{host: 127.0.0.1, port: {smtp_port}, from_addr: citywatch@localhost, timeout_s: 2}}
+recipients: {{ops: {{email: ops@example.org}}}}
+notify: {{attempts: 2, base_delay_s: 0.1, max_delay_s: 0.2, outbox_retry_every_s: 1}}
+worker: {{loglevel: info}}
+""")
+    return path
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[LocalSmtpServer]:
+    server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
+    server.start()
+    yield server
+    server.stop()
+
+
+class City:
+    """Sensors that report twice a second in turn, alternating above and below the limit, so
+    alerts fire and resolve (and are emailed) all the time."""
+
+    def __init__(self, publisher: KafkaPublisher, run: str) -> None:
+        self.publisher, self.run = publisher, run
+        self.sent = 0
+        self.start = datetime.now(UTC)
+
+    async def report(self, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            for sensor in range(SENSORS):
+                step = self.sent // SENSORS
+                reading = Reading(source_id=f"aq{sensor}-{self.run}",
+                                  time=self.start + timedelta(seconds=step * 0.5),
+                                  values={"pm25": 80.0 if (step // 4) % 2 else 10.0}, units={"pm25": "µg/m³"})
+                await self.publisher.send("readings", reading.source_id.encode(), reading.to_json())
+                self.sent += 1
+            await asyncio.sleep(0.5)
+
+
+@pytest.fixture
+async def city(bootstrap: str, tmp_path: Path) -> AsyncIterator[tuple[City, str]]:
+    run = f"sc{uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, Topics(run), partitions=PARTITIONS)
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "pm.yaml").write_text(RULE.format(run=run))
+    publisher = KafkaPublisher(bootstrap, Topics(run), 1 << 20)
+    await publisher.start()
+    yield City(publisher, run), run
+    await publisher.stop()
+
+
+async def wait_for(what: str, check: object, workers: list[Worker]) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < PROGRESS_DEADLINE_S:
+        if await check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(1)
+    logs = "\n".join(f"--- {w.log}\n{w.log.read_text()[-2500:]}" for w in workers)
+    raise AssertionError(f"no progress: {what}\n{logs}")
+
+
+async def assert_exactly_once(pool: asyncpg.Pool, city: City, run: str, smtp: LocalSmtpServer,
+                              workers: list[Worker]) -> None:
+    async def stored() -> bool:
+        return bool(await pool.fetchval(
+            "SELECT count(*) = $2 FROM readings WHERE source_id LIKE $1", f"%-{run}", city.sent))
+
+    await wait_for(f"all {city.sent} readings stored", stored, workers)
+    assert await pool.fetchval(
+        "SELECT count(DISTINCT event_id) = count(*) FROM readings WHERE source_id LIKE $1", f"%-{run}")
+    transitions = await pool.fetchval("SELECT count(*) FROM alerts WHERE rule_id = $1", f"pm-{run}")
+    assert transitions > 0
+
+    async def mailed() -> bool:
+        return len(smtp.store.messages()) >= transitions
+
+    try:
+        await wait_for(f"{transitions} alert emails", mailed, workers)
+    except AssertionError as exc:
+        raise AssertionError(f"{await unsent(pool, run)}\n{exc}") from None
+    assert len(smtp.store.messages()) == transitions, await unsent(pool, run)
+
+
+async def unsent(pool: asyncpg.Pool, run: str) -> str:
+    """What the notification log says about the alert transitions without an email."""
+    rows = await pool.fetch(
+        "SELECT a.time, a.state, a.source_id, n.status, n.attempts, n.error FROM alerts a"
+        " LEFT JOIN notification_log n ON n.alert_id = a.alert_id AND n.alert_state = a.state"
+        " WHERE a.rule_id = $1 AND (n.status IS NULL OR n.status <> 'sent') ORDER BY a.time", f"pm-{run}")
+    return f"{len(rows)} transitions not sent: " + "; ".join(str(dict(r)) for r in rows[:8])
+
+
+def stop_in_bounded_time(worker: Worker) -> None:
+    assert worker.process is not None
+    worker.process.terminate()
+    started = time.monotonic()
+    while worker.process.poll() is None and time.monotonic() - started < STOP_BOUND_S:
+        time.sleep(0.2)
+    stopped = worker.process.poll() is not None
+    if not stopped:
+        worker.kill()
+    assert stopped, f"SIGTERM did not stop the worker in {STOP_BOUND_S} s\n{worker.log.read_text()[-3000:]}"
+
+
+@pytest.mark.parametrize("churn", ["join", "crash", "leave"])
+async def test_workers_join_crash_and_leave_without_losing_or_repeating(
+    churn: str, tmp_path: Path, bootstrap: str, dsn: str, pg_pool: asyncpg.Pool, smtp: LocalSmtpServer,
+    city: tuple[City, str],
+) -> None:
+    sensors, run = city
+    port = int(smtp.address.rsplit(":", 1)[1])
+    first = Worker(config(tmp_path, "w1", run, bootstrap, dsn, port), tmp_path / "w1.log")
+    second = Worker(config(tmp_path, "w2", run, bootstrap, dsn, port), tmp_path / "w2.log")
+    workers = [first, second]
+    first.start()
+    if churn != "join":
+        second.start()
+    try:
+        await sensors.report(15)
+        if churn == "join":
+            second.start()
+        elif churn == "crash":
+            second.kill()
+        else:
+            stop_in_bounded_time(second)
+        await sensors.report(20)
+        await assert_exactly_once(pg_pool, sensors, run, smtp, workers)
+        for worker in workers:
+            if worker.process is not None and worker.process.poll() is None:
+                stop_in_bounded_time(worker)
+    finally:
+        for worker in workers:
+            worker.kill()
