@@ -37,6 +37,9 @@ LATE_EVENTS = Counter("citywatch_late_events_total",
                       ["kind"])
 ABSENCE_CLOCK_HELD = Counter("citywatch_absence_clock_held_total",
                              "Clock ticks whose absence time was held back because inputs lag")
+CONSUMER_LAG = Gauge("citywatch_consumer_lag",
+                     "Records in the log this worker has not fetched yet, per assigned topic partition",
+                     ["topic", "partition"])
 TRANSIENT_FAILURES = Counter("citywatch_transient_failures_total",
                              "Failures waited out and retried (a service down), by agent", ["agent"])
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from citywatch import metrics
 from citywatch.agents.context import AgentContext
 from citywatch.agents.policy import PermanentFailure, until_done
 from citywatch.clock import encode_tick
@@ -84,6 +85,31 @@ def register(ctx: AgentContext) -> None:
             log.exception("sending clock ticks failed")
 
     app.timer(settings.rules.tick_every_s)(tick)
+
+    exported: set[tuple[str, int]] = set()
+
+    async def export_lag() -> None:
+        """Consumer lag per assigned topic partition (log end minus what was fetched), so a
+        stuck agent shows as a growing number, not as silence."""
+        try:
+            read = getattr(app.consumer, "_read_offset", {})
+            now_assigned = set()
+            for tp in app.consumer.assignment():
+                end = app.consumer.highwater(tp)
+                if end is None:
+                    continue
+                at = read.get(tp) if hasattr(read, "get") else None
+                lag = max(0, int(end) - (int(at) + 1 if at is not None else int(end)))
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+                now_assigned.add((tp.topic, tp.partition))
+            for topic, partition in exported - now_assigned:  # moved to another worker
+                metrics.CONSUMER_LAG.remove(topic, str(partition))
+            exported.clear()
+            exported.update(now_assigned)
+        except Exception:
+            log.exception("exporting consumer lag failed")
+
+    app.timer(5.0)(export_lag)
 
     async def archive(message: RulesTopicMessage) -> None:
         if isinstance(message, FolderSeed):
