@@ -44,8 +44,11 @@ def register(ctx: AgentContext) -> None:
 
     @ctx.app.agent(ctx.topic("deadletter"), name=NAME)
     async def store_deadletters(stream: Any) -> None:
-        async for events in stream.take_events(storage.batch_size, within=storage.batch_window_s):
+        # Acknowledged by hand after the batch (see store.py: take_events acks on cancellation).
+        async for events in stream.noack_take(storage.batch_size, within=storage.batch_window_s):
             metrics.MESSAGES.labels(NAME).inc(len(events))
             rows = [row_of(DeadLetter.from_message(e.value or b"", list(dict(e.headers or {}).items())))
                     for e in events]
             await isolating(rows, write, unstorable, NAME, "storing dead letters")
+            for event in events:
+                await stream.ack(event)

@@ -39,7 +39,8 @@ def register(ctx: AgentContext) -> None:
 
     @ctx.app.agent(ctx.topic("frames"), name=NAME)
     async def detect(stream: Any) -> None:
-        async for events in stream.take_events(batch_size, within=FRAME_BATCH_WITHIN_S):
+        # Acknowledged by hand after the batch (see store.py: take_events acks on cancellation).
+        async for events in stream.noack_take(batch_size, within=FRAME_BATCH_WITHIN_S):
             metrics.MESSAGES.labels(NAME).inc(len(events))
             frames: list[tuple[Any, Frame]] = []
             for event in events:
@@ -48,3 +49,5 @@ def register(ctx: AgentContext) -> None:
                 except EventFormatError as exc:
                     await ctx.dead_letter(event, str(exc), NAME)
             await isolating(frames, detect_batch, reject, NAME, "detecting")
+            for event in events:
+                await stream.ack(event)

@@ -44,6 +44,11 @@ def register(ctx: AgentContext, escalation_state: Any, claims: Any, outbox: Any)
     last_pruned: dict[int, float] = {}
 
     async def publish_outcomes(outcomes: list[Notification], what: str) -> None:
+        if outcomes:
+            # The log's outcome ("sent") must be in the changelog before this message is
+            # acknowledged: a worker killed with -9 in between would otherwise hand the alert to
+            # the next owner with a claim that never saw the send, and the email goes twice.
+            await ctx.app.producer.flush()
         for outcome in outcomes:
             log.info("%s %s %s via %s (step %d): %s", what, outcome.rule_id, outcome.recipient,
                      outcome.channel, outcome.step, outcome.status)

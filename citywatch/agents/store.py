@@ -34,7 +34,10 @@ def register(ctx: AgentContext) -> None:
 
     @ctx.app.agent(ctx.topic(*STORED), name=NAME)
     async def store(stream: Any) -> None:
-        async for events in stream.take_events(storage.batch_size, within=storage.batch_window_s):
+        # noack_take, acknowledged by hand once the batch is stored: Faust's take_events
+        # acknowledges its batch in a `finally`, so a worker stopped mid-write (SIGTERM, a
+        # rebalance) committed rows it never wrote.
+        async for events in stream.noack_take(storage.batch_size, within=storage.batch_window_s):
             metrics.MESSAGES.labels(NAME).inc(len(events))
             decoded: list[tuple[Any, Event]] = []
             for event in events:
@@ -43,3 +46,5 @@ def register(ctx: AgentContext) -> None:
                 except EventFormatError as exc:
                     await ctx.dead_letter(event, str(exc), NAME)
             await isolating(decoded, write, reject, NAME, "storing")
+            for event in events:  # stored or dead-lettered, each one
+                await stream.ack(event)
