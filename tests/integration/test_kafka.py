@@ -19,7 +19,7 @@ async def test_topics_publish_watch_and_dead_letters(bootstrap: str) -> None:
     created = await ensure_topics(bootstrap, topics, partitions=3)
     assert sorted(created) == sorted(topics.name(t) for t in ALL_TOPICS)
     assert await ensure_topics(bootstrap, topics, partitions=3) == []
-    with pytest.raises(TopicLayoutError, match="broker.partitions is 4 but .* has 3"):
+    with pytest.raises(TopicLayoutError, match=r"broker\.partitions is 4 but .* has 3"):
         await ensure_topics(bootstrap, topics, partitions=4)  # settings and topics disagree: refused
 
     publisher = KafkaPublisher(bootstrap, topics, max_message_bytes=1 << 20)
