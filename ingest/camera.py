@@ -118,8 +118,11 @@ class CameraSource:
         self._offline = False
         self._fences = GeofenceMonitor(list(config.geofences))
         self._identity = recording_identity(config)
+        # A recorded flight plays once: played again, its frames would repeat their ids and
+        # their video times, behind what the rules have seen (late, not new data).
+        looping = config.loop and self._identity is None
         self._open = reader_factory or (
-            lambda c: open_reader(c.url, loop=c.loop, stall_timeout_s=c.stall_timeout_s))
+            lambda c: open_reader(c.url, loop=looping, stall_timeout_s=c.stall_timeout_s))
 
     @property
     def dropped(self) -> int:
