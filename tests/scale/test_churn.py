@@ -116,7 +116,7 @@ async def assert_exactly_once(pool: asyncpg.Pool, city: City, run: str, smtp: Lo
     await wait_for(f"all {city.sent} readings stored", stored, workers)
     assert await pool.fetchval(
         "SELECT count(DISTINCT event_id) = count(*) FROM readings WHERE source_id LIKE $1", f"%-{run}")
-    transitions = await pool.fetchval("SELECT count(*) FROM alerts WHERE rule_id = $1", f"pm-{run}")
+    transitions = int(await pool.fetchval("SELECT count(*) FROM alerts WHERE rule_id = $1", f"pm-{run}"))
     assert transitions > 0
 
     async def mailed() -> bool:
