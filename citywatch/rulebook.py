@@ -3,10 +3,11 @@ live library, and tell the engines when it changes.
 
 The topic is the one source of truth for every worker (on any machine); the folder is a
 declared seed (`citywatch rules publish`, the console and `rules sync --from-folder` are the
-other writers). One worker (the leader: whoever owns clock partition 0) publishes the folder,
-only after reading the topic to its end, and only files whose content differs from what the
-folder itself last published (rules.library.FolderSeed): a version published from the CLI
-or the console stays live until the folder's own file changes. A worker starts evaluating
+other writers). A starting worker, once it has read the topic to its end, publishes the
+files whose content differs from what the folder itself last published
+(rules.library.FolderSeed), and later only the leader (whoever owns clock partition 0)
+publishes folder changes: a version published from the CLI or the console stays live until
+the folder's own file changes. A worker starts evaluating
 only once it has read the topic to its end, so it never runs with half a rule set.
 """
 
@@ -61,11 +62,11 @@ class RuleBook:
         self.ready = asyncio.Event()
         self.author = f"directory@{socket.gethostname()}"
 
-    async def publish_folder(self) -> int:
+    async def publish_folder(self, starting: bool = False) -> int:
         """The leader publishes the folder's valid files the folder changed since it last
-        published them (a broken file is reported and not sent); the others only watch.
-        Returns how many files went out."""
-        if not self.ready.is_set() or not self.leads():
+        published them (a broken file is reported and not sent); the others only watch, but
+        for their start (`starting`, once the topic is read). Returns how many files went out."""
+        if not starting and (not self.ready.is_set() or not self.leads()):
             return 0
         first = not self._polled
         result = self.watcher.poll()
@@ -109,10 +110,13 @@ class RuleBook:
         return change
 
     async def follow(self, bootstrap_servers: str, topics: Topics) -> None:
-        """Until cancelled: read the topic from its beginning, then follow it (and publish the
-        folder once caught up, if this worker leads)."""
+        """Until cancelled: read the topic from its beginning, publish what the folder changed
+        since it last published (every starting worker: its folder may be newer; the seeds
+        make an unchanged folder publish nothing), read that back, and only then evaluate;
+        then follow the topic."""
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
         await consumer.start()
+        seeded = False
         try:
             ends = await follow_from_beginning(consumer, [topics.name("rules")], TOPIC_RETRY_S)
             while True:
@@ -120,10 +124,15 @@ class RuleBook:
                 for records in batches.values():
                     for record in records:
                         self.apply(record.value or b"")
-                if not self.ready.is_set() and await _caught_up(consumer, ends):
-                    self.ready.set()
-                    log.info("rules topic read: %d rules, %d silences", len(self.library.rules()),
-                             len(self.library.silences))
-                    await self.publish_folder()
+                if self.ready.is_set() or not await _caught_up(consumer, ends):
+                    continue
+                if not seeded:
+                    seeded = True
+                    if await self.publish_folder(starting=True):
+                        ends = dict(await consumer.end_offsets(list(ends)))  # read our own back first
+                        continue
+                self.ready.set()
+                log.info("rules topic read: %d rules, %d silences", len(self.library.rules()),
+                         len(self.library.silences))
         finally:
             await consumer.stop()

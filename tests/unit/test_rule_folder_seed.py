@@ -55,11 +55,13 @@ async def test_the_folder_publishes_once_and_never_reverts_a_published_version(t
     assert isinstance(seed, FolderSeed) and seed.sha256 == hashlib.sha256((CROWD % 4).encode()).hexdigest()
 
 
-async def test_only_the_leader_publishes_and_only_once_caught_up(tmp_path: Path) -> None:
+async def test_the_leader_publishes_changes_and_a_starting_worker_its_folder(tmp_path: Path) -> None:
     (tmp_path / "crowd.yaml").write_text(CROWD % 3)
     follower, quiet = book(tmp_path, leads=False)
     follower.ready.set()
     assert await follower.publish_folder() == 0 and quiet.sent == []
+    starting, seeds = book(tmp_path, leads=False)  # any worker, at its start: what the folder changed
+    assert await starting.publish_folder(starting=True) == 1 and len(seeds.sent) == 2
     leader, loud = book(tmp_path)
     assert await leader.publish_folder() == 0  # the topic not read yet: it cannot know what is live
     leader.ready.set()
