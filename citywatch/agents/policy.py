@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from aiokafka.errors import KafkaError
-from faust.exceptions import NotReady
 
 from citywatch import metrics
 from citywatch.deadletter import DeadLetter
@@ -52,8 +51,6 @@ def classify(exc: BaseException) -> Verdict:
         return "permanent" if exc.permanent else "transient"
     if isinstance(exc, KafkaError):
         return "transient" if exc.retriable else "permanent"
-    if isinstance(exc, NotReady):  # Faust's producer or consumer still starting (a source at start-up)
-        return "transient"
     if isinstance(exc, OSError | TimeoutError | ConnectionError):
         return "transient"
     return "permanent"

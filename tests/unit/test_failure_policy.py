@@ -6,7 +6,6 @@ from collections.abc import Sequence
 import asyncpg
 import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
-from faust.exceptions import NotReady
 
 from citywatch.agents.policy import PermanentFailure, RetryPolicy, classify, isolating, until_done
 from ingest.events import EventFormatError
@@ -26,7 +25,6 @@ FAST = RetryPolicy(initial_s=0.001, max_s=0.002)
     (TimeoutError(), "transient"),
     (KafkaConnectionError(), "transient"),
     (DeliveryError("SMTP 451", permanent=False), "transient"),
-    (NotReady("Producer service not yet started"), "transient"),  # a source publishing at start-up
     (asyncpg.NumericValueOutOfRangeError("integer out of range"), "permanent"),
     (asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding UTF8: 0x00"), "permanent"),
     (asyncpg.UntranslatableCharacterError(r"\u0000 cannot be converted to text"), "permanent"),
