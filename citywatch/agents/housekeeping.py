@@ -149,6 +149,10 @@ def register(ctx: AgentContext) -> None:
     app.timer(settings.storage.retention_every_s)(retention)
 
     async def sources() -> None:
+        # What a source sends before the producer runs is refused (NotReady). Faust offers no
+        # event for it (the worker takes app.on_startup_finished for itself), so poll.
+        while not app.producer.started:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
         try:
             await run_sources(settings, ctx.publisher, SourceCounters())
         except Exception:

@@ -24,7 +24,7 @@ from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
 from tests.worker_process import Worker
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.scale]
 
 PARTITIONS = 4
 SENSORS = 8
