@@ -105,6 +105,10 @@ async def test_escalation_reaches_level_two_and_an_email_link_stops_it(
         link = re.search(r"http://console\.test(/ack/\S+)", text)
         assert link is not None, text
         await make_user(pg_pool, f"op-{run}", "operator")
+        alert_id = link.group(1).split("/ack/", 1)[1].split("?", 1)[0]
+        # a console started just now knows the alert from the database, not yet from its feed
+        await until("the alert stored", lambda: pg_pool.fetchval(
+            "SELECT count(*) > 0 FROM alerts WHERE alert_id = $1::uuid", alert_id), worker)
         with TestClient(create_app(load_settings(config))) as console:
             assert console.get(link.group(1)).status_code == 200  # the link needs no session
             assert console.get(link.group(1).replace("sig=", "sig=0")).status_code == 403
