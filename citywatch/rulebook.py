@@ -59,6 +59,7 @@ class RuleBook:
         self.on_change = on_change
         self.leads = leads
         self._polled = False
+        self._published: dict[str, str | None] = {}  # what this worker's start published
         self.ready = asyncio.Event()
         self.author = f"directory@{socket.gethostname()}"
 
@@ -91,8 +92,14 @@ class RuleBook:
             await publish_rules_message(self.publisher, RuleFileVersion(
                 name=name, content=content, author=self.author, published_at=now, origin="directory"))
             await publish_rules_message(self.publisher, FolderSeed(name=name, sha256=digest, at=now))
+            if starting:
+                self._published[name] = content
             sent += 1
         return sent
+
+    def _live_content(self, name: str) -> str | None:
+        version = self.library.files.get(name)
+        return version.content if version is not None else None
 
     def apply(self, raw: bytes) -> LibraryChange:
         try:
@@ -128,9 +135,9 @@ class RuleBook:
                     continue
                 if not seeded:
                     seeded = True
-                    if await self.publish_folder(starting=True):
-                        ends = dict(await consumer.end_offsets(list(ends)))  # read our own back first
-                        continue
+                    await self.publish_folder(starting=True)
+                if any(self._live_content(name) != content for name, content in self._published.items()):
+                    continue  # read our own versions back first (a buffered send lands later)
                 self.ready.set()
                 log.info("rules topic read: %d rules, %d silences", len(self.library.rules()),
                          len(self.library.silences))
