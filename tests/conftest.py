@@ -9,6 +9,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.infra.manager import LocalInfra
 from citywatch.infra.process import free_port
 from storage.migrate import migrate
@@ -74,6 +75,15 @@ async def pg_pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
         await migrate(connection)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[LocalSmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free port, started; mail kept under tmp_path/mail."""
+    server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -11,7 +11,6 @@ import asyncpg
 import pytest
 
 from citywatch.devservers.smtp import LocalSmtpServer
-from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
@@ -61,14 +60,6 @@ def reading(source: str, at: datetime, pm25: float) -> Reading:
 @pytest.fixture
 def run() -> str:
     return f"f{uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[LocalSmtpServer]:
-    server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
-    server.start()
-    yield server
-    server.stop()
 
 
 def smtp_port(server: LocalSmtpServer) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -18,7 +18,6 @@ import asyncpg
 import pytest
 
 from citywatch.devservers.smtp import LocalSmtpServer
-from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
 from citywatch.rulebook import publish_rules_message
 from citywatch.topics import Topics, ensure_topics
@@ -80,14 +79,6 @@ recipients:
   ops: {{email: ops@example.org}}
 worker: {{loglevel: info}}
 """
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[LocalSmtpServer]:
-    server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
@@ -18,7 +18,6 @@ import asyncpg
 import pytest
 
 from citywatch.devservers.smtp import LocalSmtpServer
-from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
@@ -53,14 +52,6 @@ notify: {{attempts: 2, base_delay_s: 0.1, max_delay_s: 0.2, outbox_retry_every_s
 worker: {{loglevel: info}}
 """)
     return path
-
-
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[LocalSmtpServer]:
-    server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
-    server.start()
-    yield server
-    server.stop()
 
 
 class City:
