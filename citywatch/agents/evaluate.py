@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
-
-from aiokafka import TopicPartition
 
 from citywatch import metrics
 from citywatch.agents.context import AgentContext
-from citywatch.agents.progress import InputProgress
+from citywatch.agents.progress import InputProgress, fetched_offset, log_end
 from citywatch.clock import decode_tick, owner_of
 from citywatch.codecs import decode_event
 from citywatch.topics import TopicName
@@ -46,19 +45,10 @@ def register(ctx: AgentContext, rule_state: Any, correlation_state: Any) -> None
     async def forward(consumer: str, rule_id: str, raw: bytes, origin: str) -> None:
         await ctx.send(consumer, "correlate", rule_id.encode(), raw, [("origin", origin.encode())])
 
-    def highwater(topic: str, partition: int) -> int | None:
-        end = ctx.app.consumer.highwater(TopicPartition(topic, partition))
-        return int(end) if end is not None else None
-
-    def fetched(topic: str, partition: int) -> int | None:
-        """The consumer's read offset (Faust keeps it per partition; reset on assignment)."""
-        read = getattr(ctx.app.consumer, "_read_offset", {})
-        at = read.get(TopicPartition(topic, partition)) if hasattr(read, "get") else None
-        return int(at) if at is not None else None
-
     def clock_for(progress: InputProgress, partition: int, tick_time: datetime) -> datetime | None:
         """The absence clock of a partition: the tick's time, held back while inputs lag."""
-        behind = progress.behind(partition, highwater, fetched)
+        consumer = ctx.app.consumer
+        behind = progress.behind(partition, partial(log_end, consumer), partial(fetched_offset, consumer))
         clock = absence_clock(to_us(tick_time), behind)
         if clock is None or behind:
             metrics.ABSENCE_CLOCK_HELD.inc()

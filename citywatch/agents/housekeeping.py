@@ -16,6 +16,7 @@ from typing import Any
 from citywatch import metrics
 from citywatch.agents.context import AgentContext
 from citywatch.agents.policy import PermanentFailure, until_done
+from citywatch.agents.progress import fetched_offset, log_end
 from citywatch.clock import encode_tick
 from citywatch.sources import SourceCounters, run_sources
 from rules.library import (
@@ -92,14 +93,13 @@ def register(ctx: AgentContext) -> None:
         """Consumer lag per assigned topic partition (log end minus what was fetched), so a
         stuck agent shows as a growing number, not as silence."""
         try:
-            read = getattr(app.consumer, "_read_offset", {})
             now_assigned = set()
             for tp in app.consumer.assignment():
-                end = app.consumer.highwater(tp)
+                end = log_end(app.consumer, tp.topic, tp.partition)
                 if end is None:
                     continue
-                at = read.get(tp) if hasattr(read, "get") else None
-                lag = max(0, int(end) - (int(at) + 1 if at is not None else int(end)))
+                at = fetched_offset(app.consumer, tp.topic, tp.partition)
+                lag = max(0, end - (at + 1 if at is not None else end))
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
                 now_assigned.add((tp.topic, tp.partition))
             for topic, partition in exported - now_assigned:  # moved to another worker

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import TopicPartition
 
 US = 1_000_000
 
@@ -17,6 +20,20 @@ Highwater = Callable[[str, int], int | None]
 """The log end offset of a topic partition as the consumer last fetched it (None: unknown)."""
 Fetched = Callable[[str, int], int | None]
 """The offset of the last record the consumer fetched on a topic partition (None: none yet)."""
+
+
+def fetched_offset(consumer: Any, topic: str, partition: int) -> int | None:
+    """The offset of the last record a Faust consumer fetched on a topic partition: Faust
+    keeps it per partition (reset on assignment) but has no public call for it."""
+    read = getattr(consumer, "_read_offset", {})
+    at = read.get(TopicPartition(topic, partition)) if hasattr(read, "get") else None
+    return int(at) if at is not None else None
+
+
+def log_end(consumer: Any, topic: str, partition: int) -> int | None:
+    """The log end offset of a topic partition as the consumer last fetched it."""
+    end = consumer.highwater(TopicPartition(topic, partition))
+    return int(end) if end is not None else None
 
 
 @dataclass
