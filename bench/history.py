@@ -14,20 +14,14 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import asyncpg
-
-from citywatch.infra.manager import LocalInfra
-from citywatch.infra.process import free_port
+from bench.scratch import scratch_database
 from storage.aggregates import AggregateQuery, aggregate
 from storage.export import export
-from storage.migrate import migrate
 from storage.search import COLUMNS, EventQuery, search
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
@@ -74,63 +68,54 @@ async def best_of(run: Callable[[], Awaitable[Any]], times: int = 3) -> tuple[fl
 
 
 async def main(detections: int, readings: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="cw-bench-history-") as folder:
-        infra = LocalInfra.create(Path(folder), "127.0.0.1", free_port(), free_port())
-        infra.database.start()
-        try:
-            pool = await asyncpg.create_pool(infra.database.dsn, min_size=1, max_size=2, command_timeout=3600)
-            assert pool is not None
-            async with pool.acquire() as connection:
-                await migrate(connection)
-                started = time.perf_counter()
-                span_s = DAYS * 86400
-                await connection.execute(GENERATE_DETECTIONS, END, span_s / detections, detections)
-                await connection.execute(GENERATE_READINGS, END, span_s / readings, readings)
-                await connection.execute(GENERATE_ALERTS, END)
-                await connection.execute("ANALYZE")
-                load_s = time.perf_counter() - started
-            day = (END - timedelta(days=1), END)
-            month = (END - timedelta(days=DAYS), END)
-            queries: dict[str, Callable[[], Awaitable[Any]]] = {
-                "baseline_count_one_day_of_detections": lambda: pool.fetchval(
-                    "SELECT count(*) FROM detections WHERE time >= $1 AND time < $2", *day),
-                "detections_per_class_per_hour_one_camera_one_day": lambda: aggregate(pool, AggregateQuery(
-                    name="detections_per_class", start=day[0], end=day[1], bucket="1h", sources=["cam-7"])),
-                "detections_per_class_per_hour_all_cameras_one_day": lambda: aggregate(pool, AggregateQuery(
-                    name="detections_per_class", start=day[0], end=day[1], bucket="1h", classes=["person"])),
-                "aqi_series_hourly_one_sensor_30_days": lambda: aggregate(pool, AggregateQuery(
-                    name="aqi_series", start=month[0], end=month[1], bucket="1h", sources=["aq-3"])),
-                "pm25_daily_all_sensors_30_days": lambda: aggregate(pool, AggregateQuery(
-                    name="aqi_series", start=month[0], end=month[1], bucket="1d", field="pm25")),
-                "alerts_per_rule_per_day_30_days": lambda: aggregate(pool, AggregateQuery(
-                    name="alerts_per_rule", start=month[0], end=month[1], bucket="1d")),
-                "time_to_ack_per_rule_per_day_30_days": lambda: aggregate(pool, AggregateQuery(
-                    name="time_to_ack", start=month[0], end=month[1], bucket="1d")),
-                "search_page_person_one_camera_30_days": lambda: search(pool, EventQuery(
-                    kind="detections", start=month[0], end=month[1], sources=["cam-42"], classes=["person"],
-                    limit=100)),
-                "search_page_critical_alerts_30_days": lambda: search(pool, EventQuery(
-                    kind="alerts", start=month[0], end=month[1], severities=["critical"], limit=100)),
-                "readings_within_500m_one_day": lambda: search(pool, EventQuery.model_validate({
-                    "kind": "readings", "start": day[0], "end": day[1], "limit": 1000,
-                    "near": {"lat": 51.45, "lon": -0.15, "radius_m": 500}})),
-            }
-            timings: dict[str, float] = {}
-            for name, run in queries.items():
-                timings[name], _ = await best_of(run)
-            page_ms, page = await best_of(lambda: search(pool, EventQuery(
-                kind="readings", start=day[0], end=day[1], limit=10_000)), 1)
+    async with scratch_database("cw-bench-history-") as pool:
+        async with pool.acquire() as connection:
             started = time.perf_counter()
-            export(page.rows, COLUMNS["readings"], "parquet")
-            timings["export_10k_readings_parquet_incl_query"] = round(
-                page_ms + (time.perf_counter() - started) * 1000, 1)
-            await pool.close()
-            slowest = max(v for k, v in timings.items() if not k.startswith("baseline"))
-            return {"benchmark": "history", "cpu_count": os.cpu_count(), "detections": detections,
-                    "readings": readings, "load_s": round(load_s, 1), "query_ms": timings,
-                    "slowest_ms": slowest, "goal_ms": 1000}
-        finally:
-            infra.down()
+            span_s = DAYS * 86400
+            await connection.execute(GENERATE_DETECTIONS, END, span_s / detections, detections)
+            await connection.execute(GENERATE_READINGS, END, span_s / readings, readings)
+            await connection.execute(GENERATE_ALERTS, END)
+            await connection.execute("ANALYZE")
+            load_s = time.perf_counter() - started
+        day = (END - timedelta(days=1), END)
+        month = (END - timedelta(days=DAYS), END)
+        queries: dict[str, Callable[[], Awaitable[Any]]] = {
+            "baseline_count_one_day_of_detections": lambda: pool.fetchval(
+                "SELECT count(*) FROM detections WHERE time >= $1 AND time < $2", *day),
+            "detections_per_class_per_hour_one_camera_one_day": lambda: aggregate(pool, AggregateQuery(
+                name="detections_per_class", start=day[0], end=day[1], bucket="1h", sources=["cam-7"])),
+            "detections_per_class_per_hour_all_cameras_one_day": lambda: aggregate(pool, AggregateQuery(
+                name="detections_per_class", start=day[0], end=day[1], bucket="1h", classes=["person"])),
+            "aqi_series_hourly_one_sensor_30_days": lambda: aggregate(pool, AggregateQuery(
+                name="aqi_series", start=month[0], end=month[1], bucket="1h", sources=["aq-3"])),
+            "pm25_daily_all_sensors_30_days": lambda: aggregate(pool, AggregateQuery(
+                name="aqi_series", start=month[0], end=month[1], bucket="1d", field="pm25")),
+            "alerts_per_rule_per_day_30_days": lambda: aggregate(pool, AggregateQuery(
+                name="alerts_per_rule", start=month[0], end=month[1], bucket="1d")),
+            "time_to_ack_per_rule_per_day_30_days": lambda: aggregate(pool, AggregateQuery(
+                name="time_to_ack", start=month[0], end=month[1], bucket="1d")),
+            "search_page_person_one_camera_30_days": lambda: search(pool, EventQuery(
+                kind="detections", start=month[0], end=month[1], sources=["cam-42"], classes=["person"],
+                limit=100)),
+            "search_page_critical_alerts_30_days": lambda: search(pool, EventQuery(
+                kind="alerts", start=month[0], end=month[1], severities=["critical"], limit=100)),
+            "readings_within_500m_one_day": lambda: search(pool, EventQuery.model_validate({
+                "kind": "readings", "start": day[0], "end": day[1], "limit": 1000,
+                "near": {"lat": 51.45, "lon": -0.15, "radius_m": 500}})),
+        }
+        timings: dict[str, float] = {}
+        for name, run in queries.items():
+            timings[name], _ = await best_of(run)
+        page_ms, page = await best_of(lambda: search(pool, EventQuery(
+            kind="readings", start=day[0], end=day[1], limit=10_000)), 1)
+        started = time.perf_counter()
+        export(page.rows, COLUMNS["readings"], "parquet")
+        timings["export_10k_readings_parquet_incl_query"] = round(
+            page_ms + (time.perf_counter() - started) * 1000, 1)
+        slowest = max(v for k, v in timings.items() if not k.startswith("baseline"))
+        return {"benchmark": "history", "cpu_count": os.cpu_count(), "detections": detections,
+                "readings": readings, "load_s": round(load_s, 1), "query_ms": timings,
+                "slowest_ms": slowest, "goal_ms": 1000}
 
 
 if __name__ == "__main__":

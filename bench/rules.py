@@ -150,33 +150,19 @@ SELECT $1::timestamptz + (i / {MONTH_SENSORS}) * interval '1 minute', gen_random
 
 
 async def month_replay() -> dict[str, object]:
-    import asyncpg
-
-    from citywatch.infra.manager import LocalInfra
-    from citywatch.infra.process import free_port
+    from bench.scratch import scratch_database
     from rules.replay import replay
     from storage.history import history
-    from storage.migrate import migrate
 
     rows = MONTH_SENSORS * MONTH_DAYS * 24 * 60
     start = datetime(2026, 5, 1, tzinfo=UTC)
     end = start + timedelta(days=MONTH_DAYS)
-    with tempfile.TemporaryDirectory(prefix="cw-bench-replay-") as folder:
-        infra = LocalInfra.create(Path(folder), "127.0.0.1", free_port(), free_port())
-        infra.database.start()
-        try:
-            pool = await asyncpg.create_pool(infra.database.dsn, min_size=1, max_size=2, command_timeout=3600)
-            assert pool is not None
-            async with pool.acquire() as connection:
-                await migrate(connection)
-                await connection.execute(GENERATE_MONTH, start, rows)
-            rules = parse_rules(MONTH_RULES, "month.yaml")
-            started = time.perf_counter()
-            alerts = await replay(rules, history(pool, [Reading], start, end), end)
-            elapsed = time.perf_counter() - started
-            await pool.close()
-        finally:
-            infra.down()
+    async with scratch_database("cw-bench-replay-") as pool:
+        await pool.execute(GENERATE_MONTH, start, rows)
+        rules = parse_rules(MONTH_RULES, "month.yaml")
+        started = time.perf_counter()
+        alerts = await replay(rules, history(pool, [Reading], start, end), end)
+        elapsed = time.perf_counter() - started
     return {"stored_events": rows, "days": MONTH_DAYS, "sensors": MONTH_SENSORS, "rules": len(rules),
             "seconds": round(elapsed, 2), "events_per_s": round(rows / elapsed), "alerts": len(alerts)}
 
