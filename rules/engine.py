@@ -258,7 +258,8 @@ class RuleEngine:
         if index is None:
             return []
         seen = self.seen(event)
-        return [rule.id for rule in index.matching(seen)]
+        return [rule.id for rule in index.matching(seen)
+                if isinstance(rule.condition, CompositeCondition) and rule.condition.looks_at(seen)]
 
     def _evaluate_group(self, rule: Rule, group: str, seen: Seen) -> list[Alert]:
         key = f"{rule.id}|{group}"

@@ -66,6 +66,11 @@ class CompositeCondition(ConditionBase):
             types.extend(t for t in part.reads() if t not in types)
         return tuple(types)
 
+    def looks_at(self, seen: Seen) -> bool:
+        """Whether some part reads this event from this source: across sources, only such
+        events are forwarded to the rule (not every reading of the city)."""
+        return bool(self._parts_for(seen))
+
     def _parts_for(self, seen: Seen) -> list[tuple[int, ConditionBase]]:
         event_type = type(seen.event)
         return [(i, part) for i, part in enumerate(self.conditions)

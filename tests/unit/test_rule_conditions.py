@@ -166,6 +166,25 @@ condition:
     assert per_source.evaluate(detection(0, label="smoke")) == []
 
 
+def test_only_events_a_part_reads_are_forwarded_across_sources() -> None:
+    """A rule joining two named sensors gets their readings, not every reading of the city
+    (each forwarded event is a message on the correlate topic and a state write there)."""
+    engine = RuleEngine([rule("""
+id: pair
+title: PM2.5 and NO2 high side by side
+condition:
+  type: all
+  within: 5m
+  near_m: 500
+  conditions:
+    - {type: threshold, field: pm25, above: 50, sources: {ids: [east]}}
+    - {type: threshold, field: no2, above: 100, sources: {ids: [west]}}
+""")], scope="per_source")
+    assert engine.across_rules_for(reading(0, source="east", pm25=70)) == ["pair"]
+    assert engine.across_rules_for(reading(0, source="west", no2=150)) == ["pair"]
+    assert engine.across_rules_for(reading(0, source="aq-elsewhere", pm25=70)) == []
+
+
 def test_group_by_zone_and_by_track() -> None:
     zones = RuleEngine([rule("""
 id: loiter
