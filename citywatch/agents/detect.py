@@ -39,9 +39,9 @@ def register(ctx: AgentContext) -> None:
 
     @ctx.app.agent(ctx.topic("frames"), name=NAME)
     async def detect(stream: Any) -> None:
-        await ctx.runtime.rules_ready()  # which models a frame needs depends on the rules (pruning)
         # Acknowledged by hand after the batch (see store.py: take_events acks on cancellation).
         async for events in stream.noack_take(batch_size, within=FRAME_BATCH_WITHIN_S):
+            await ctx.runtime.rules_ready()  # which models a frame needs depends on the rules (pruning)
             metrics.MESSAGES.labels(NAME).inc(len(events))
             frames: list[tuple[Any, Frame]] = []
             for event in events:

@@ -23,7 +23,7 @@ from citywatch.agents.progress import InputProgress, fetched_offset, log_end
 from citywatch.clock import decode_tick, owner_of
 from citywatch.codecs import decode_event
 from citywatch.topics import TopicName
-from rules.engine import RuleEngine, from_us, source_kind, to_us
+from rules.engine import RuleEngine, Scope, from_us, source_kind, to_us
 from rules.events import Alert, ResolveRequest
 from rules.timekeeping import absence_clock, late_mark
 
@@ -101,25 +101,31 @@ def register(ctx: AgentContext, rule_state: Any, correlation_state: Any) -> None
             for rule_id in engine.across_rules_for(decoded):
                 await forward(consumer, rule_id, raw, short)
 
-    async def run_rules(stream: Any, engine: RuleEngine, consumer: str, forwards: bool,
+    async def run_rules(stream: Any, state: Any, scope: Scope, consumer: str, forwards: bool,
                         inputs: tuple[TopicName, ...]) -> None:
+        """The stream is iterated at once and the rules are waited for inside: Faust gives an
+        agent the partitions assigned after its stream is first iterated. An agent that
+        waited for the rules topic before iterating, while the group's assignment landed,
+        got none of its topics' records (the store agent beside it acknowledged them, so
+        they were never evaluated, even after a restart)."""
         progress = InputProgress(tuple(ctx.topics.name(t) for t in inputs))
         ticks: list[Any] = [0, frozenset()]  # ticks seen, the assignment they were seen under
+        engines: list[RuleEngine] = []
 
         async def handle(event: Any) -> None:
-            await evaluate_message(event, engine, consumer, forwards, progress, ticks)
+            await evaluate_message(event, engines[0], consumer, forwards, progress, ticks)
 
         async for event in stream.events():
+            if not engines:
+                await ctx.runtime.rules_ready()
+                engines.append(ctx.runtime.rule_engine(state, scope))
             await ctx.guarded(consumer, event, handle)
 
     @ctx.app.agent(ctx.topic(*EVALUATED), name="evaluate")
     async def evaluate(stream: Any) -> None:
-        await ctx.runtime.rules_ready()
-        await run_rules(stream, ctx.runtime.rule_engine(rule_state, "per_source"), "evaluate", forwards=True,
-                        inputs=DATA_INPUTS)
+        await run_rules(stream, rule_state, "per_source", "evaluate", forwards=True, inputs=DATA_INPUTS)
 
     @ctx.app.agent(ctx.topic("correlate"), name="correlate")  # event time only: no clock to follow
     async def correlate(stream: Any) -> None:
-        await ctx.runtime.rules_ready()
-        engine = ctx.runtime.rule_engine(correlation_state, "across_sources")
-        await run_rules(stream, engine, "correlate", forwards=False, inputs=("correlate",))
+        await run_rules(stream, correlation_state, "across_sources", "correlate", forwards=False,
+                        inputs=("correlate",))
