@@ -4,7 +4,7 @@ message (publishing a result, dead-lettering the message) under the failure poli
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,22 @@ class AgentContext:
         """Publish a result; a broker that is briefly away is waited for, not given up on."""
         await until_done(lambda: self.publisher.send(topic, key, value, headers), agent,
                          f"publishing to {topic}")
+
+    def giving_way(self) -> bool:
+        """Whether the worker is handing its partitions over (a rebalance) or stopping: an
+        agent that acknowledges by hand stops waiting out a transient failure then (GaveWay)."""
+        return bool(self.app.rebalancing) or bool(self.app.should_stop)
+
+    def release(self, events: Sequence[Any]) -> None:
+        """Leave `events` unacknowledged without holding up a revoke. Faust's revoke (and its
+        stop) waits until every message it delivered is acknowledged or no longer referenced;
+        these are forgotten here, so the committed offset stays before them and the
+        partition's next owner reads them again (at-least-once; the sinks are idempotent)."""
+        consumer: Any = self.app.consumer
+        unacknowledged = consumer._unacked_messages  # no public way to forget one
+        for event in events:
+            unacknowledged.discard(event.message)
+        log.warning("%d messages left unacknowledged for the partitions' next owner", len(events))
 
     async def dead_letter(self, event: Any, reason: str, consumer: str) -> None:
         message = event.message

@@ -14,7 +14,7 @@ from typing import Any
 
 from citywatch import metrics
 from citywatch.agents.context import AgentContext
-from citywatch.agents.policy import isolating
+from citywatch.agents.policy import GaveWay, isolating
 from citywatch.deadletter import DeadLetter
 from storage.dead_letters import DeadLetterRow, store_dead_letters
 
@@ -49,6 +49,12 @@ def register(ctx: AgentContext) -> None:
             metrics.MESSAGES.labels(NAME).inc(len(events))
             rows = [row_of(DeadLetter.from_message(e.value or b"", list(dict(e.headers or {}).items())))
                     for e in events]
-            await isolating(rows, write, unstorable, NAME, "storing dead letters")
+            try:
+                await isolating(rows, write, unstorable, NAME, "storing dead letters",
+                                give_way=ctx.giving_way)
+            except GaveWay as reason:  # see store.py
+                log.warning("%s: %s", NAME, reason)
+                ctx.release(events)
+                continue
             for event in events:
                 await stream.ack(event)

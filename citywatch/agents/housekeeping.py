@@ -15,7 +15,7 @@ from typing import Any
 
 from citywatch import metrics
 from citywatch.agents.context import AgentContext
-from citywatch.agents.policy import PermanentFailure, until_done
+from citywatch.agents.policy import GaveWay, PermanentFailure, until_done
 from citywatch.agents.progress import fetched_offset, log_end
 from citywatch.clock import encode_tick
 from citywatch.sources import SourceCounters, run_sources
@@ -32,6 +32,8 @@ from storage.rules_archive import record_rule_version, record_silence_change
 log = logging.getLogger(__name__)
 
 ARCHIVE = "archive-rules"
+ARCHIVE_BATCH = 100
+ARCHIVE_WITHIN_S = 0.5
 
 
 def owned_partitions(assignment: Iterable[Any], topic: str) -> list[int]:
@@ -123,12 +125,20 @@ def register(ctx: AgentContext) -> None:
     @app.agent(ctx.topic("rules"), name=ARCHIVE)
     async def archive_rules(stream: Any) -> None:
         """Every rule file version and silence change, kept in TimescaleDB (who, when, diff)."""
-        async for event in stream.events():
-            try:
-                message = decode_rules_message(event.value or b"")
-                await until_done(partial(archive, message), ARCHIVE, "archiving")
-            except (RulesMessageError, PermanentFailure) as exc:
-                await ctx.dead_letter(event, str(exc), ARCHIVE)
+        # Acknowledged by hand: a rebalance or a stop while the database is away gives way
+        # (GaveWay), and what is not archived yet is left to the partition's next owner.
+        async for events in stream.noack_take(ARCHIVE_BATCH, within=ARCHIVE_WITHIN_S):
+            for done, event in enumerate(events):
+                try:
+                    message = decode_rules_message(event.value or b"")
+                    await until_done(partial(archive, message), ARCHIVE, "archiving", give_way=ctx.giving_way)
+                except (RulesMessageError, PermanentFailure) as exc:
+                    await ctx.dead_letter(event, str(exc), ARCHIVE)
+                except GaveWay as reason:
+                    log.warning("%s: %s", ARCHIVE, reason)
+                    ctx.release(events[done:])
+                    break
+                await stream.ack(event)
 
     async def retention() -> None:
         """Old chunks go (drop_chunks on the Apache edition); old snapshot files with them.

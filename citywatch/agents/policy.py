@@ -65,6 +65,31 @@ class PermanentFailure(Exception):
     """Raised by `until_done` when the error cannot heal; `__cause__` is the original."""
 
 
+class GaveWay(Exception):
+    """Raised by `until_done` when it stops waiting out a transient failure because the worker
+    is handing its partitions over (a rebalance) or stopping. The work is left undone and
+    unacknowledged: the partition's next owner reads the message again and does it. Faust's
+    revoke step waits for every unacknowledged message, so a wait for a database that is
+    down would otherwise hold the whole group's rebalance, and SIGTERM, until it is back."""
+
+
+def never() -> bool:
+    return False
+
+
+GIVE_WAY_POLL_S = 0.25
+
+
+async def _pause(delay_s: float, give_way: Callable[[], bool], what: str) -> None:
+    """Sleep `delay_s`, or less: give way as soon as asked."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + delay_s
+    while (left := until - loop.time()) > 0:
+        if give_way():
+            raise GaveWay(f"{what}: given way while waiting to retry")
+        await asyncio.sleep(min(left, GIVE_WAY_POLL_S))
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     initial_s: float = 0.5
@@ -76,9 +101,11 @@ class RetryPolicy:
 
 async def until_done(
     action: Callable[[], Awaitable[T]], agent: str, what: str, policy: RetryPolicy = RetryPolicy(),
+    give_way: Callable[[], bool] = never,
 ) -> T:
     """Run `action` until it succeeds, waiting out transient failures; a permanent one raises
-    PermanentFailure at once (never retried)."""
+    PermanentFailure at once (never retried). While waiting, `give_way()` turning true
+    raises GaveWay (for work whose messages are acknowledged by hand: see GaveWay)."""
     backoff = Backoff(policy.initial_s, policy.max_s)
     while True:
         try:
@@ -86,11 +113,13 @@ async def until_done(
         except Exception as exc:
             if classify(exc) == "permanent":
                 raise PermanentFailure(describe(exc, what)) from exc
+            if give_way():
+                raise GaveWay(describe(exc, what)) from exc
             delay = backoff.next_delay()
             metrics.TRANSIENT_FAILURES.labels(agent).inc()
             log.error("%s: %s failed (%s: %s); retrying in %.1f s", agent, what, type(exc).__name__, exc,
                       delay)
-            await asyncio.sleep(delay)
+            await _pause(delay, give_way, what)
 
 
 async def isolating(
@@ -100,10 +129,12 @@ async def isolating(
     agent: str,
     what: str,
     policy: RetryPolicy = RetryPolicy(),
+    give_way: Callable[[], bool] = never,
 ) -> int:
     """Process `items` with `action`, a batch at a time, under the policy: transient failures
     are waited out, a permanent failure splits the batch until each item that still fails
     alone is rejected with its reason. Items keep their order. Returns how many were rejected.
+    A wait that gives way (GaveWay) ends the whole call: what is left is for the next owner.
 
     `action` must be idempotent: a half that is retried may redo what it had done before it
     failed (the sinks deduplicate on event ids)."""
@@ -116,7 +147,7 @@ async def isolating(
             await action(part)
 
         try:
-            await until_done(attempt, agent, what, policy)
+            await until_done(attempt, agent, what, policy, give_way)
         except PermanentFailure as failure:
             if len(part) == 1:
                 rejected += 1

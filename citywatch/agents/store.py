@@ -3,20 +3,24 @@
 A database that is down is waited out: the agent stops consuming (back-pressure), loses
 nothing and dead-letters nothing, then catches up. A message the database can never hold
 (a value out of range for its column, a NUL in text) is found by splitting the batch and
-dead-lettered alone; every other row of the batch is stored.
+dead-lettered alone; every other row of the batch is stored. A rebalance or a stop while
+the database is away does not wait for it: the batch is left to the partition's next owner.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from citywatch import metrics
 from citywatch.agents.context import AgentContext
-from citywatch.agents.policy import isolating
+from citywatch.agents.policy import GaveWay, isolating
 from citywatch.codecs import decode_event
 from citywatch.topics import TopicName
 from ingest.events import Event, EventFormatError
+
+log = logging.getLogger(__name__)
 
 NAME = "store"
 STORED: tuple[TopicName, ...] = ("readings", "detections", "alerts", "notifications", "telemetry", "acks")
@@ -45,6 +49,11 @@ def register(ctx: AgentContext) -> None:
                     decoded.append((event, decode_event(ctx.short(event), event.value or b"")))
                 except EventFormatError as exc:
                     await ctx.dead_letter(event, str(exc), NAME)
-            await isolating(decoded, write, reject, NAME, "storing")
+            try:
+                await isolating(decoded, write, reject, NAME, "storing", give_way=ctx.giving_way)
+            except GaveWay as reason:  # a rebalance or a stop while the database is away
+                log.warning("%s: %s", NAME, reason)
+                ctx.release(events)
+                continue
             for event in events:  # stored or dead-lettered, each one
                 await stream.ack(event)

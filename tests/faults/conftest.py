@@ -89,6 +89,13 @@ async def count(dsn: str, sql: str, *args: object) -> int:
         await connection.close()
 
 
+async def exactly(dsn: str, sql: str, wanted: int) -> bool:
+    """Whether the count reached `wanted`; more than that fails at once (a duplicate)."""
+    found = await count(dsn, sql)
+    assert found <= wanted, f"{sql}: {found} > {wanted}"
+    return found == wanted
+
+
 def mailed_message_ids(server: LocalSmtpServer) -> list[str]:
     """The Message-ID of every email received (a firing's is its alert's thread), duplicates kept."""
     return [str(m["message_id"]) for m in server.store.messages()]

@@ -17,6 +17,7 @@ from citywatch.infra.timescale import LocalTimescale
 from citywatch.publisher import KafkaPublisher
 from tests.faults.conftest import (
     count,
+    exactly,
     mailed_message_ids,
     now,
     reading,
@@ -67,12 +68,12 @@ async def test_alerts_are_notified_during_a_database_outage_and_nothing_is_lost(
             await asyncio.sleep(0.5)
         await asyncio.to_thread(database.start)
         await until(f"all {published} readings stored once",
-                    lambda: _exactly(database.dsn, "SELECT count(*) FROM readings", published), worker)
-        await until("every alert stored", lambda: _exactly(
+                    lambda: exactly(database.dsn, "SELECT count(*) FROM readings", published), worker)
+        await until("every alert stored", lambda: exactly(
             database.dsn, "SELECT count(DISTINCT alert_id) FROM alerts WHERE state='fired'", SENSORS), worker)
-        await until("the notification log mirrored", lambda: _exactly(
+        await until("the notification log mirrored", lambda: exactly(
             database.dsn, "SELECT count(*) FROM notification_log WHERE status='sent'", SENSORS), worker)
-        await until("the notifications stored", lambda: _exactly(
+        await until("the notifications stored", lambda: exactly(
             database.dsn, "SELECT count(*) FROM notifications WHERE status='sent'", SENSORS), worker)
         worker.check_alive()
     finally:
@@ -87,12 +88,6 @@ async def test_alerts_are_notified_during_a_database_outage_and_nothing_is_lost(
 
 async def _at_least(dsn: str, sql: str, wanted: int) -> bool:
     return await count(dsn, sql) >= wanted
-
-
-async def _exactly(dsn: str, sql: str, wanted: int) -> bool:
-    found = await count(dsn, sql)
-    assert found <= wanted, f"{sql}: {found} > {wanted}"
-    return found == wanted
 
 
 async def _mails(smtp: LocalSmtpServer, wanted: int) -> list[str] | None:
