@@ -79,9 +79,8 @@ def infra_status(ctx: Context) -> None:
 @pass_context
 def worker(ctx: Context) -> None:
     """Run a Faust worker with every agent (and the sources, unless worker.run_sources is off)."""
-    import faust
-
     from citywatch.app import build_app
+    from citywatch.bounded_worker import BoundedStopWorker
     from citywatch.metrics import serve
     from citywatch.runtime import ConfigurationError, check_channels
     from citywatch.topics import TopicLayoutError, Topics, ensure_topics
@@ -97,7 +96,8 @@ def worker(ctx: Context) -> None:
     app = build_app(settings)
     if settings.metrics.port is not None:
         serve(settings.metrics.host, settings.metrics.port)
-    faust.Worker(app, loglevel=settings.worker.loglevel).execute_from_commandline()
+    BoundedStopWorker(app, loglevel=settings.worker.loglevel,
+                      stop_timeout_s=settings.worker.stop_timeout_s).execute_from_commandline()
 
 
 @main.command()

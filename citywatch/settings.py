@@ -418,6 +418,10 @@ class WorkerSettings(Strict):
         default=True, description="run the configured sources inside the worker (laptop default)"
     )
     loglevel: Literal["crit", "error", "warn", "info", "debug"] = "info"
+    stop_timeout_s: float = Field(
+        default=30.0, gt=0,
+        description="SIGTERM/SIGINT: exit after this long even if something is stuck (what was not "
+                    "acknowledged is read again by the partitions' next owner)")
 
 
 class MetricsSettings(Strict):
