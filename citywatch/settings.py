@@ -443,6 +443,22 @@ class ConsoleSettings(Strict):
         default=None, description="signs session cookies (CITYWATCH_CONSOLE__SESSION_SECRET)")
 
 
+class WatchdogSettings(Strict):
+    """The console process watches the worker group from outside it (citywatch/watchdog.py):
+    `/healthz/group` answers 503 while the group is stalled, and `notify` hears of it."""
+
+    enabled: bool = True
+    every_s: float = Field(default=10.0, gt=0, description="how often the group is looked at")
+    stalled_after_s: float = Field(
+        default=120.0, gt=0,
+        description="records waiting with no committed progress, a group not Stable, or a broker that cannot "
+                    "be asked, for this long, is a stalled group")
+    notify: list[str] = Field(
+        default_factory=list,
+        description="people (names in `recipients`) told by every channel they have, directly, when the "
+                    "group stalls and when it recovers")
+
+
 class Settings(Strict):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -458,6 +474,7 @@ class Settings(Strict):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    watchdog: WatchdogSettings = Field(default_factory=WatchdogSettings)
     cache_dir: Path = Path(".cache")
 
     @model_validator(mode="after")
@@ -473,6 +490,9 @@ class Settings(Strict):
     @model_validator(mode="after")
     def _people_consistent(self) -> Settings:
         self.directory  # noqa: B018 - builds it: unknown people in teams/schedules/policies are errors
+        unknown = sorted(set(self.watchdog.notify) - set(self.recipients))
+        if unknown:
+            raise ValueError(f"watchdog.notify names people not in recipients: {', '.join(unknown)}")
         return self
 
     @property

@@ -43,6 +43,7 @@ from citywatch.console.throttle import LoginThrottle
 from citywatch.publisher import KafkaPublisher
 from citywatch.settings import Settings
 from citywatch.topics import Topics
+from citywatch.watchdog import watching
 from storage.migrate import migrate
 from storage.people import audit
 from storage.queries import recent_alerts
@@ -75,7 +76,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.feed = LiveFeed(broker.bootstrap_servers, topics)
         app.state.feed.start()
         try:
-            yield
+            async with watching(settings) as watchdog:
+                app.state.watchdog = watchdog
+                yield
         finally:
             await app.state.feed.stop()
             await publisher.stop()
@@ -108,6 +111,16 @@ def create_app(settings: Settings) -> FastAPI:
         except (OSError, asyncpg.PostgresError) as exc:
             raise HTTPException(503, f"database unavailable: {exc}") from exc
         return {"status": "ok"}
+
+    @app.get("/healthz/group")
+    async def group_health(request: Request) -> JSONResponse:
+        """The worker group as the watchdog last saw it: 503 while it is stalled (for an
+        external dead-man's switch), 404 when the watchdog is off."""
+        watchdog = request.app.state.watchdog
+        if watchdog is None:
+            raise HTTPException(404, "the group watchdog is off (watchdog.enabled)")
+        verdict = watchdog.verdict
+        return JSONResponse(verdict.as_json(), status_code=503 if verdict.status == "stalled" else 200)
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, error: str | None = None) -> HTMLResponse:
