@@ -41,6 +41,7 @@ def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
         store="memory://",
         topic_partitions=broker.partitions,
         topic_replication_factor=broker.replication_factor,
+        table_standby_replicas=broker.standby_replicas,
         broker_session_timeout=broker.session_timeout_s,
         broker_heartbeat_interval=broker.heartbeat_interval_s,
         broker_rebalance_timeout=broker.rebalance_timeout_s,

@@ -104,6 +104,10 @@ class BrokerSettings(Strict):
     heartbeat_interval_s: float = Field(default=2.0, gt=0)
     rebalance_timeout_s: float = Field(default=6.0, gt=0)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    standby_replicas: int = Field(
+        default=0, ge=0,
+        description="standby copies of each table partition on other workers (Faust's default is 1, "
+                    "which leaves a joining worker idle: docs/scaling.md)")
 
     @property
     def bootstrap_servers(self) -> str:
