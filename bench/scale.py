@@ -1,0 +1,208 @@
+"""Many workers on one machine: CPU per message against the single worker, and the pauses
+of a join, a crash (kill -9) and a leave (SIGTERM).
+
+Starts the local broker and TimescaleDB (free ports). For each worker count, a fresh
+consumer group on 4 partitions gets `--messages` readings from 64 sensors under a threshold
+rule (evaluated and stored); the bench times it until every reading is stored and adds up
+the CPU the workers used meanwhile (/proc). The CPU per message is compared with the single
+worker's, measured in the same run (the goal: at most 1.2 times). Then, with two workers
+and readings flowing at `--rate` per second, a third joins, one is killed with -9, one
+leaves with SIGTERM: each pause is the longest time no reading was stored around the
+event. Prints one JSON object.
+
+    .venv/bin/python -m bench.scale --workers 1,2,3,4 --messages 20000 --rate 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+from bench.outage import count
+from bench.worker_process import start_worker, stop_worker
+from citywatch.infra.manager import LocalInfra
+from citywatch.infra.process import free_port
+from citywatch.publisher import KafkaPublisher
+from citywatch.topics import Topics, ensure_topics
+from ingest.events import Reading
+
+PARTITIONS = 4
+SENSORS = 64
+RULE = """
+id: pm-scale
+title: PM2.5 high
+sources: {kinds: [sensor]}
+condition: {type: threshold, field: pm25, above: 50}
+"""
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+STORED = "SELECT count(*) FROM readings WHERE source_id LIKE $1"
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_S
+
+
+class Group:
+    """Workers of one consumer group, each with its own state folder and log."""
+
+    def __init__(self, state: Path, infra: LocalInfra, run: str) -> None:
+        self.state, self.run = state, run
+        self.bootstrap = f"127.0.0.1:{infra.broker.port}"
+        self.dsn = infra.database.dsn
+        self.workers: list[subprocess.Popen[bytes]] = []
+        (state / "rules").mkdir(parents=True, exist_ok=True)
+        (state / "rules" / "pm.yaml").write_text(RULE)
+
+    def add(self) -> subprocess.Popen[bytes]:
+        name = f"w{len(self.workers)}"
+        config = self.state / f"{name}.yaml"
+        config.write_text(f"""
+broker: {{url: "kafka://{self.bootstrap}", topic_prefix: {self.run}, app_id: {self.run},
+          partitions: {PARTITIONS}}}
+storage: {{dsn: "{self.dsn}", batch_size: 2000, batch_window_s: 0.3}}
+infra: {{state_dir: "{self.state / name}"}}
+rules: {{paths: ["{self.state / 'rules'}"], tick_every_s: 1}}
+worker: {{loglevel: warn, run_sources: false}}
+""")
+        worker = start_worker(config, self.state / f"{name}.log")
+        self.workers.append(worker)
+        return worker
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [w for w in self.workers if w.poll() is None]
+
+    def stop(self) -> None:
+        for worker in self.alive():
+            stop_worker(worker)
+
+
+async def readings(publisher: KafkaPublisher, run: str, n: int, start: int = 0) -> None:
+    now = datetime.now(UTC)
+    for i in range(start, start + n):
+        source = f"s{i % SENSORS}-{run}"
+        reading = Reading(source_id=source, time=now, values={"pm25": float(i % 100)},
+                          units={"pm25": "ug/m3"})
+        await publisher.send("readings", source.encode(), reading.to_json())
+
+
+async def wait_stored(dsn: str, run: str, wanted: int, deadline_s: float = 600) -> None:
+    started = time.monotonic()
+    while await count_like(dsn, run) < wanted:
+        if time.monotonic() - started > deadline_s:
+            raise RuntimeError(f"fewer than {wanted} readings stored after {deadline_s} s")
+        await asyncio.sleep(0.1)
+
+
+async def count_like(dsn: str, run: str) -> int:
+    return await count(dsn, STORED.replace("$1", f"'%-{run}'"))
+
+
+async def throughput(state: Path, infra: LocalInfra, workers: int, messages: int) -> dict[str, float]:
+    run = f"sc{uuid4().hex[:6]}"
+    group = Group(state / run, infra, run)
+    await ensure_topics(group.bootstrap, Topics(run), partitions=PARTITIONS)
+    publisher = KafkaPublisher(group.bootstrap, Topics(run), 1 << 20)
+    await publisher.start()
+    try:
+        for _ in range(workers):
+            group.add()
+        await readings(publisher, run, SENSORS)  # warm-up: every worker joined and took its share
+        await wait_stored(group.dsn, run, SENSORS)
+        await asyncio.sleep(2)
+        before = {w.pid: cpu_s(w.pid) for w in group.alive()}
+        started = time.monotonic()
+        await readings(publisher, run, messages, start=SENSORS)
+        await wait_stored(group.dsn, run, SENSORS + messages)
+        elapsed = time.monotonic() - started
+        used = sum(cpu_s(pid) - was for pid, was in before.items())
+        return {"workers": workers, "messages_per_s": round(messages / elapsed),
+                "cpu_ms_per_message": round(used * 1000 / messages, 3)}
+    finally:
+        await publisher.stop()
+        group.stop()
+
+
+async def pauses(state: Path, infra: LocalInfra, rate: float) -> dict[str, float]:
+    """Longest time without a stored reading around a join, a kill -9 and a SIGTERM."""
+    run = f"sp{uuid4().hex[:6]}"
+    group = Group(state / run, infra, run)
+    await ensure_topics(group.bootstrap, Topics(run), partitions=PARTITIONS)
+    publisher = KafkaPublisher(group.bootstrap, Topics(run), 1 << 20)
+    await publisher.start()
+    sent = 0
+
+    async def load() -> None:
+        nonlocal sent
+        while True:
+            await readings(publisher, run, 1, start=sent)
+            sent += 1
+            await asyncio.sleep(1 / rate)
+
+    async def longest_gap(seconds: float) -> float:
+        """Over `seconds` of steady load: the longest time the stored count stood still."""
+        last, last_change, gap = await count_like(group.dsn, run), time.monotonic(), 0.0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            await asyncio.sleep(0.1)
+            now_count = await count_like(group.dsn, run)
+            if now_count != last:
+                gap = max(gap, time.monotonic() - last_change)
+                last, last_change = now_count, time.monotonic()
+        return round(max(gap, time.monotonic() - last_change), 1)
+
+    loader = asyncio.create_task(load())
+    try:
+        group.add()
+        group.add()
+        await wait_stored(group.dsn, run, 1)
+        await asyncio.sleep(15)  # both joined and settled
+        steady = await longest_gap(10)
+        group.add()
+        join = await longest_gap(30)
+        group.alive()[0].send_signal(signal.SIGKILL)
+        crash = await longest_gap(30)
+        stop_worker(group.alive()[0])
+        leave = await longest_gap(30)
+        return {"steady_s": steady, "join_s": join, "crash_s": crash, "leave_s": leave}
+    finally:
+        loader.cancel()
+        await asyncio.gather(loader, return_exceptions=True)
+        await publisher.stop()
+        group.stop()
+
+
+async def main(worker_counts: list[int], messages: int, rate: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="cw-bench-scale-") as folder:
+        state = Path(folder)
+        infra = LocalInfra.create(state / "infra", "127.0.0.1", free_port(), free_port())
+        infra.up()
+        try:
+            rows = [await throughput(state, infra, n, messages) for n in worker_counts]
+            single = next((r for r in rows if r["workers"] == 1), rows[0])
+            for row in rows:
+                row["cpu_vs_single"] = round(row["cpu_ms_per_message"] / single["cpu_ms_per_message"], 2)
+            return {"partitions": PARTITIONS, "messages": messages, "cpu_count": os.cpu_count(),
+                    "throughput": rows, "pauses_with_2_workers": await pauses(state, infra, rate)}
+        finally:
+            infra.down()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", default="1,2,3,4", help="worker counts to measure, comma-separated")
+    parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument("--rate", type=float, default=200, help="readings per second while pausing")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    print(json.dumps(asyncio.run(main(counts, args.messages, args.rate)), indent=2))
