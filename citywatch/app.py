@@ -20,6 +20,7 @@ from typing import Any
 
 import faust
 
+from citywatch import faust_fixes
 from citywatch.agents import deadletters, detect, evaluate, housekeeping, notify, store
 from citywatch.agents.context import AgentContext, FaustPublisher
 from citywatch.runtime import Runtime
@@ -30,6 +31,7 @@ __all__ = ["FaustPublisher", "build_app"]
 
 
 def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
+    faust_fixes.apply()
     broker = settings.broker
     topics = Topics(broker.topic_prefix)
     runtime = runtime or Runtime(settings)
