@@ -40,6 +40,7 @@ class MailStore:
             entry = {
                 "received_at": received.isoformat(), "from": sender, "to": recipients,
                 "subject": str(parsed.get("Subject", "")), "message_id": str(parsed.get("Message-ID", "")),
+                "in_reply_to": str(parsed.get("In-Reply-To", "")),
                 "file": path.name,
             }
             with self.index.open("a", encoding="utf-8") as handle:
