@@ -31,9 +31,9 @@ __all__ = ["FaustPublisher", "build_app"]
 
 
 def build_app(settings: Settings, runtime: Runtime | None = None) -> faust.App:
-    faust_fixes.apply()
     broker = settings.broker
     topics = Topics(broker.topic_prefix)
+    faust_fixes.apply(compacted_topics={topics.name("rules")})
     runtime = runtime or Runtime(settings)
     datadir = settings.infra.state_dir / "worker"
     datadir.mkdir(parents=True, exist_ok=True)

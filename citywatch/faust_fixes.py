@@ -1,4 +1,6 @@
-"""One correction to faust-streaming 0.15.3, applied by build_app.
+"""Three corrections to faust-streaming 0.15.3, applied by build_app.
+
+1. Never-committed partitions are read from their beginning.
 
 A partition the group never committed (a new topic, or a worker that died within the
 commit interval) must be read from its beginning (`consumer_auto_offset_reset="earliest"`).
@@ -10,14 +12,35 @@ by the agents: a restarted worker evaluated one reading of a sensor and none aft
 (test_rules_live failed about 1 run in 10 this way). Here the seek puts such partitions
 back at their beginning; what was delivered twice is recognised downstream (offsets in
 the rule state, idempotent sinks).
+
+2. No gap is committed over on a topic that is not compacted. Faust takes any jump in the
+offsets it delivers for a gap left by log compaction, and marks the missing offsets (and,
+off by one, the record that follows them) as done, so the next commit moves past them.
+On a topic that is not compacted offsets have no gaps: a jump means records fetched and
+never delivered, and committing past them loses them for good (a rolling restart lost 4
+alert notifications this way: stored, never claimed, never sent). Here such a jump is
+logged, the record after it is held back, and every partition is read again from its
+committed offset (which is still before the missing records): delivered twice, never lost.
+
+3. State before offsets: the producer is flushed before every offset commit. Faust commits
+on its interval, and on a revoke, before it flushes the producer, so the offsets of
+messages whose table writes were still buffered reached the broker first; the partition's
+next owner then recovered a table without those writes and started after the messages that
+made them, deciding again from older state (an alert resolved twice, at two event times,
+after a rolling restart).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import logging
+from collections.abc import Collection, Mapping
 from typing import Any
 
+from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+log = logging.getLogger(__name__)
 
 
 async def _seek_to_committed_or_beginning(self: Any) -> Mapping[Any, int]:
@@ -29,5 +52,54 @@ async def _seek_to_committed_or_beginning(self: Any) -> Mapping[Any, int]:
     return committed
 
 
-def apply() -> None:
+_faust_add_gap = Consumer._add_gap
+_rereads: set[asyncio.Future[None]] = set()
+
+
+def _gaps_only_where_compacted(compacted: Collection[str]) -> Any:
+    async def add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        if tp.topic in compacted:
+            await _faust_add_gap(self, tp, offset_from, offset_to)
+            return
+        log.warning("%s[%d]: offsets %d to %d were fetched but not delivered; reading again from the "
+                    "committed offsets", tp.topic, tp.partition, offset_from, offset_to - 1)
+        # Hold the record after the hole (its delivery waits on the flow control and is cancelled
+        # when the fetcher sees the flow stopped), then seek back and let the flow go again.
+        self.app.flow_control.suspend()
+        self.stop_flow()
+        _rereads.add(task := asyncio.ensure_future(_read_again(self)))
+        task.add_done_callback(_rereads.discard)
+
+    return add_gap
+
+
+async def _read_again(consumer: Any) -> None:
+    await asyncio.sleep(0)  # the fetcher gives the held record up first
+    app = consumer.app
+    if app.rebalancing:
+        return  # the rebalance seeks every partition to its committed offset and resumes the flow
+    try:
+        await consumer.perform_seek()
+    finally:
+        app.flow_control.resume()
+        consumer.resume_flow()
+
+
+_faust_force_commit = Consumer.force_commit
+
+
+async def _flush_then_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
+    try:
+        await self.app.producer.flush()
+    except Exception as exc:  # the state did not land: committing now would skip it
+        log.warning("not committing offsets: the producer could not flush (%s: %s)", type(exc).__name__, exc)
+        return False
+    result: bool = await _faust_force_commit(self, *args, **kwargs)
+    return result
+
+
+def apply(compacted_topics: Collection[str]) -> None:
+    """`compacted_topics`: the topics whose offsets may have gaps (log compaction)."""
     AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
+    Consumer._add_gap = _gaps_only_where_compacted(frozenset(compacted_topics))  # type: ignore[method-assign]
+    Consumer.force_commit = _flush_then_commit  # type: ignore[method-assign]
