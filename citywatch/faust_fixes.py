@@ -57,24 +57,40 @@ _rereads: set[asyncio.Future[None]] = set()
 
 
 def _gaps_only_where_compacted(compacted: Collection[str]) -> Any:
+    read_again_from: dict[Any, int] = {}  # per partition: the jump already read again once
+
     async def add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
         if tp.topic in compacted:
             await _faust_add_gap(self, tp, offset_from, offset_to)
             return
+        if read_again_from.get(tp) == offset_from:  # reading again did not fill it: no such records
+            log.error("%s[%d]: offsets %d to %d are not in the log (removed by retention?); going on after "
+                      "them", tp.topic, tp.partition, offset_from, offset_to - 1)
+            await _faust_add_gap(self, tp, offset_from, offset_to)
+            return
+        read_again_from[tp] = offset_from
         log.warning("%s[%d]: offsets %d to %d were fetched but not delivered; reading again from the "
                     "committed offsets", tp.topic, tp.partition, offset_from, offset_to - 1)
         # Hold the record after the hole (its delivery waits on the flow control and is cancelled
         # when the fetcher sees the flow stopped), then seek back and let the flow go again.
         self.app.flow_control.suspend()
         self.stop_flow()
-        _rereads.add(task := asyncio.ensure_future(_read_again(self)))
+        _rereads.add(task := asyncio.ensure_future(_read_again(self, tp, offset_to)))
         task.add_done_callback(_rereads.discard)
 
     return add_gap
 
 
-async def _read_again(consumer: Any) -> None:
-    await asyncio.sleep(0)  # the fetcher gives the held record up first
+HELD_RECORD_WAIT_S = 5.0
+
+
+async def _read_again(consumer: Any, tp: Any, held: int) -> None:
+    """Once the fetcher has given up the held record (it then marks it read, which the seek
+    must come after), seek every partition back to its committed offset."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + HELD_RECORD_WAIT_S
+    while consumer._read_offset.get(tp) != held and loop.time() < until:  # noqa: ASYNC110 - Faust sets no event
+        await asyncio.sleep(0.01)
     app = consumer.app
     if app.rebalancing:
         return  # the rebalance seeks every partition to its committed offset and resumes the flow
