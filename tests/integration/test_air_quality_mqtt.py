@@ -4,6 +4,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from uuid import uuid4
 
@@ -11,12 +12,15 @@ import aiomqtt
 import pytest
 
 from citywatch.codecs import decode_event
+from citywatch.deadletter import DeadLetter
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
 from tests.kafka_helpers import dead_letters, drain
 from tests.unit.test_air_quality_push import AIRROHR
 
 pytestmark = pytest.mark.integration
+
+DEADLINE_S = 60.0
 
 
 async def test_mqtt_readings_reach_kafka(
@@ -53,11 +57,15 @@ sources:
         [sys.executable, "-m", "citywatch", "--config", str(config), "ingest", "--status-every", "0"],
         stderr=subprocess.PIPE, text=True)
     readings: list[object] = []
+    letters: list[DeadLetter] = []
+    deadline = time.monotonic() + DEADLINE_S
     try:
-        for _ in range(30):
+        # the retained messages arrive in any order: wait for all four outcomes, not the readings only
+        while time.monotonic() < deadline:
             raws = await drain(bootstrap, topics.name("readings"))
             readings = [decode_event("readings", raw) for raw in raws]
-            if len(readings) >= 2:
+            letters = await dead_letters(bootstrap, topics)
+            if len(readings) >= 2 and len(letters) >= 2:
                 break
             await asyncio.sleep(0.5)
     finally:
@@ -65,7 +73,6 @@ sources:
         _, stderr = process.communicate(timeout=30)
     sources = sorted(r.source_id for r in readings if isinstance(r, Reading))
     assert sources == ["aq-7", "aq-park"], stderr[-2000:]
-    letters = await dead_letters(bootstrap, topics)
     assert [letter.reason.split(":")[0] for letter in letters] == ["generic", "generic"]
     reasons = sorted(letter.reason for letter in letters)
     assert "not JSON" in reasons[0] + reasons[1] and any("JSON" in r for r in reasons)
