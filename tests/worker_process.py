@@ -40,6 +40,15 @@ class Worker:
             self.process.kill()
             self.process.wait()
 
+    def stops_within(self, bound_s: float) -> bool:
+        """SIGTERM, then whether the worker exited by itself within `bound_s`."""
+        assert self.process is not None
+        self.process.terminate()
+        started = time.monotonic()
+        while self.process.poll() is None and time.monotonic() - started < bound_s:
+            time.sleep(0.2)
+        return self.process.poll() is not None
+
     def check_alive(self) -> None:
         assert self.process is not None and self.process.poll() is None, self.log.read_text()[-3000:]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,8 @@ import asyncpg
 import pytest
 
 from citywatch.devservers.smtp import LocalSmtpServer
+from citywatch.infra.process import free_port
+from citywatch.infra.timescale import LocalTimescale
 from citywatch.publisher import KafkaPublisher
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
@@ -29,14 +32,16 @@ QUICK_NOTIFY = "attempts: 2, base_delay_s: 0.1, max_delay_s: 0.2, outbox_retry_e
 
 
 def worker_config(tmp: Path, run: str, bootstrap: str, dsn: str, smtp_port: int, *, sms: str = "",
-                  recipients: str = "ops: {email: ops@example.org}", notify: str = "") -> Path:
+                  recipients: str = "ops: {email: ops@example.org}", notify: str = "", name: str = "",
+                  partitions: int = 2) -> Path:
     """A worker's settings: email to the local SMTP server (and SMS where `sms` says how),
-    quick retries, and whatever `notify` adds (policies, outbox limits)."""
-    config = tmp / "citywatch.yaml"
+    quick retries, and whatever `notify` adds (policies, outbox limits). `name`: one of
+    several workers of the group, each with its own file and state folder."""
+    config = tmp / f"{name or 'citywatch'}.yaml"
     config.write_text(f"""
-broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: 2}}
+broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: {partitions}}}
 storage: {{dsn: "{dsn}", batch_size: 50, batch_window_s: 0.2}}
-infra: {{state_dir: "{tmp / 'state'}"}}
+infra: {{state_dir: "{tmp / (name or 'state')}"}}
 rules: {{paths: ["{tmp / 'rules'}"], reload_every_s: 1, tick_every_s: 0.5}}
 channels:
   email: {{host: 127.0.0.1, port: {smtp_port}, from_addr: citywatch@localhost, timeout_s: 2}}
@@ -64,6 +69,15 @@ def run() -> str:
 
 def smtp_port(server: LocalSmtpServer) -> int:
     return int(server.address.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+async def outage_database(tmp_path: Path) -> AsyncIterator[LocalTimescale]:
+    """A TimescaleDB of the test's own, started, to stop and start again (an outage)."""
+    database = LocalTimescale(tmp_path / "db", "127.0.0.1", free_port())
+    await asyncio.to_thread(database.start)
+    yield database
+    await asyncio.to_thread(database.remove)
 
 
 @pytest.fixture

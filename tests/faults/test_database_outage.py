@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from citywatch.devservers.smtp import LocalSmtpServer
-from citywatch.infra.process import free_port
 from citywatch.infra.timescale import LocalTimescale
 from citywatch.publisher import KafkaPublisher
 from tests.faults.conftest import (
@@ -35,9 +34,9 @@ SENSORS = 20
 
 async def test_alerts_are_notified_during_a_database_outage_and_nothing_is_lost(
     tmp_path: Path, bootstrap: str, run: str, smtp: LocalSmtpServer, publisher: KafkaPublisher,
+    outage_database: LocalTimescale,
 ) -> None:
-    database = LocalTimescale(tmp_path / "db", "127.0.0.1", free_port())
-    await asyncio.to_thread(database.start)
+    database = outage_database
     sources = [f"aq{i}-{run}" for i in range(SENSORS)]
     write_rule(tmp_path, run, sources)
     config = worker_config(tmp_path, run, bootstrap, database.dsn, smtp_port(smtp))
@@ -78,7 +77,6 @@ async def test_alerts_are_notified_during_a_database_outage_and_nothing_is_lost(
         worker.check_alive()
     finally:
         worker.stop()
-        await asyncio.to_thread(database.remove)
     assert len(mailed) == SENSORS and len(set(mailed)) == SENSORS
     assert mailed_message_ids(smtp) == mailed  # and nothing sent twice after the database returned
     assert await _dead_letter_count(tmp_path) == 0

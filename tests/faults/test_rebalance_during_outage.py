@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from pathlib import Path
 
 import pytest
 
 from citywatch.devservers.smtp import LocalSmtpServer
-from citywatch.infra.process import free_port
 from citywatch.infra.timescale import LocalTimescale
 from citywatch.publisher import KafkaPublisher
 from tests.faults.conftest import (
-    QUICK_NOTIFY,
     exactly,
     mailed_message_ids,
     now,
     reading,
     smtp_port,
+    worker_config,
     write_rule,
 )
 from tests.worker_process import Worker, until
@@ -38,22 +36,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 SENSORS = 8
 STOP_BOUND_S = 30.0
-
-
-def config(tmp: Path, name: str, run: str, bootstrap: str, dsn: str, port: int) -> Path:
-    path = tmp / f"{name}.yaml"
-    path.write_text(f"""
-broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: 2}}
-storage: {{dsn: "{dsn}", batch_size: 50, batch_window_s: 0.2}}
-infra: {{state_dir: "{tmp / name}"}}
-rules: {{paths: ["{tmp / 'rules'}"], reload_every_s: 1, tick_every_s: 0.5}}
-channels:
-  email: {{host: 127.0.0.1, port: {port}, from_addr: citywatch@localhost, timeout_s: 2}}
-recipients: {{ops: {{email: ops@example.org}}}}
-notify: {{{QUICK_NOTIFY}}}
-worker: {{loglevel: info}}
-""")
-    return path
 
 
 def assigned_readings(worker: Worker, run: str) -> str | None:
@@ -66,23 +48,14 @@ def assigned_readings(worker: Worker, run: str) -> str | None:
     return found.group(1) if found else None
 
 
-def stops_within(worker: Worker, bound_s: float) -> bool:
-    assert worker.process is not None
-    worker.process.terminate()
-    started = time.monotonic()
-    while worker.process.poll() is None and time.monotonic() - started < bound_s:
-        time.sleep(0.2)
-    return worker.process.poll() is not None
-
-
 async def test_a_database_outage_blocks_neither_a_rebalance_nor_a_stop(
     tmp_path: Path, bootstrap: str, run: str, smtp: LocalSmtpServer, publisher: KafkaPublisher,
+    outage_database: LocalTimescale,
 ) -> None:
-    database = LocalTimescale(tmp_path / "db", "127.0.0.1", free_port())
-    await asyncio.to_thread(database.start)
+    database = outage_database
     sources = [f"aq{i}-{run}" for i in range(SENSORS)]
     write_rule(tmp_path, run, sources)
-    first, second = (Worker(config(tmp_path, name, run, bootstrap, database.dsn, smtp_port(smtp)),
+    first, second = (Worker(worker_config(tmp_path, run, bootstrap, database.dsn, smtp_port(smtp), name=name),
                             tmp_path / f"{name}.log") for name in ("first", "second"))
     published = 0
 
@@ -115,7 +88,7 @@ async def test_a_database_outage_blocks_neither_a_rebalance_nor_a_stop(
         await until(f"{SENSORS} emails during the outage",
                     lambda: asyncio.sleep(0, len(mailed_message_ids(smtp)) >= SENSORS), second)
 
-        stopped = await asyncio.to_thread(stops_within, first, STOP_BOUND_S)
+        stopped = await asyncio.to_thread(first.stops_within, STOP_BOUND_S)
         assert stopped, f"SIGTERM did not stop a worker in {STOP_BOUND_S} s\n{first.log.read_text()[-3000:]}"
 
         await asyncio.to_thread(database.start)
@@ -127,4 +100,3 @@ async def test_a_database_outage_blocks_neither_a_rebalance_nor_a_stop(
     finally:
         first.stop()
         second.stop()
-        await asyncio.to_thread(database.remove)

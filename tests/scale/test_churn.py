@@ -23,6 +23,7 @@ from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.publisher import KafkaPublisher
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import Reading
+from tests.faults.conftest import worker_config
 from tests.worker_process import Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.scale]
@@ -38,22 +39,6 @@ sources: {{kinds: [sensor]}}
 condition: {{type: threshold, field: pm25, above: 50}}
 notify: [{{recipient: ops, channels: [email]}}]
 """
-
-
-def config(tmp: Path, name: str, run: str, bootstrap: str, dsn: str, smtp_port: int) -> Path:
-    path = tmp / f"{name}.yaml"
-    path.write_text(f"""
-broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: {PARTITIONS}}}
-storage: {{dsn: "{dsn}", batch_size: 50, batch_window_s: 0.2}}
-infra: {{state_dir: "{tmp / name}"}}
-rules: {{paths: ["{tmp / 'rules'}"], reload_every_s: 1, tick_every_s: 0.5}}
-channels:
-  email: {{host: 127.0.0.1, port: {smtp_port}, from_addr: citywatch@localhost, timeout_s: 2}}
-recipients: {{ops: {{email: ops@example.org}}}}
-notify: {{attempts: 2, base_delay_s: 0.1, max_delay_s: 0.2, outbox_retry_every_s: 1}}
-worker: {{loglevel: info}}
-""")
-    return path
 
 
 class City:
@@ -158,12 +143,7 @@ async def unsent(pool: asyncpg.Pool, run: str) -> str:
 
 
 def stop_in_bounded_time(worker: Worker) -> None:
-    assert worker.process is not None
-    worker.process.terminate()
-    started = time.monotonic()
-    while worker.process.poll() is None and time.monotonic() - started < STOP_BOUND_S:
-        time.sleep(0.2)
-    stopped = worker.process.poll() is not None
+    stopped = worker.stops_within(STOP_BOUND_S)
     if not stopped:
         worker.kill()
     assert stopped, f"SIGTERM did not stop the worker in {STOP_BOUND_S} s\n{worker.log.read_text()[-3000:]}"
@@ -178,8 +158,8 @@ async def test_workers_join_crash_and_leave_without_losing_or_repeating(
     with SIGTERM; or all three are restarted one after another (a rolling deploy)."""
     sensors, run = city
     port = int(smtp.address.rsplit(":", 1)[1])
-    workers = [Worker(config(tmp_path, name, run, bootstrap, dsn, port), tmp_path / f"{name}.log")
-               for name in ("w1", "w2", "w3")]
+    workers = [Worker(worker_config(tmp_path, run, bootstrap, dsn, port, name=name, partitions=PARTITIONS),
+                      tmp_path / f"{name}.log") for name in ("w1", "w2", "w3")]
     for worker in workers[:2] if churn == "join" else workers:
         worker.start()
     try:
