@@ -40,6 +40,8 @@ from typing import Any
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
+from citywatch.agents.progress import fetched_offset
+
 log = logging.getLogger(__name__)
 
 
@@ -89,7 +91,7 @@ async def _read_again(consumer: Any, tp: Any, held: int) -> None:
     must come after), seek every partition back to its committed offset."""
     loop = asyncio.get_running_loop()
     until = loop.time() + HELD_RECORD_WAIT_S
-    while consumer._read_offset.get(tp) != held and loop.time() < until:  # noqa: ASYNC110 - Faust sets no event
+    while fetched_offset(consumer, tp.topic, tp.partition) != held and loop.time() < until:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     app = consumer.app
     if app.rebalancing:

@@ -11,7 +11,7 @@ from typing import Any
 import faust
 
 from citywatch import metrics
-from citywatch.agents.policy import describe, keep_dead_letter, until_done
+from citywatch.agents.policy import GaveWay, describe, keep_dead_letter, until_done
 from citywatch.deadletter import DeadLetter, Headers
 from citywatch.runtime import Runtime
 from citywatch.settings import Settings
@@ -68,7 +68,7 @@ class AgentContext:
         agent that acknowledges by hand stops waiting out a transient failure then (GaveWay)."""
         return bool(self.app.rebalancing) or bool(self.app.should_stop)
 
-    def release(self, events: Sequence[Any]) -> None:
+    def release(self, events: Sequence[Any], agent: str, why: GaveWay) -> None:
         """Leave `events` unacknowledged without holding up a revoke. Faust's revoke (and its
         stop) waits until every message it delivered is acknowledged or no longer referenced;
         these are forgotten here, so the committed offset stays before them and the
@@ -77,7 +77,8 @@ class AgentContext:
         unacknowledged = consumer._unacked_messages  # no public way to forget one
         for event in events:
             unacknowledged.discard(event.message)
-        log.warning("%d messages left unacknowledged for the partitions' next owner", len(events))
+        log.warning("%s: %s; %d messages left unacknowledged for the partitions' next owner", agent, why,
+                    len(events))
 
     async def dead_letter(self, event: Any, reason: str, consumer: str) -> None:
         message = event.message

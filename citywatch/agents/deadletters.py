@@ -53,8 +53,7 @@ def register(ctx: AgentContext) -> None:
                 await isolating(rows, write, unstorable, NAME, "storing dead letters",
                                 give_way=ctx.giving_way)
             except GaveWay as reason:  # see store.py
-                log.warning("%s: %s", NAME, reason)
-                ctx.release(events)
+                ctx.release(events, NAME, reason)
                 continue
             for event in events:
                 await stream.ack(event)

@@ -135,8 +135,7 @@ def register(ctx: AgentContext) -> None:
                 except (RulesMessageError, PermanentFailure) as exc:
                     await ctx.dead_letter(event, str(exc), ARCHIVE)
                 except GaveWay as reason:
-                    log.warning("%s: %s", ARCHIVE, reason)
-                    ctx.release(events[done:])
+                    ctx.release(events[done:], ARCHIVE, reason)
                     break
                 await stream.ack(event)
 

@@ -9,7 +9,6 @@ the database is away does not wait for it: the batch is left to the partition's 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,8 +18,6 @@ from citywatch.agents.policy import GaveWay, isolating
 from citywatch.codecs import decode_event
 from citywatch.topics import TopicName
 from ingest.events import Event, EventFormatError
-
-log = logging.getLogger(__name__)
 
 NAME = "store"
 STORED: tuple[TopicName, ...] = ("readings", "detections", "alerts", "notifications", "telemetry", "acks")
@@ -52,8 +49,7 @@ def register(ctx: AgentContext) -> None:
             try:
                 await isolating(decoded, write, reject, NAME, "storing", give_way=ctx.giving_way)
             except GaveWay as reason:  # a rebalance or a stop while the database is away
-                log.warning("%s: %s", NAME, reason)
-                ctx.release(events)
+                ctx.release(events, NAME, reason)
                 continue
             for event in events:  # stored or dead-lettered, each one
                 await stream.ack(event)
