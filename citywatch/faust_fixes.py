@@ -1,4 +1,4 @@
-"""Three corrections to faust-streaming 0.15.3, applied by build_app.
+"""Four corrections to faust-streaming 0.15.3, applied by build_app.
 
 1. Never-committed partitions are read from their beginning.
 
@@ -28,17 +28,34 @@ messages whose table writes were still buffered reached the broker first; the pa
 next owner then recovered a table without those writes and started after the messages that
 made them, deciding again from older state (an alert resolved twice, at two event times,
 after a rolling restart).
+
+4. A message an agent will never acknowledge holds back the commit, not the revoke. Faust
+counts one reference per agent that a message is delivered to, and a revoke (or a stop)
+waits until every delivered message has none left. A copy that no agent will finish
+leaves a reference for ever: Faust's revoke clears the agents' queues (and cancels the
+puts waiting for room in them) without counting the copies it drops, its streams skip
+what they take while the flow is stopped without counting it either, and an agent that
+gives way (agents/policy.py GaveWay) leaves its batch. Once another agent had finished the
+same message (notify took an alert while store, behind it, still had it queued), the
+revoke or the stop waited for ever: the worker never rejoined its group, or did not stop
+(test_rebalance_during_outage, about 1 run in 4). Here such a copy is released:
+its reference is dropped without acknowledging it, and the commit stays below the lowest
+released offset of its partition until that partition is read again from its committed
+offset, so what it held is read again by the next owner, never committed over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types.tuples import ack_lock
+from mode.utils.queues import ThrowableQueue
 
 from citywatch.agents.progress import fetched_offset
 
@@ -99,7 +116,8 @@ async def _read_again(consumer: Any, tp: Any, held: int) -> None:
     try:
         await consumer.perform_seek()
     finally:
-        app.flow_control.resume()
+        app.flow_control.resume()  # clears the agents' queues: what they held is read again after the seek
+        _floors.pop(consumer, None)
         consumer.resume_flow()
 
 
@@ -116,8 +134,106 @@ async def _flush_then_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
     return result
 
 
+_floors: weakref.WeakKeyDictionary[Any, dict[Any, int]] = weakref.WeakKeyDictionary()
+"""Per consumer and partition: the lowest offset released since the partition was last
+read from its committed offset. Nothing at or after it is committed."""
+
+
+def release(consumer: Any, message: Any) -> None:
+    """One agent's copy of `message` will never be acknowledged: drop its reference without
+    acknowledging, and keep the commit of its partition below it."""
+    with ack_lock:
+        if message.acked:
+            return
+        floors = _floors.setdefault(consumer, {})
+        tp = message.tp
+        floors[tp] = min(floors.get(tp, message.offset), message.offset)
+        if message.decref() == 0:  # no other agent still holds it
+            message.acked = True  # done with, never recorded as acknowledged: no commit past it
+            consumer._unacked_messages.discard(message)
+
+
+_faust_new_offset = Consumer._new_offset
+
+
+def _new_offset_below_released(self: Any, tp: Any) -> int | None:
+    offset: int | None = _faust_new_offset(self, tp)
+    floor = _floors.get(self, {}).get(tp)
+    if offset is None or floor is None or offset <= floor:
+        return offset
+    committed = self._committed_offset[tp]
+    return floor if committed is None or floor > committed else None
+
+
+_faust_perform_seek = Consumer.perform_seek
+
+
+async def _seek_forgets_released(self: Any) -> None:
+    await _faust_perform_seek(self)
+    _floors.pop(self, None)  # every partition is read again from its committed offset
+
+
+def _release_copy(item: Any) -> None:
+    """`item`, taken from or meant for an agent's queue, will never be processed by it."""
+    message = getattr(item, "message", None)
+    app = getattr(item, "app", None)
+    if message is not None and app is not None and hasattr(message, "refcount"):
+        release(app.consumer, message)
+
+
+def _skipped_by_faust(item: Any) -> bool:
+    """Faust's stream skips an event taken while the flow is stopped or from an older
+    generation (faust/_cython/streams.pyx _prepare_event), without dropping its reference."""
+    message = getattr(item, "message", None)
+    app = getattr(item, "app", None)
+    if message is None or app is None or not hasattr(message, "generation_id"):
+        return False
+    return not app.flow_control.is_active() or bool(message.generation_id != app.consumer_generation_id)
+
+
+_mode_clear = ThrowableQueue.clear
+_mode_put = ThrowableQueue.put
+_mode_get = ThrowableQueue.get
+_mode_get_nowait = ThrowableQueue.get_nowait
+
+
+def _clear_releasing(self: Any) -> None:
+    dropped = list(self._queue)
+    _mode_clear(self)  # also cancels the puts waiting for room: _put_releasing releases theirs
+    for item in dropped:
+        _release_copy(item)
+
+
+async def _put_releasing(self: Any, item: Any) -> None:
+    try:
+        await _mode_put(self, item)
+    except asyncio.CancelledError:
+        _release_copy(item)
+        raise
+
+
+async def _get_releasing_skipped(self: Any) -> Any:
+    item = await _mode_get(self)
+    if _skipped_by_faust(item):
+        _release_copy(item)
+    return item
+
+
+def _get_nowait_releasing_skipped(self: Any) -> Any:
+    item = _mode_get_nowait(self)
+    if _skipped_by_faust(item):
+        _release_copy(item)
+    return item
+
+
 def apply(compacted_topics: Collection[str]) -> None:
     """`compacted_topics`: the topics whose offsets may have gaps (log compaction)."""
     AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
     Consumer._add_gap = _gaps_only_where_compacted(frozenset(compacted_topics))  # type: ignore[method-assign]
     Consumer.force_commit = _flush_then_commit  # type: ignore[method-assign]
+    Consumer._new_offset = _new_offset_below_released  # type: ignore[method-assign]
+    Consumer.perform_seek = _seek_forgets_released  # type: ignore[method-assign]
+    ThrowableQueue.clear = _clear_releasing  # type: ignore[method-assign]
+    ThrowableQueue.put = _put_releasing  # type: ignore[method-assign,assignment]
+    ThrowableQueue.get = _get_releasing_skipped  # type: ignore[method-assign]
+    ThrowableQueue.get_nowait = _get_nowait_releasing_skipped  # type: ignore[method-assign]

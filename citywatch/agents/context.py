@@ -10,7 +10,7 @@ from typing import Any
 
 import faust
 
-from citywatch import metrics
+from citywatch import faust_fixes, metrics
 from citywatch.agents.policy import GaveWay, describe, keep_dead_letter, until_done
 from citywatch.deadletter import DeadLetter, Headers
 from citywatch.runtime import Runtime
@@ -70,13 +70,13 @@ class AgentContext:
 
     def release(self, events: Sequence[Any], agent: str, why: GaveWay) -> None:
         """Leave `events` unacknowledged without holding up a revoke. Faust's revoke (and its
-        stop) waits until every message it delivered is acknowledged or no longer referenced;
-        these are forgotten here, so the committed offset stays before them and the
-        partition's next owner reads them again (at-least-once; the sinks are idempotent)."""
+        stop) waits until every agent a message was delivered to has acknowledged it; this
+        agent's copies are released instead (faust_fixes.release), so the committed offset
+        stays before them and the partition's next owner reads them again (at-least-once;
+        the sinks are idempotent)."""
         consumer: Any = self.app.consumer
-        unacknowledged = consumer._unacked_messages  # no public way to forget one
         for event in events:
-            unacknowledged.discard(event.message)
+            faust_fixes.release(consumer, event.message)
         log.warning("%s: %s; %d messages left unacknowledged for the partitions' next owner", agent, why,
                     len(events))
 

@@ -1,15 +1,20 @@
 """The corrections to Faust's consumer (citywatch/faust_fixes.py), on a stand-in consumer:
 a jump in delivered offsets is read again, not committed over, unless the topic is compacted
-or reading again could not fill it; and offsets are committed only after the producer
-flushed. The churn tests (tests/scale) exercise them on real workers."""
+or reading again could not fill it; offsets are committed only after the producer flushed;
+and a copy of a message that no agent will finish is released: it holds up no revoke and
+nothing is committed past it. The churn tests (tests/scale) exercise them on real workers."""
 
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from faust.types.tuples import Message
+from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
 from citywatch import faust_fixes
 
@@ -145,3 +150,139 @@ async def test_offsets_are_committed_only_after_the_producer_flushed(monkeypatch
     consumer.app.producer.fails = True
     assert await faust_fixes._flush_then_commit(consumer) is False  # no commit past unflushed state
     assert consumer.calls == ["flush", "commit"]
+
+
+def message(offset: int, agents: int, consumer: Any) -> Any:
+    """A delivered message, as the conductor leaves it: one reference per agent, tracked."""
+    delivered = Message("city.alerts", 1, offset, 0.0, 0, None, b"k", b"v", None)
+    delivered.incref(agents)
+    delivered.tracked = True
+    consumer._unacked_messages.add(delivered)
+    return delivered
+
+
+@dataclass
+class CommittingConsumer:
+    """What Faust's offset bookkeeping reads; `_new_offset` is Faust's own, as patched."""
+
+    _unacked_messages: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
+    _acked: defaultdict[Any, list[int]] = field(default_factory=lambda: defaultdict(list))
+    _acked_index: defaultdict[Any, set[int]] = field(default_factory=lambda: defaultdict(set))
+    _gap: defaultdict[Any, list[Any]] = field(default_factory=lambda: defaultdict(list))  # no compaction gaps
+    _committed_offset: defaultdict[Any, int | None] = field(default_factory=lambda: defaultdict(lambda: None))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def new_offset(self, tp: Any) -> int | None:
+        result: int | None = faust_fixes._new_offset_below_released(self, tp)
+        return result
+
+
+def test_a_released_copy_waits_for_the_other_agents_then_frees_the_message() -> None:
+    consumer = CommittingConsumer()
+    held = message(5, agents=2, consumer=consumer)  # store and notify
+    faust_fixes.release(consumer, held)  # store gives way
+    assert held.refcount == 1 and not held.acked and held in consumer._unacked_messages  # notify still on it
+    faust_fixes.release(consumer, held)  # a second copy that no agent will finish (a cleared queue)
+    assert held.refcount == 0 and held.acked and held not in consumer._unacked_messages
+    assert consumer._acked[held.tp] == []  # never recorded as acknowledged
+
+
+def test_nothing_is_committed_past_a_released_offset_until_it_is_read_again() -> None:
+    consumer = CommittingConsumer()
+    held = message(5, agents=1, consumer=consumer)
+    tp = held.tp
+    faust_fixes.release(consumer, held)
+    consumer._acked[tp] = [6, 7]  # later offsets that every agent finished (Faust's list after a revoke)
+    assert consumer.new_offset(tp) == 5  # Faust alone would commit 8: offset 5 lost
+    consumer._acked[tp], consumer._committed_offset[tp] = [6, 7], 5
+    assert consumer.new_offset(tp) is None  # already committed up to it
+    consumer._acked[tp] = [3, 4]
+    consumer._committed_offset[tp] = 3
+    assert consumer.new_offset(tp) == 5  # before the floor, Faust's answer
+
+
+async def test_a_seek_to_the_committed_offsets_lifts_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    consumer = CommittingConsumer()
+    held = message(5, agents=1, consumer=consumer)
+    tp = held.tp
+    faust_fixes.release(consumer, held)
+
+    async def faust_perform_seek(self: Any) -> None:
+        pass
+
+    monkeypatch.setattr(faust_fixes, "_faust_perform_seek", faust_perform_seek)
+    await faust_fixes._seek_forgets_released(consumer)
+    consumer._acked[tp] = [5, 6, 7]  # offset 5 read again and finished
+    assert consumer.new_offset(tp) == 8
+
+
+@dataclass
+class QueuedEvent:
+    message: Any
+    app: Any
+
+
+@dataclass
+class StreamingApp:
+    consumer: Any
+    flow_control: FlowControlEvent = field(
+        default_factory=lambda: FlowControlEvent(initially_suspended=False))
+    consumer_generation_id: int = 1
+
+
+def agent_queue(app: StreamingApp, maxsize: int = 0) -> ThrowableQueue[Any]:
+    return ThrowableQueue(maxsize=maxsize, flow_control=app.flow_control, clear_on_resume=True)
+
+
+def finished_by_another_agent(offset: int, consumer: Any) -> Any:
+    """Delivered to two agents (store and notify); notify acknowledged its copy."""
+    held = message(offset, agents=2, consumer=consumer)
+    held.generation_id = 1
+    held.decref()
+    return held
+
+
+def test_clearing_an_agent_s_queue_releases_the_copies_it_drops() -> None:
+    consumer = CommittingConsumer()
+    app = StreamingApp(consumer)
+    queue = agent_queue(app)
+    held = finished_by_another_agent(3, consumer)
+    queue.put_nowait(QueuedEvent(held, app))
+    queue.put_nowait("a value that is not an event")
+    faust_fixes._clear_releasing(queue)
+    assert queue.empty()
+    assert held.acked and held not in consumer._unacked_messages  # the revoke goes on
+    consumer._acked[held.tp] = [4, 5]
+    assert consumer.new_offset(held.tp) == 3  # and commits nothing past it
+
+
+async def test_a_put_that_a_clear_cancels_releases_its_copy() -> None:
+    consumer = CommittingConsumer()
+    app = StreamingApp(consumer)
+    queue = agent_queue(app, maxsize=1)
+    queue.put_nowait("a full queue")
+    held = finished_by_another_agent(3, consumer)
+    waiting = asyncio.ensure_future(faust_fixes._put_releasing(queue, QueuedEvent(held, app)))
+    await asyncio.sleep(0)  # waiting for room
+    faust_fixes._clear_releasing(queue)
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert held.acked and held not in consumer._unacked_messages
+
+
+async def test_what_a_stream_takes_while_the_flow_is_stopped_is_released() -> None:
+    consumer = CommittingConsumer()
+    app = StreamingApp(consumer)
+    queue = agent_queue(app)
+    current, stale, skipped = (finished_by_another_agent(offset, consumer) for offset in (3, 4, 5))
+    stale.generation_id = 0  # from before the rebalance
+    for held in (current, stale, skipped):
+        queue.put_nowait(QueuedEvent(held, app))
+    assert faust_fixes._get_nowait_releasing_skipped(queue).message is current
+    assert not current.acked  # processed by this agent as usual
+    assert (await faust_fixes._get_releasing_skipped(queue)).message is stale
+    app.flow_control.suspend()
+    assert faust_fixes._get_nowait_releasing_skipped(queue).message is skipped
+    assert stale.acked and skipped.acked
