@@ -10,7 +10,7 @@ from citywatch.settings import Settings
 from detectors.engine import DetectionEngine, ModelRuntime
 from detectors.registry import build_detector
 from detectors.scene import SceneSpec
-from detectors.snapshots import SnapshotStore
+from detectors.snapshots import SnapshotSink, SnapshotTaker
 from rules.base import SourceInfo
 from rules.model import Rule
 from rules.requirements import DetectionNeeds, detection_needs
@@ -26,8 +26,10 @@ def scene_for(settings: Settings, source_id: str) -> SceneSpec | None:
     )
 
 
-def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list) -> DetectionEngine:
-    """`rules` gives the current rule set (it changes on hot reload)."""
+def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list,
+                 snapshot_sink: SnapshotSink | None = None) -> DetectionEngine:
+    """`rules` gives the current rule set (it changes on hot reload); evidence snapshots go
+    to `snapshot_sink` (none without one, or when `pipelines.snapshots` is off)."""
     models = {
         spec.name: ModelRuntime(build_detector(spec), spec.batch_size, spec.max_wait_ms)
         for spec in settings.models
@@ -55,8 +57,8 @@ def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list)
         return detection_needs(rules(), source_id, info.kind or "camera", info)
 
     pipelines = settings.pipelines
-    folder = pipelines.snapshot_dir or settings.infra.state_dir / "snapshots"  # resolved() sets it
-    snapshots = SnapshotStore(folder, pipelines.snapshot_min_interval_s) if pipelines.snapshots else None
+    snapshots = (SnapshotTaker(snapshot_sink, pipelines.snapshot_min_interval_s)
+                 if pipelines.snapshots and snapshot_sink is not None else None)
     engine = DetectionEngine(models, settings.steps_for, lambda s: scene_for(settings, s), on_batch, on_skip,
                              demand_for=demand_for, snapshots=snapshots, on_shadow=on_shadow,
                              max_pixels=pipelines.max_frame_pixels)

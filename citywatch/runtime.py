@@ -1,6 +1,6 @@
 """The resources a worker's agents share: DB pool, writer, detectors, rules, dispatcher.
 
-Built once per process, lazily on first use (the agents call `ready()`), so a
+Built once per process, lazily on first use, so a
 worker that only stores never loads a model and one that only detects never needs
 SMTP credentials. Start-up problems (bad rule files, missing secrets) are reported
 loudly with their reasons.
@@ -22,10 +22,11 @@ from citywatch.publisher import Publisher
 from citywatch.rulebook import RuleBook
 from citywatch.settings import Settings
 from detectors.engine import DetectionEngine
+from detectors.snapshots import FolderSnapshots, SnapshotSink
 from notifier.acklinks import AckLinks
 from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, RetryPolicy
-from notifier.email import EmailChannel, SmtpConfig
+from notifier.email import EmailChannel, ImageLoader, SmtpConfig, read_image_file
 from notifier.log import NotificationLog, OutboxPolicy
 from notifier.senders import Sender
 from notifier.sms import SmsChannel, TwilioConfig
@@ -36,6 +37,7 @@ from rules.model import Rule
 from rules.reload import RuleDirectoryWatcher
 from storage.community import ensure_community_features
 from storage.migrate import migrate
+from storage.snapshots import PgSnapshots, event_id_of
 from storage.writer import EventWriter
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,9 @@ def check_channels(settings: Settings) -> None:
             "channels.webhook is configured but CITYWATCH_CHANNELS__WEBHOOK__SECRET is not set")
 
 
-def build_channels(settings: Settings) -> dict[str, Channel]:
-    """The configured channels; call inside the event loop (the twilio client opens a session)."""
+def build_channels(settings: Settings, load_image: ImageLoader = read_image_file) -> dict[str, Channel]:
+    """The configured channels; call inside the event loop (the twilio client opens a session).
+    `load_image` finds an alert's evidence snapshot for the email."""
     check_channels(settings)
     channels: dict[str, Channel] = {}
     email = settings.channels.email
@@ -68,7 +71,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
             host=email.host, port=email.port, from_addr=email.from_addr, username=email.username,
             password=email.password.get_secret_value() if email.password else None,
             use_tls=email.use_tls, start_tls=email.start_tls, timeout_s=email.timeout_s,
-        ))
+        ), load_image)
     sms = settings.channels.sms
     if sms is not None and sms.auth_token is not None:
         channels["sms"] = SmsChannel(TwilioConfig(
@@ -129,6 +132,7 @@ class Runtime:
         self._rule_engines: dict[Scope, RuleEngine] = {}
         self.sources = source_catalog(settings)
         self._channels: dict[str, Channel] = {}
+        self._snapshots = PgSnapshots(self.pool)
 
     async def pool(self) -> asyncpg.Pool:
         async with self._lock:
@@ -153,7 +157,7 @@ class Runtime:
     async def engine(self) -> DetectionEngine:
         async with self._lock:
             if self._engine is None:
-                engine = build_engine(self.settings, self.rules)
+                engine = build_engine(self.settings, self.rules, self.snapshot_sink())
                 await asyncio.to_thread(engine.load)
                 log.info("loaded models: %s", ", ".join(d.name for d in engine.detectors))
                 self._engine = engine
@@ -194,13 +198,26 @@ class Runtime:
             self._rule_engines[scope] = engine
         return engine
 
+    def snapshot_sink(self) -> SnapshotSink:
+        """Where evidence snapshots go: TimescaleDB (any host reads them) or a folder."""
+        pipelines = self.settings.pipelines
+        if pipelines.snapshot_store == "folder":
+            return FolderSnapshots(pipelines.snapshot_dir or self.settings.infra.state_dir / "snapshots")
+        return self._snapshots
+
+    async def load_snapshot(self, reference: str) -> bytes | None:
+        """The JPEG a detection's or alert's snapshot reference names, wherever it was kept."""
+        if event_id_of(reference) is not None:
+            return await self._snapshots.load(reference)
+        return await read_image_file(reference)
+
     async def dispatcher(self, notification_log: NotificationLog) -> Dispatcher:
         """The dispatcher over `notification_log` (the worker's is in Faust tables, so sending
         never waits for the database)."""
         if self._dispatcher is None:
             notify = self.settings.notify
             sms = self.settings.channels.sms
-            self._channels = build_channels(self.settings)
+            self._channels = build_channels(self.settings, self.load_snapshot)
             self._dispatcher = Dispatcher(
                 self._channels, self.settings.recipients, notification_log,
                 RetryPolicy(notify.attempts, notify.base_delay_s, notify.max_delay_s),

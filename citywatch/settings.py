@@ -337,6 +337,9 @@ class PipelinesSettings(Strict):
     tags: dict[str, list[StepSpec]] = Field(default_factory=dict)
     prune_by_rules: bool = Field(default=True, description="skip models no enabled rule needs for a source")
     snapshots: bool = Field(default=True, description="keep a JPEG with boxes for detections rules may use")
+    snapshot_store: Literal["database", "folder"] = Field(default="database", description=(
+        "where snapshots are kept: TimescaleDB (every worker and the console read them, on any host) "
+        "or snapshot_dir (one host, or a folder every host mounts)"))
     snapshot_dir: Path | None = Field(default=None, description="default: <infra.state_dir>/snapshots")
     snapshot_min_interval_s: float = Field(default=5.0, ge=0)
     max_frame_pixels: int = Field(

@@ -23,7 +23,7 @@ from detectors.decode import DEFAULT_MAX_PIXELS, decode_jpeg
 from detectors.events import Box, Detection, LineCrossing
 from detectors.scene import SceneSpec
 from detectors.scheduler import BatchObserver, BatchScheduler
-from detectors.snapshots import SnapshotStore
+from detectors.snapshots import SnapshotTaker
 from detectors.tracking import Tracker, iou
 from ingest.events import EventFormatError
 from ingest.frame_codec import Frame
@@ -90,7 +90,7 @@ class DetectionEngine:
         on_batch: BatchObserver | None = None,
         on_skip: SkipObserver | None = None,
         demand_for: Callable[[str], Demand | None] | None = None,
-        snapshots: SnapshotStore | None = None,
+        snapshots: SnapshotTaker | None = None,
         on_shadow: ShadowObserver | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
@@ -191,8 +191,8 @@ class DetectionEngine:
         relevant = event.model in demand.models or any(b.label in demand.classes for b in event.boxes)
         if not event.boxes or not relevant or not self.snapshots.due(event.source_id, event.time):
             return event
-        path = await asyncio.to_thread(self.snapshots.save, event, image)
-        return event.model_copy(update={"snapshot": path})
+        reference = await self.snapshots.take(event, image)
+        return event if reference is None else event.model_copy(update={"snapshot": reference})
 
     async def _shadow(self, step: StepSpec, image: Image, current: list[Box]) -> None:
         assert step.shadow is not None

@@ -48,7 +48,8 @@ class Detection(Event):
     boxes: tuple[Box, ...] = ()
     crossings: tuple[LineCrossing, ...] = ()
     inference_ms: float = Field(ge=0)
-    snapshot: str | None = Field(default=None, description="path or URL of a JPEG with the boxes drawn")
+    snapshot: str | None = Field(default=None, description=(
+        "reference to a JPEG with the boxes drawn: snapshot:<event id> (kept in TimescaleDB) or a file path"))
     position: GeoPoint | None = Field(default=None, description="where the frame was taken (a drone's)")
 
     def count(self, labels: frozenset[str], min_score: float = 0.0) -> int:

@@ -21,7 +21,7 @@ class Message:
     html: str | None = None
     thread_id: str | None = None  # one per alert: email threads its updates under it
     first_in_thread: bool = True
-    image: str | None = None  # a JPEG path shown inline (the evidence snapshot)
+    image: str | None = None  # the evidence snapshot's reference, shown inline (notifier/email.py)
     data: dict[str, Any] = field(default_factory=dict)  # the structured alert, for webhooks
 
 

@@ -5,11 +5,18 @@ other). Header values come partly from rule authors (the title) and partly from 
 they are sanitised, never fatal: a line break or control character becomes a space and a
 very long subject is shortened. A message that still cannot be built is a permanent
 delivery error for that one email, never an exception out of the channel.
+
+The evidence snapshot is shown inline when its loader finds it within
+`IMAGE_TIMEOUT_S`; a snapshot that is missing, too big, not a JPEG, or kept in a database
+that is down never stops or delays an email: it goes without the picture.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -19,7 +26,13 @@ import aiosmtplib
 
 from notifier.channels import DeliveryError, Message
 
+log = logging.getLogger(__name__)
+
 MAX_INLINE_IMAGE_BYTES = 2_000_000
+IMAGE_TIMEOUT_S = 2.0
+
+ImageLoader = Callable[[str], Awaitable[bytes | None]]
+"""The JPEG a snapshot reference names (None: there is none)."""
 MAX_SUBJECT_CHARS = 250
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -30,15 +43,25 @@ def header_value(text: str, limit: int = MAX_SUBJECT_CHARS) -> str:
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
-def _read_image(path: str | None) -> bytes | None:
-    """The snapshot's bytes, or None when there is none (a missing file never stops an email)."""
-    if not path:
-        return None
+async def read_image_file(path: str) -> bytes | None:
+    """A snapshot kept as a file (detectors/snapshots.py FolderSnapshots)."""
     try:
-        data = Path(path).read_bytes()
+        return await asyncio.to_thread(Path(path).read_bytes)
     except OSError:
         return None
-    return data if data.startswith(b"\xff\xd8") and len(data) <= MAX_INLINE_IMAGE_BYTES else None
+
+
+async def _inline_image(load: ImageLoader, reference: str | None) -> bytes | None:
+    if not reference:
+        return None
+    try:
+        data = await asyncio.wait_for(load(reference), IMAGE_TIMEOUT_S)
+    except Exception as exc:  # the picture is optional, the email is not
+        log.warning("the email goes without its snapshot %s: %s: %s", reference, type(exc).__name__, exc)
+        return None
+    if data is None or not data.startswith(b"\xff\xd8") or len(data) > MAX_INLINE_IMAGE_BYTES:
+        return None
+    return data
 
 
 @dataclass(frozen=True)
@@ -56,12 +79,14 @@ class SmtpConfig:
 class EmailChannel:
     name = "email"
 
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(self, config: SmtpConfig, load_image: ImageLoader = read_image_file) -> None:
         self.config = config
+        self.load_image = load_image
 
     async def send(self, address: str, message: Message) -> str:
+        image = await _inline_image(self.load_image, message.image) if message.html is not None else None
         try:
-            email, message_id = self._build(address, message)
+            email, message_id = self._build(address, message, image)
         except (ValueError, TypeError) as exc:
             raise DeliveryError(f"the email cannot be built: {exc}", permanent=True) from exc
         cfg = self.config
@@ -85,7 +110,7 @@ class EmailChannel:
             raise DeliveryError(f"SMTP delivery failed: {exc}") from exc
         return message_id
 
-    def _build(self, address: str, message: Message) -> tuple[EmailMessage, str]:
+    def _build(self, address: str, message: Message, image: bytes | None = None) -> tuple[EmailMessage, str]:
         cfg = self.config
         if _CONTROL.search(address):
             raise ValueError(f"the address {address!r} holds control characters")
@@ -107,7 +132,6 @@ class EmailChannel:
         email.set_content(message.text)
         if message.html is not None:
             email.add_alternative(message.html, subtype="html")
-            image = _read_image(message.image)
             if image is not None:
                 *_, html_part = email.iter_parts()  # text, then the HTML alternative
                 html_part.add_related(image, maintype="image", subtype="jpeg", cid="<snapshot>",

@@ -35,13 +35,15 @@ async def apply_retention(
     db: Connection, retention: dict[str, timedelta], now: datetime | None = None
 ) -> dict[str, int]:
     """Drop chunks older than each table's retention (or, with the community license,
-    ensure a retention policy does); returns chunks dropped per table."""
+    ensure a retention policy does); returns chunks dropped per table. Evidence snapshots
+    (storage/snapshots.py) follow the detections they illustrate."""
     if not await db.fetchval("SELECT pg_try_advisory_lock($1)", _LOCK_KEY):
         return {}  # another worker is on it
     try:
         unknown = sorted(set(retention) - set(DEFAULT_RETENTION))
         if unknown:
             raise ValueError(f"no retention for unknown tables {unknown}")
+        retention = {**retention, "snapshots": retention.get("detections", DEFAULT_RETENTION["detections"])}
         if await server_license(db) == COMMUNITY_LICENSE:
             changed = await ensure_retention_policies(db, retention)
             if changed:

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from citywatch.catalog import source_catalog
 from citywatch.console.auth import User, csrf_token, session_user
 from citywatch.settings import Settings
+from storage.snapshots import PgSnapshots, event_id_of
 
 
 def _evidence_file(folder: Path, path: str) -> Path | None:
@@ -111,12 +112,18 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
 
     @router.get("/snapshot")
     async def snapshot(path: str, request: Request) -> Response:
-        """Evidence images (as referenced by detections and alerts), only for signed-in users
-        and only from the snapshot folder."""
+        """Evidence images (as referenced by detections and alerts), only for signed-in users:
+        from TimescaleDB (`snapshot:<event id>`, whichever host took it), or from the snapshot
+        folder and nowhere else."""
         if await session_user(request) is None:
             raise HTTPException(401, "sign in first")
         from fastapi.responses import FileResponse
 
+        if event_id_of(path) is not None:
+            jpeg = await PgSnapshots(lambda: asyncio.sleep(0, request.app.state.pool)).load(path)
+            if jpeg is None:
+                raise HTTPException(404, "no such snapshot (retention may have removed it)")
+            return Response(jpeg, media_type="image/jpeg")
         folder = settings.pipelines.snapshot_dir or settings.infra.state_dir / "snapshots"
         resolved = await asyncio.to_thread(_evidence_file, folder, path)
         if resolved is None:

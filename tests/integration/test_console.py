@@ -21,7 +21,9 @@ from fastapi.testclient import TestClient
 from citywatch.console.app import create_app
 from citywatch.settings import Settings, load_settings
 from citywatch.topics import Topics, ensure_topics
+from detectors.events import Detection
 from rules.events import Alert
+from storage.snapshots import PgSnapshots
 from storage.writer import EventWriter
 from tests.console_helpers import PASSWORD, make_user, sign_in
 
@@ -174,6 +176,13 @@ async def test_every_page_renders_for_a_signed_in_user(
     image = client.get("/snapshot", params={"path": str(snapshot)})
     assert image.status_code == 200 and image.content == bus_jpg.read_bytes()  # noqa: ASYNC240
     assert client.get("/snapshot", params={"path": "/etc/passwd"}).status_code == 404
+    seen = Detection(source_id="cam-console", time=now, frame_event_id=uuid4(), model="yolo",
+                     model_version="8n", frame_width=810, frame_height=1080, inference_ms=1.0)
+    kept = await PgSnapshots(lambda: asyncio.sleep(0, pg_pool)).keep(seen, image.content)  # as a worker does
+    from_database = client.get("/snapshot", params={"path": kept})
+    assert from_database.status_code == 200 and from_database.content == image.content
+    assert from_database.headers["content-type"] == "image/jpeg"
+    assert client.get("/snapshot", params={"path": f"snapshot:{uuid4()}"}).status_code == 404
 
 
 async def test_rule_editing_needs_the_rule_editor_role_and_valid_yaml(

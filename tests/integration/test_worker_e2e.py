@@ -16,10 +16,14 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from email import message_from_bytes
+from email.policy import default as default_policy
 from pathlib import Path
 from uuid import uuid4
 
 import asyncpg
+import cv2
+import numpy as np
 import pytest
 
 from citywatch.devservers.smtp import LocalSmtpServer
@@ -29,6 +33,7 @@ from citywatch.publisher import KafkaPublisher
 from citywatch.topics import Topics, ensure_topics
 from ingest.events import FrameHeader
 from ingest.frame_codec import Frame, encode_frame
+from storage.snapshots import PgSnapshots
 from tests.kafka_helpers import dead_letters
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -153,9 +158,15 @@ async def test_worker_runs_the_whole_pipeline(
     assert any(c == "detect" and "corrupt JPEG" in r for c, r in reasons), reasons
     assert any(c == "store" and "invalid Reading" in r for c, r in reasons), reasons
     assert worker.returncode in (0, -signal.SIGTERM)
+    # evidence: kept in TimescaleDB (any worker or console reads it), shown inline in the email
     snapshot = await pg_pool.fetchval(
         "SELECT snapshot FROM detections WHERE source_id=$1 AND snapshot IS NOT NULL LIMIT 1", f"cam-{run}")
-    assert snapshot is not None and os.path.getsize(snapshot) > 1000  # noqa: ASYNC240 - evidence file
+    jpeg = await PgSnapshots(lambda: asyncio.sleep(0, pg_pool)).load(snapshot)
+    assert snapshot.startswith("snapshot:") and jpeg is not None and jpeg.startswith(b"\xff\xd8"), snapshot
+    assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is not None
     evidence = await pg_pool.fetchval(
         "SELECT evidence->>'snapshot' FROM alerts WHERE source_id=$1 AND state='fired' LIMIT 1", f"cam-{run}")
-    assert evidence is not None
+    assert evidence is not None and evidence.startswith("snapshot:")
+    email = message_from_bytes((smtp.store.mail_dir / mail["file"]).read_bytes(), policy=default_policy)
+    inline = [part.get_content() for part in email.walk() if part.get_content_type() == "image/jpeg"]
+    assert inline == [await PgSnapshots(lambda: asyncio.sleep(0, pg_pool)).load(evidence)]

@@ -4,9 +4,11 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 
 from detectors.base import Detector, Image
 from detectors.config import StepSpec, WhenSpec
@@ -139,7 +141,7 @@ async def test_yolo_tracks_people_in_vtest_with_stable_ids(yolo_onnx: Path, vtes
 
 
 async def test_models_no_rule_needs_are_not_run(tmp_path: Path) -> None:
-    from detectors.snapshots import SnapshotStore
+    from detectors.snapshots import FolderSnapshots, SnapshotTaker
     from rules.loader import parse_rules
     from rules.requirements import detection_needs
 
@@ -159,7 +161,7 @@ async def test_models_no_rule_needs_are_not_run(tmp_path: Path) -> None:
     engine = DetectionEngine(
         {"person": ModelRuntime(person), "cars": ModelRuntime(cars), "fall": ModelRuntime(fall)},
         lambda _: steps, demand_for=lambda source: detection_needs(rules, source, "camera"),
-        snapshots=SnapshotStore(tmp_path, min_interval_s=10))
+        snapshots=SnapshotTaker(FolderSnapshots(tmp_path), min_interval_s=10))
     first = await engine.run([frame("cam-1", seconds=0)])
     assert [d.model for d in first.detections] == ["person"]  # no rule wants cars or the fall model here
     second = await engine.run([frame("cam-2", seconds=0)])
@@ -172,6 +174,46 @@ async def test_models_no_rule_needs_are_not_run(tmp_path: Path) -> None:
     assert later.detections[0].snapshot is None
     assert next(d for d in second.detections if d.model == "fall").snapshot is not None
     assert next(d for d in second.detections if d.model == "person").snapshot is None
+
+
+class UnreachableStore:
+    """A snapshot sink whose database is down, or does not answer."""
+
+    def __init__(self, hangs: bool) -> None:
+        self.hangs, self.tries = hangs, 0
+
+    async def keep(self, detection: Any, jpeg: bytes) -> str:
+        self.tries += 1
+        if self.hangs:
+            await asyncio.Event().wait()
+        raise ConnectionRefusedError("database down")
+
+
+@pytest.mark.parametrize("hangs", [False, True])
+async def test_a_snapshot_store_that_is_away_costs_the_picture_not_the_detection(
+    hangs: bool, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from detectors import snapshots
+    from detectors.snapshots import SnapshotTaker
+    from rules.loader import parse_rules
+    from rules.requirements import detection_needs
+
+    rules = parse_rules("""
+- id: crowd
+  title: Crowd
+  sources: {ids: [cam-1]}
+  condition: {type: detection, classes: [person], min_count: 1}
+""", "rules.yaml")
+
+    monkeypatch.setattr(snapshots, "KEEP_TIMEOUT_S", 0.05)
+    store = UnreachableStore(hangs)
+    engine = DetectionEngine({"person": ModelRuntime(FakeModel("person", "person"))},
+                             lambda _: [StepSpec(model="person")],
+                             demand_for=lambda source: detection_needs(rules, source, "camera"),
+                             snapshots=SnapshotTaker(store, min_interval_s=0))
+    result = await engine.run([frame("cam-1", seconds=0)])
+    assert store.tries == 1 and [(d.model, d.snapshot) for d in result.detections] == [("person", None)]
+    await engine.close()
 
 
 async def test_shadow_model_agreement_is_recorded() -> None:
