@@ -8,9 +8,12 @@ the CPU the workers used meanwhile (/proc). The CPU per message is compared with
 worker's, measured in the same run (the goal: at most 1.2 times). Then, with two workers
 and readings flowing at `--rate` per second, a third joins, one is killed with -9, one
 leaves with SIGTERM: each pause is the longest time no reading was stored around the
-event. Prints one JSON object.
+event. Last, recovery against changelog size: a worker's rule state grows to `--keys`
+sensors (one table entry each), the worker stops, and a fresh one is timed from its start
+until it has read the changelog (its log) and until it stores a new reading; the smallest
+size, measured in the same run, is the baseline. Prints one JSON object.
 
-    .venv/bin/python -m bench.scale --workers 1,2,3,4 --messages 20000 --rate 200
+    .venv/bin/python -m bench.scale --workers 1,2,3,4 --messages 20000 --rate 200 --keys 1000,10000,40000
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.outage import count
 from bench.worker_process import start_worker, stop_worker
@@ -43,6 +48,13 @@ title: PM2.5 high
 sources: {kinds: [sensor]}
 condition: {type: threshold, field: pm25, above: 50}
 """
+PENDING_RULE = """
+id: pm-pending
+title: PM2.5 high for an hour
+sources: {kinds: [sensor]}
+condition: {type: threshold, field: pm25, above: 50, for: 1h}
+"""
+"""Every sensor above 50 is remembered, pending, for an hour: one rule-state entry per sensor."""
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 STORED = "SELECT count(*) FROM readings WHERE source_id LIKE $1"
 
@@ -64,7 +76,7 @@ class Group:
         (state / "rules").mkdir(parents=True, exist_ok=True)
         (state / "rules" / "pm.yaml").write_text(RULE)
 
-    def add(self) -> subprocess.Popen[bytes]:
+    def add(self, loglevel: str = "warn") -> subprocess.Popen[bytes]:
         name = f"w{len(self.workers)}"
         config = self.state / f"{name}.yaml"
         config.write_text(f"""
@@ -73,7 +85,7 @@ broker: {{url: "kafka://{self.bootstrap}", topic_prefix: {self.run}, app_id: {se
 storage: {{dsn: "{self.dsn}", batch_size: 2000, batch_window_s: 0.3}}
 infra: {{state_dir: "{self.state / name}"}}
 rules: {{paths: ["{self.state / 'rules'}"], tick_every_s: 1}}
-worker: {{loglevel: warn, run_sources: false}}
+worker: {{loglevel: {loglevel}, run_sources: false}}
 """)
         worker = start_worker(config, self.state / f"{name}.log")
         self.workers.append(worker)
@@ -182,18 +194,104 @@ async def pauses(state: Path, infra: LocalInfra, rate: float) -> dict[str, float
         group.stop()
 
 
-async def main(worker_counts: list[int], messages: int, rate: float) -> dict[str, object]:
+async def wait_records(bootstrap: str, topic: str, wanted: int, deadline_s: float = 600) -> int:
+    """The changelog's record count once it holds `wanted` keys (state is written after the
+    reading is stored)."""
+    started = time.monotonic()
+    while True:
+        records, keys = await changelog_records(bootstrap, topic)
+        if keys >= wanted:
+            return records
+        if time.monotonic() - started > deadline_s:
+            raise RuntimeError(f"{topic}: {keys} keys of {wanted} after {deadline_s} s")
+        await asyncio.sleep(1)
+
+
+async def changelog_records(bootstrap: str, topic: str) -> tuple[int, int]:
+    """Records and distinct keys in a changelog topic, read from its beginning (the local
+    broker's end offsets run a little behind, so they are not counted on)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records, keys = 0, set[bytes | None]()
+        while batches := await consumer.getmany(timeout_ms=1000, max_records=10000):
+            for batch in batches.values():
+                records += len(batch)
+                keys.update(record.key for record in batch)
+        return records, len(keys)
+    finally:
+        await consumer.stop()
+
+
+def log_moment(log: Path, text: str) -> datetime | None:
+    """The time stamp of the first log line holding `text` (Faust's `[YYYY-mm-dd HH:MM:SS,mmm]`)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if text in line and line.startswith("["):
+            return datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f")
+    return None
+
+
+async def recovery(state: Path, infra: LocalInfra, keys: int) -> dict[str, float]:
+    """A fresh worker's start against a rule state of `keys` entries (see the module)."""
+    run = f"sr{uuid4().hex[:6]}"
+    group = Group(state / run, infra, run)
+    (group.state / "rules" / "pm.yaml").write_text(PENDING_RULE)
+    await ensure_topics(group.bootstrap, Topics(run), partitions=PARTITIONS)
+    publisher = KafkaPublisher(group.bootstrap, Topics(run), 1 << 20)
+    await publisher.start()
+    try:
+        group.add()
+        now = datetime.now(UTC)
+        for i in range(keys):
+            source = f"k{i}-{run}"
+            await publisher.send("readings", source.encode(), Reading(
+                source_id=source, time=now, values={"pm25": 80.0}, units={"pm25": "ug/m3"}).to_json())
+        await wait_stored(group.dsn, run, keys)
+        await wait_records(group.bootstrap, f"{run}-rule-state-changelog", keys)
+        group.stop()
+        records, _ = await changelog_records(group.bootstrap, f"{run}-rule-state-changelog")
+        started, started_at = time.monotonic(), datetime.now()
+        fresh = group.add(loglevel="info")
+        log = group.state / f"w{len(group.workers) - 1}.log"
+        probe = f"probe-{run}"
+        await publisher.send("readings", probe.encode(), Reading(source_id=probe, time=datetime.now(UTC),
+                             values={"pm25": 10.0}, units={"pm25": "ug/m3"}).to_json())
+        await wait_stored(group.dsn, run, keys + 1)
+        ready_s = time.monotonic() - started
+        assert fresh.poll() is None
+        begun = log_moment(log, "Setting newly assigned partitions")
+        done = log_moment(log, "Recovery complete")
+        read_s = (done - begun).total_seconds() if begun and done else None
+        return {"keys": keys, "changelog_records": records,
+                "assigned_to_recovered_s": round(read_s, 2) if read_s is not None else -1.0,
+                "start_to_first_stored_s": round(ready_s, 2),
+                "start_to_assigned_s": round(((begun or started_at) - started_at).total_seconds(), 2)}
+    finally:
+        await publisher.stop()
+        group.stop()
+
+
+async def main(worker_counts: list[int], messages: int, rate: float, sizes: list[int]) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="cw-bench-scale-") as folder:
         state = Path(folder)
         infra = LocalInfra.create(state / "infra", "127.0.0.1", free_port(), free_port())
         infra.up()
         try:
             rows = [await throughput(state, infra, n, messages) for n in worker_counts]
-            single = next((r for r in rows if r["workers"] == 1), rows[0])
+            single = next((r for r in rows if r["workers"] == 1), rows[0] if rows else None)
             for row in rows:
+                assert single is not None
                 row["cpu_vs_single"] = round(row["cpu_ms_per_message"] / single["cpu_ms_per_message"], 2)
+            paused = await pauses(state, infra, rate) if rate else None
+            recoveries = [await recovery(state, infra, n) for n in sizes]
+            for row in recoveries:
+                row["start_vs_smallest"] = round(
+                    row["start_to_first_stored_s"] / recoveries[0]["start_to_first_stored_s"], 2)
             return {"partitions": PARTITIONS, "messages": messages, "cpu_count": os.cpu_count(),
-                    "throughput": rows, "pauses_with_2_workers": await pauses(state, infra, rate)}
+                    "throughput": rows, "pauses_with_2_workers": paused, "recovery": recoveries}
         finally:
             infra.down()
 
@@ -202,7 +300,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2,3,4", help="worker counts to measure, comma-separated")
     parser.add_argument("--messages", type=int, default=20000)
-    parser.add_argument("--rate", type=float, default=200, help="readings per second while pausing")
+    parser.add_argument("--rate", type=float, default=200,
+                        help="readings per second while pausing (0: skip the pauses)")
+    parser.add_argument("--keys", default="1000,10000,40000", help="rule-state sizes for the recovery bench")
     args = parser.parse_args()
-    counts = [int(n) for n in args.workers.split(",")]
-    print(json.dumps(asyncio.run(main(counts, args.messages, args.rate)), indent=2))
+    counts = [int(n) for n in args.workers.split(",") if n]
+    sizes = sorted(int(n) for n in args.keys.split(",") if n)
+    print(json.dumps(asyncio.run(main(counts, args.messages, args.rate, sizes)), indent=2))
