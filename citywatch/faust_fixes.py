@@ -173,22 +173,32 @@ async def _seek_forgets_released(self: Any) -> None:
     _floors.pop(self, None)  # every partition is read again from its committed offset
 
 
+def _delivered(item: Any) -> tuple[Any, Any] | None:
+    """The message and app of an event in an agent's queue; None for anything else."""
+    message, app = getattr(item, "message", None), getattr(item, "app", None)
+    if message is None or app is None or not hasattr(message, "refcount"):
+        return None
+    return message, app
+
+
 def _release_copy(item: Any) -> None:
     """`item`, taken from or meant for an agent's queue, will never be processed by it."""
-    message = getattr(item, "message", None)
-    app = getattr(item, "app", None)
-    if message is not None and app is not None and hasattr(message, "refcount"):
+    delivered = _delivered(item)
+    if delivered is not None:
+        message, app = delivered
         release(app.consumer, message)
 
 
-def _skipped_by_faust(item: Any) -> bool:
+def _release_if_skipped(item: Any) -> Any:
     """Faust's stream skips an event taken while the flow is stopped or from an older
-    generation (faust/_cython/streams.pyx _prepare_event), without dropping its reference."""
-    message = getattr(item, "message", None)
-    app = getattr(item, "app", None)
-    if message is None or app is None or not hasattr(message, "generation_id"):
-        return False
-    return not app.flow_control.is_active() or bool(message.generation_id != app.consumer_generation_id)
+    generation (faust/_cython/streams.pyx _prepare_event), without dropping its reference:
+    release it. Returns `item`."""
+    delivered = _delivered(item)
+    if delivered is not None:
+        message, app = delivered
+        if not app.flow_control.is_active() or message.generation_id != app.consumer_generation_id:
+            release(app.consumer, message)
+    return item
 
 
 _mode_clear = ThrowableQueue.clear
@@ -213,17 +223,11 @@ async def _put_releasing(self: Any, item: Any) -> None:
 
 
 async def _get_releasing_skipped(self: Any) -> Any:
-    item = await _mode_get(self)
-    if _skipped_by_faust(item):
-        _release_copy(item)
-    return item
+    return _release_if_skipped(await _mode_get(self))
 
 
 def _get_nowait_releasing_skipped(self: Any) -> Any:
-    item = _mode_get_nowait(self)
-    if _skipped_by_faust(item):
-        _release_copy(item)
-    return item
+    return _release_if_skipped(_mode_get_nowait(self))
 
 
 def apply(compacted_topics: Collection[str]) -> None:

@@ -200,9 +200,8 @@ class Runtime:
 
     def snapshot_sink(self) -> SnapshotSink:
         """Where evidence snapshots go: TimescaleDB (any host reads them) or a folder."""
-        pipelines = self.settings.pipelines
-        if pipelines.snapshot_store == "folder":
-            return FolderSnapshots(pipelines.snapshot_dir or self.settings.infra.state_dir / "snapshots")
+        if self.settings.pipelines.snapshot_store == "folder":
+            return FolderSnapshots(self.settings.snapshot_folder)
         return self._snapshots
 
     async def load_snapshot(self, reference: str) -> bytes | None:

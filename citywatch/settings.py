@@ -509,6 +509,12 @@ class Settings(Strict):
         return Directory(people=self.recipients, teams=notify.teams, schedules=notify.schedules,
                          policies=notify.policies)
 
+    @property
+    def snapshot_folder(self) -> Path:
+        """Where snapshot files go (`pipelines.snapshot_store: folder`) and are pruned and served
+        from: `pipelines.snapshot_dir`, which `resolved()` sets to <infra.state_dir>/snapshots."""
+        return self.pipelines.snapshot_dir or self.infra.state_dir / "snapshots"
+
     def steps_for(self, source_id: str) -> list[StepSpec]:
         pipelines = self.pipelines
         if source_id in pipelines.sources:

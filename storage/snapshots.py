@@ -38,6 +38,14 @@ class PgSnapshots:
     def __init__(self, pool: PoolProvider) -> None:
         self._pool = pool
 
+    @classmethod
+    def on(cls, pool: Any) -> PgSnapshots:
+        """Over a pool already open (the console's, a test's)."""
+        async def provide() -> Any:
+            return pool
+
+        return cls(provide)
+
     async def keep(self, detection: Detection, jpeg: bytes) -> str:
         pool = await self._pool()
         await pool.execute(

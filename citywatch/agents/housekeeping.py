@@ -148,8 +148,8 @@ def register(ctx: AgentContext) -> None:
             pool = await runtime.pool()
             async with pool.acquire() as connection:
                 dropped = await apply_retention(connection, settings.storage.retention)
-            folder = settings.pipelines.snapshot_dir or settings.infra.state_dir / "snapshots"
-            removed = await asyncio.to_thread(prune_files, folder, settings.storage.retention["detections"])
+            removed = await asyncio.to_thread(prune_files, settings.snapshot_folder,
+                                              settings.storage.retention["detections"])
             if any(dropped.values()) or removed:
                 log.info("retention: dropped chunks %s, removed %d snapshot files", dropped, removed)
         except Exception:

@@ -120,12 +120,11 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
         from fastapi.responses import FileResponse
 
         if event_id_of(path) is not None:
-            jpeg = await PgSnapshots(lambda: asyncio.sleep(0, request.app.state.pool)).load(path)
+            jpeg = await PgSnapshots.on(request.app.state.pool).load(path)
             if jpeg is None:
                 raise HTTPException(404, "no such snapshot (retention may have removed it)")
             return Response(jpeg, media_type="image/jpeg")
-        folder = settings.pipelines.snapshot_dir or settings.infra.state_dir / "snapshots"
-        resolved = await asyncio.to_thread(_evidence_file, folder, path)
+        resolved = await asyncio.to_thread(_evidence_file, settings.snapshot_folder, path)
         if resolved is None:
             raise HTTPException(404, "no such snapshot")
         return FileResponse(resolved, media_type="image/jpeg")

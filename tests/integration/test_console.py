@@ -178,7 +178,7 @@ async def test_every_page_renders_for_a_signed_in_user(
     assert client.get("/snapshot", params={"path": "/etc/passwd"}).status_code == 404
     seen = Detection(source_id="cam-console", time=now, frame_event_id=uuid4(), model="yolo",
                      model_version="8n", frame_width=810, frame_height=1080, inference_ms=1.0)
-    kept = await PgSnapshots(lambda: asyncio.sleep(0, pg_pool)).keep(seen, image.content)  # as a worker does
+    kept = await PgSnapshots.on(pg_pool).keep(seen, image.content)  # as a worker does
     from_database = client.get("/snapshot", params={"path": kept})
     assert from_database.status_code == 200 and from_database.content == image.content
     assert from_database.headers["content-type"] == "image/jpeg"

@@ -48,7 +48,7 @@ def bus_image(bus_jpg: Path) -> np.ndarray:
 
 
 def store(pool: asyncpg.Pool) -> PgSnapshots:
-    return PgSnapshots(lambda: asyncio.sleep(0, pool))
+    return PgSnapshots.on(pool)
 
 
 def smtp_channel(server: LocalSmtpServer, **kwargs: object) -> EmailChannel:

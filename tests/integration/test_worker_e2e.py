@@ -161,7 +161,7 @@ async def test_worker_runs_the_whole_pipeline(
     # evidence: kept in TimescaleDB (any worker or console reads it), shown inline in the email
     snapshot = await pg_pool.fetchval(
         "SELECT snapshot FROM detections WHERE source_id=$1 AND snapshot IS NOT NULL LIMIT 1", f"cam-{run}")
-    jpeg = await PgSnapshots(lambda: asyncio.sleep(0, pg_pool)).load(snapshot)
+    jpeg = await PgSnapshots.on(pg_pool).load(snapshot)
     assert snapshot.startswith("snapshot:") and jpeg is not None and jpeg.startswith(b"\xff\xd8"), snapshot
     assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR) is not None
     evidence = await pg_pool.fetchval(
@@ -169,4 +169,4 @@ async def test_worker_runs_the_whole_pipeline(
     assert evidence is not None and evidence.startswith("snapshot:")
     email = message_from_bytes((smtp.store.mail_dir / mail["file"]).read_bytes(), policy=default_policy)
     inline = [part.get_content() for part in email.walk() if part.get_content_type() == "image/jpeg"]
-    assert inline == [await PgSnapshots(lambda: asyncio.sleep(0, pg_pool)).load(evidence)]
+    assert inline == [await PgSnapshots.on(pg_pool).load(evidence)]
