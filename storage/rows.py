@@ -16,9 +16,15 @@ from rules.events import Alert, ResolveRequest
 
 @dataclass(frozen=True)
 class TableSpec:
+    """`once_per_event_id`: the event id alone identifies a row, whatever its time. An alert
+    transition is one (uuid5 of the alert and the transition), but two workers can both
+    compute it, at two event times, while a partition briefly has two owners in a rebalance;
+    the primary key (event_id, time) that a hypertable needs would then keep both."""
+
     table: str
     columns: tuple[str, ...]
     row: Callable[[Any], tuple[Any, ...]]
+    once_per_event_id: bool = False
 
 
 def _json(value: Any) -> str:
@@ -99,7 +105,7 @@ TABLES: dict[type[Event], TableSpec] = {
     Alert: TableSpec("alerts", (
         "time", "event_id", "alert_id", "rule_id", "state", "severity", "source_id", "title",
         "started_at", "resolved_at", "labels", "evidence", "group_key", "reminder", "muted", "route"),
-        _alert),
+        _alert, once_per_event_id=True),
     Notification: TableSpec("notifications", (
         "time", "event_id", "alert_id", "alert_state", "rule_id", "recipient", "channel",
         "address", "status", "attempts", "provider_id", "error", "step", "reminder"), _notification),

@@ -5,6 +5,11 @@ fastest way in. When a batch holds an event already stored (a redelivery after a
 a rebalance: at-least-once), that COPY fails as a whole on the primary key and the batch
 goes the careful way instead: COPY into a per-connection temporary staging table, then one
 `INSERT ... SELECT ... ON CONFLICT DO NOTHING`, so every event is stored exactly once.
+
+A table whose event id alone identifies a row (alert transitions: TableSpec.once_per_event_id)
+always goes the careful way, keeping the earliest of the copies of a batch and none that is
+stored already at another time; a transaction-scoped advisory lock per table makes that check
+and the insert one step for concurrent writers. Such tables are small (alerts, not readings).
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ class EventWriter:
 
     @staticmethod
     async def _write_table(connection: Connection, spec: TableSpec, items: list[Event]) -> int:
+        if spec.once_per_event_id:
+            return await _stage_and_insert(connection, spec, items, once_per_event_id=True)
         try:
             async with connection.transaction():
                 # a generator: rows are converted while the server ingests the ones already sent
@@ -80,16 +87,27 @@ class EventWriter:
             return len(items)
         except asyncpg.UniqueViolationError:
             pass  # some of these are stored already: the idempotent path below
-        records = [spec.row(item) for item in items]
-        stage = f"_stage_{spec.table}"
-        columns = ", ".join(spec.columns)
-        async with connection.transaction():
-            await connection.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {spec.table}) ON COMMIT DELETE ROWS"
-            )
-            await connection.copy_records_to_table(stage, records=records, columns=spec.columns)
-            status = await connection.execute(
-                f"INSERT INTO {spec.table} ({columns}) SELECT {columns} FROM {stage} "
-                "ON CONFLICT DO NOTHING"
-            )
-        return int(status.rsplit(" ", 1)[-1])
+        return await _stage_and_insert(connection, spec, items, once_per_event_id=False)
+
+
+async def _stage_and_insert(connection: Connection, spec: TableSpec, items: list[Event], *,
+                            once_per_event_id: bool) -> int:
+    """COPY into a temporary staging table, then insert what is not stored yet."""
+    stage = f"_stage_{spec.table}"
+    columns = ", ".join(spec.columns)
+    if once_per_event_id:
+        select = (f"SELECT DISTINCT ON (event_id) {columns} FROM {stage} s WHERE NOT EXISTS"
+                  f" (SELECT 1 FROM {spec.table} t WHERE t.event_id = s.event_id) ORDER BY event_id, time")
+    else:
+        select = f"SELECT {columns} FROM {stage}"
+    async with connection.transaction():
+        if once_per_event_id:
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"citywatch.{spec.table}")
+        await connection.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {spec.table}) ON COMMIT DELETE ROWS"
+        )
+        await connection.copy_records_to_table(stage, records=[spec.row(item) for item in items],
+                                               columns=spec.columns)
+        status = await connection.execute(
+            f"INSERT INTO {spec.table} ({columns}) {select} ON CONFLICT DO NOTHING")
+    return int(status.rsplit(" ", 1)[-1])

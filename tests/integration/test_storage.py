@@ -1,7 +1,7 @@
 """The writer, migrations and notification log against a real TimescaleDB."""
 
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import uuid4, uuid5
 
 import asyncpg
 import pytest
@@ -93,3 +93,27 @@ async def test_a_big_batch_split_over_connections_stores_each_event_once(pg_pool
         "SELECT count(*) AS rows, count(DISTINCT event_id) AS events FROM readings WHERE source_id = $1",
         source)
     assert counts is not None and (counts["rows"], counts["events"]) == (4000, 4000)
+
+
+async def test_an_alert_transition_is_stored_once_whatever_its_time(pg_pool: asyncpg.Pool) -> None:
+    """Two owners of one partition in a rebalance can both resolve an alert, at two event
+    times: one transition, one row (the earliest of a batch, or the one stored first)."""
+    now = datetime.now(UTC)
+    source = f"test-{uuid4()}"
+    alert_id = uuid4()
+
+    def resolved(at: datetime) -> Alert:
+        return Alert(source_id=source, time=at, alert_id=alert_id, rule_id="r", title="t",
+                     severity="critical", state="resolved", group_key=source,
+                     started_at=now - timedelta(hours=1), resolved_at=at,
+                     event_id=uuid5(alert_id, "resolved"))
+
+    fired = Alert(source_id=source, time=now - timedelta(hours=1), alert_id=alert_id, rule_id="r", title="t",
+                  severity="critical", state="fired", group_key=source, started_at=now - timedelta(hours=1),
+                  event_id=uuid5(alert_id, "fired"))
+    writer = EventWriter(pg_pool)
+    assert await writer.write([fired, resolved(now + timedelta(seconds=5)), resolved(now)]) == 2
+    assert await writer.write([resolved(now + timedelta(seconds=9))]) == 0
+    assert await writer.write([fired]) == 0
+    rows = await pg_pool.fetch("SELECT state, time FROM alerts WHERE alert_id=$1 ORDER BY time", alert_id)
+    assert [(r["state"], r["time"]) for r in rows] == [("fired", fired.time), ("resolved", now)]
