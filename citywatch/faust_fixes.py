@@ -1,4 +1,4 @@
-"""Four corrections to faust-streaming 0.15.3, applied by build_app.
+"""Five corrections to faust-streaming 0.15.3, applied by build_app.
 
 1. Never-committed partitions are read from their beginning.
 
@@ -42,6 +42,15 @@ revoke or the stop waited for ever: the worker never rejoined its group, or did 
 its reference is dropped without acknowledging it, and the commit stays below the lowest
 released offset of its partition until that partition is read again from its committed
 offset, so what it held is read again by the next owner, never committed over.
+
+5. Table recovery reads to the real end of each changelog. Faust reads a changelog until
+the offset the broker's ListOffsets gives, and that answer can run behind: the local broker
+(Tansu 0.6) answers the base offset of the partition's last batch plus one. Faust then ended
+its recovery before the rest of that batch, and applied those records later, whenever its
+buffer next filled or the next recovery flushed it: a worker that took over a partition
+decided from state without the last writes of its previous owner (the same alert resolved
+twice, at two event times), and the late flush could put older values over newer ones.
+Here the highwaters come from a fetch (topics.log_ends), whose high watermark is right.
 """
 
 from __future__ import annotations
@@ -52,12 +61,14 @@ import weakref
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types.tuples import ack_lock
 from mode.utils.queues import ThrowableQueue
 
 from citywatch.agents.progress import fetched_offset
+from citywatch.topics import log_ends
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +241,19 @@ def _get_nowait_releasing_skipped(self: Any) -> Any:
     return _release_if_skipped(_mode_get_nowait(self))
 
 
+async def _highwaters_from_a_fetch(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
+    consumer = self._ensure_consumer()
+    if self.consumer.in_transaction:
+        return {tp: consumer.last_stable_offset(tp) for tp in partitions}
+    probe = AIOKafkaConsumer(bootstrap_servers=consumer._client._bootstrap_servers, enable_auto_commit=False)
+    await probe.start()
+    try:
+        ends = await log_ends(probe, [TopicPartition(tp.topic, tp.partition) for tp in partitions])
+    finally:
+        await probe.stop()
+    return {tp: ends[TopicPartition(tp.topic, tp.partition)] for tp in partitions}
+
+
 def apply(compacted_topics: Collection[str]) -> None:
     """`compacted_topics`: the topics whose offsets may have gaps (log compaction)."""
     AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_beginning  # type: ignore[method-assign]
@@ -241,3 +265,4 @@ def apply(compacted_topics: Collection[str]) -> None:
     ThrowableQueue.put = _put_releasing  # type: ignore[method-assign,assignment]
     ThrowableQueue.get = _get_releasing_skipped  # type: ignore[method-assign]
     ThrowableQueue.get_nowait = _get_nowait_releasing_skipped  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._highwaters = _highwaters_from_a_fetch  # type: ignore[method-assign]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -100,6 +101,30 @@ async def _partitions(
             await asyncio.sleep(wait_for_topics_s)
         assigned += [TopicPartition(name, p) for p in partitions or ()]
     return assigned
+
+
+async def log_ends(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition],
+                   wait_s: float = 5.0) -> dict[TopicPartition, int]:
+    """Each partition's log end offset (the offset the next record will get), for a started,
+    group-less consumer (it is reassigned). A broker's ListOffsets answer can run behind:
+    Tansu 0.6 answers the base offset of the partition's last batch plus one, so a changelog
+    whose last batch held seven records looks six records short, and whoever reads "up to
+    the end" stops before them. A fetch from just before that answer returns the partition's
+    high watermark, which is right on every broker; the larger of the two is taken."""
+    ends = dict(await consumer.end_offsets(list(partitions))) if partitions else {}
+    pending = {tp for tp, end in ends.items() if end > 0}
+    if pending:
+        consumer.assign(sorted(pending))
+        for tp in pending:
+            consumer.seek(tp, ends[tp] - 1)
+        deadline = time.monotonic() + wait_s
+        while pending and time.monotonic() < deadline:
+            await consumer.getmany(*pending, timeout_ms=500, max_records=1)
+            for tp in list(pending):
+                if (high := consumer.highwater(tp)) is not None:
+                    ends[tp] = max(ends[tp], high)
+                    pending.discard(tp)
+    return ends
 
 
 async def follow_from_beginning(

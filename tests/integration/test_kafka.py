@@ -5,11 +5,11 @@ import dataclasses
 from uuid import uuid4
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from citywatch.deadletter import DeadLetter
 from citywatch.publisher import KafkaPublisher, publish_dead_letter
-from citywatch.topics import ALL_TOPICS, TopicLayoutError, Topics, ensure_topics
+from citywatch.topics import ALL_TOPICS, TopicLayoutError, Topics, ensure_topics, log_ends
 from citywatch.watch import TopicWatcher
 
 pytestmark = pytest.mark.integration
@@ -53,3 +53,26 @@ async def test_topics_publish_watch_and_dead_letters(bootstrap: str) -> None:
     finally:
         await watcher.stop()
         await publisher.stop()
+
+
+async def test_log_ends_count_the_records_of_the_last_batch(bootstrap: str) -> None:
+    """Tansu answers ListOffsets with the last batch's base offset + 1; a table recovery that
+    trusted it stopped before the rest of that batch (faust_fixes correction 5)."""
+    topic = f"t{uuid4().hex[:8]}-ends"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=50)
+    await producer.start()
+    try:
+        for size in (1, 5, 7):  # one batch each: the sends are queued before any is awaited
+            sent = [await producer.send(topic, b"v", key=b"k", partition=0) for _ in range(size)]
+            last = (await sent[-1]).offset
+    finally:
+        await producer.stop()
+    tp = TopicPartition(topic, 0)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        assert last == 12
+        assert (await log_ends(consumer, [tp]))[tp] == 13
+        assert await log_ends(consumer, []) == {}
+    finally:
+        await consumer.stop()
