@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -24,10 +25,21 @@ EXIT_STOP_TIMED_OUT = 70
 
 
 class BoundedStopWorker(faust.Worker):
-    def __init__(self, app: faust.App, *, stop_timeout_s: float, **kwargs: Any) -> None:
+    """`on_clean_stop`: called once the app has stopped without a crash (not after a timed-out
+    stop, which exits at once)."""
+
+    def __init__(self, app: faust.App, *, stop_timeout_s: float,
+                 on_clean_stop: Callable[[], object] | None = None, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.stop_timeout_s = stop_timeout_s
+        self.on_clean_stop = on_clean_stop
         self._deadline: threading.Timer | None = None
+
+    def _shutdown_loop(self) -> None:
+        crashed = self.crash_reason or getattr(self.app, "crash_reason", None)
+        if self.on_clean_stop is not None and not crashed:
+            self.on_clean_stop()
+        super()._shutdown_loop()
 
     def _schedule_shutdown(self, signal_: signal.Signals) -> None:
         if self._deadline is None:

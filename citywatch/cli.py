@@ -83,21 +83,32 @@ def worker(ctx: Context) -> None:
     from citywatch.bounded_worker import BoundedStopWorker
     from citywatch.metrics import serve
     from citywatch.runtime import ConfigurationError, check_channels
+    from citywatch.table_store import TableSlot, discard_stale, end_offsets_from
     from citywatch.topics import TopicLayoutError, Topics, ensure_topics
 
     settings = ctx.settings
+    broker = settings.broker
+    rocksdb = settings.worker.table_store == "rocksdb"
+    tables = TableSlot.claim(settings.infra.state_dir / "worker") if rocksdb else None
+
+    async def prepare() -> None:
+        # every topic, with the partition count the settings say (refused if they differ)
+        await ensure_topics(broker.bootstrap_servers, Topics(broker.topic_prefix), broker.partitions,
+                            broker.replication_factor)
+        if tables is not None and tables.open_for_work():
+            await discard_stale(tables, lambda table: f"{broker.app_id}-{table}-changelog",
+                                end_offsets_from(broker.bootstrap_servers))
+
     try:
         check_channels(settings)  # fail now, not on the first alert, if a secret is missing
-        # every topic, with the partition count the settings say (refused if they differ)
-        asyncio.run(ensure_topics(settings.broker.bootstrap_servers, Topics(settings.broker.topic_prefix),
-                                  settings.broker.partitions, settings.broker.replication_factor))
+        asyncio.run(prepare())
     except (ConfigurationError, TopicLayoutError) as exc:
         raise click.ClickException(str(exc)) from exc
-    app = build_app(settings)
+    app = build_app(settings, tables=tables)
     if settings.metrics.port is not None:
         serve(settings.metrics.host, settings.metrics.port)
-    BoundedStopWorker(app, loglevel=settings.worker.loglevel,
-                      stop_timeout_s=settings.worker.stop_timeout_s).execute_from_commandline()
+    BoundedStopWorker(app, loglevel=settings.worker.loglevel, stop_timeout_s=settings.worker.stop_timeout_s,
+                      on_clean_stop=tables.mark_clean if tables else None).execute_from_commandline()
 
 
 @main.command()
