@@ -35,7 +35,8 @@ def feed_item(event: Alert | AlertAck | AlertComment) -> dict[str, Any]:
     if isinstance(event, AlertAck):
         return {"type": "ack", "alert_id": str(event.alert_id), "by": event.by, "via": event.via,
                 "time": event.time.isoformat()}
-    return {"type": "alert", "alert_id": str(event.alert_id), "rule_id": event.rule_id, "state": event.state,
+    return {"type": "alert", "event_id": str(event.event_id), "alert_id": str(event.alert_id),
+            "rule_id": event.rule_id, "state": event.state,
             "severity": event.severity, "title": event.title, "group_key": event.group_key,
             "source_id": event.source_id, "time": event.time.isoformat(), "reminder": event.reminder,
             "muted": event.muted, "labels": event.labels}

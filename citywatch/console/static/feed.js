@@ -52,7 +52,12 @@
     return b;
   }
 
+  // One row per transition: two workers briefly sharing a partition in a rebalance can
+  // both publish one (same event id); the history stores it once, and so does the feed.
+  const shown = new Set();
   function addAlert(a) {
+    if (shown.has(a.event_id)) return;
+    shown.add(a.event_id);
     const row = document.createElement("tr");
     row.className = `alert-row sev-${a.severity} new`;
     Object.assign(row.dataset, { alertId: a.alert_id, severity: a.severity, rule: a.rule_id, area: a.source_id });
