@@ -1,7 +1,8 @@
 """Many workers, one city: workers join, crash, leave and are restarted one by one while
 readings flow and alerts are being notified. Each scenario asserts that the group keeps
 making progress (every published reading stored exactly once), that every alert transition
-is emailed exactly once, and that SIGTERM stops a worker in bounded time. Workers are
+is emailed exactly once and stored once, that each clock partition ticks once per interval
+(not once per worker), and that SIGTERM stops a worker in bounded time. Workers are
 separate processes on the real broker, TimescaleDB and SMTP server; three workers on 4
 partitions.
 """
@@ -18,6 +19,7 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.publisher import KafkaPublisher
@@ -30,6 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.scale]
 
 PARTITIONS = 4
 SENSORS = 8
+TICK_EVERY_S = 0.5  # rules.tick_every_s in tests.faults.conftest.worker_config
 STOP_BOUND_S = 30.0  # SIGTERM to exit, flushing what it can
 PROGRESS_DEADLINE_S = 120.0
 RULE = """
@@ -142,6 +145,34 @@ async def unsent(pool: asyncpg.Pool, run: str) -> str:
     return f"{len(rows)} transitions not sent: " + "; ".join(str(dict(r)) for r in rows[:8])
 
 
+async def ticks_per_partition(bootstrap: str, run: str) -> dict[int, list[int]]:
+    """The record time (ms) of every clock tick, by partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(Topics(run).name("clock"), p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        found: dict[int, list[int]] = {p: [] for p in range(PARTITIONS)}
+        while batches := await consumer.getmany(timeout_ms=2000, max_records=10_000):
+            for tp, records in batches.items():
+                found[tp.partition] += [r.timestamp for r in records]
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def assert_one_tick_per_partition_per_interval(bootstrap: str, run: str) -> None:
+    """Each partition's clock ticks once per interval, however many workers run: about
+    span / interval ticks, never a multiple of it. A rebalance may add or drop one (an old
+    and a new owner both tick), hence the slack; a tick per worker would triple the count."""
+    for partition, times in (await ticks_per_partition(bootstrap, run)).items():
+        assert times, f"clock partition {partition} never ticked"
+        intervals = (max(times) - min(times)) / 1000 / TICK_EVERY_S
+        assert len(times) <= 1.25 * intervals + 10, (
+            f"clock partition {partition}: {len(times)} ticks in {intervals:.0f} intervals")
+
+
 def stop_in_bounded_time(worker: Worker) -> None:
     stopped = worker.stops_within(STOP_BOUND_S)
     if not stopped:
@@ -177,6 +208,7 @@ async def test_workers_join_crash_and_leave_without_losing_or_repeating(
                 await sensors.report(8)
         await sensors.report(20)
         await assert_exactly_once(pg_pool, sensors, run, smtp, workers)
+        await assert_one_tick_per_partition_per_interval(bootstrap, run)
         for worker in workers:
             if worker.process is not None and worker.process.poll() is None:
                 stop_in_bounded_time(worker)
