@@ -205,11 +205,18 @@ async def test_hours_of_backlog_published_at_once_decide_as_their_replay(
         assert {a[1] for a in by_rule["silent"]} == {f"east-{run}"}  # the replay sees the gap in event time
         expected = by_rule["pm"] | by_rule["bursts"]
 
-        async def same() -> bool:
-            live = await live_alerts(pg_pool, run)
-            return {a for a in live if not a[0].startswith("silent-")} == expected
+        seen: set[tuple[Any, ...]] = set()
 
-        await until("the live alerts to equal the replay", same, worker)
+        async def same() -> bool:
+            seen.clear()
+            seen.update(a for a in await live_alerts(pg_pool, run) if not a[0].startswith("silent-"))
+            return seen == expected
+
+        try:
+            await until("the live alerts to equal the replay", same, worker)
+        except AssertionError as exc:
+            raise AssertionError(f"only live: {sorted(seen - expected, key=str)[:6]}; only replayed: "
+                                 f"{sorted(expected - seen, key=str)[:6]}\n{exc}") from None
         live_silent = {a for a in await live_alerts(pg_pool, run) if a[0].startswith("silent-")}
         assert live_silent == set()  # live, the data arrived without a pause: nobody was silent
     finally:
