@@ -41,20 +41,20 @@ resolve_after: 1s
 PM = """
 id: pm-{run}
 title: PM2.5 high for ten minutes
-sources: {{kinds: [sensor]}}
+sources: {{ids: [west-{run}, east-{run}]}}  # not kinds: the database holds other tests' sensors
 condition: {{type: threshold, field: pm25, above: 50, for: 10m}}
 resolve_after: 5m
 """
 BURSTS = """
 id: bursts-{run}
 title: Three PM2.5 peaks within half an hour
-sources: {{kinds: [sensor]}}
+sources: {{ids: [west-{run}, east-{run}]}}  # not kinds: the database holds other tests' sensors
 condition: {{type: frequency, of: {{type: threshold, field: pm25, above: 70}}, count: 3, within: 30m}}
 """
 SILENT = """
 id: silent-{run}
 title: Sensor silent
-sources: {{kinds: [sensor]}}
+sources: {{ids: [west-{run}, east-{run}]}}  # not kinds: the database holds other tests' sensors
 condition: {{type: absence, within: 5m}}
 """
 FIELDS = ("alert_id", "state", "time", "started_at", "resolved_at")
