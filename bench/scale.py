@@ -11,7 +11,8 @@ leaves with SIGTERM: each pause is the longest time no reading was stored around
 event. Last, recovery against changelog size: a worker's rule state grows to `--keys`
 sensors (one table entry each), the worker stops, and a fresh one is timed from its start
 until it has read the changelog (its log) and until it stores a new reading; the smallest
-size, measured in the same run, is the baseline. Prints one JSON object.
+size, measured in the same run, is the baseline; then that worker stops cleanly and starts
+again with its RocksDB table files, reading only the changelog's tail. Prints one JSON object.
 
     .venv/bin/python -m bench.scale --workers 1,2,3,4 --messages 20000 --rate 200 --keys 1000,10000,40000
 """
@@ -26,8 +27,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -90,6 +93,14 @@ worker: {{loglevel: {loglevel}, run_sources: false}}
         worker = start_worker(config, self.state / f"{name}.log")
         self.workers.append(worker)
         return worker
+
+    def restart(self, index: int) -> tuple[subprocess.Popen[bytes], Path]:
+        """Worker `index` again, with its state folder (its table files) and a log of its own."""
+        name = f"w{index}"
+        log = self.state / f"{name}-again.log"
+        worker = start_worker(self.state / f"{name}.yaml", log)
+        self.workers.append(worker)
+        return worker, log
 
     def alive(self) -> list[subprocess.Popen[bytes]]:
         return [w for w in self.workers if w.poll() is None]
@@ -234,8 +245,30 @@ def log_moment(log: Path, text: str) -> datetime | None:
     return None
 
 
-async def recovery(state: Path, infra: LocalInfra, keys: int) -> dict[str, float]:
-    """A fresh worker's start against a rule state of `keys` entries (see the module)."""
+async def timed_start(group: Group, start: Callable[[], tuple[subprocess.Popen[bytes], Path]],
+                      publisher: KafkaPublisher, stored: int) -> dict[str, float]:
+    """Start a worker and time it: until it has read the changelogs, and until it stores a
+    new reading (the `stored + 1`-th of the run)."""
+    started, started_at = time.monotonic(), datetime.now()
+    worker, log = start()
+    probe = f"probe{stored}-{group.run}"
+    await publisher.send("readings", probe.encode(), Reading(source_id=probe, time=datetime.now(UTC),
+                         values={"pm25": 10.0}, units={"pm25": "ug/m3"}).to_json())
+    await wait_stored(group.dsn, group.run, stored + 1)
+    ready_s = time.monotonic() - started
+    assert worker.poll() is None
+    begun = log_moment(log, "Setting newly assigned partitions")
+    done = log_moment(log, "Recovery complete")
+    read_s = (done - begun).total_seconds() if begun and done else None
+    return {"assigned_to_recovered_s": round(read_s, 2) if read_s is not None else -1.0,
+            "start_to_first_stored_s": round(ready_s, 2),
+            "start_to_assigned_s": round(((begun or started_at) - started_at).total_seconds(), 2)}
+
+
+async def recovery(state: Path, infra: LocalInfra, keys: int) -> dict[str, Any]:
+    """A worker's start against a rule state of `keys` entries (see the module): a fresh one
+    (no table files: the changelog from its beginning), then the same one again after a clean
+    stop (its RocksDB files: only the changelog's tail)."""
     run = f"sr{uuid4().hex[:6]}"
     group = Group(state / run, infra, run)
     (group.state / "rules" / "pm.yaml").write_text(PENDING_RULE)
@@ -253,22 +286,15 @@ async def recovery(state: Path, infra: LocalInfra, keys: int) -> dict[str, float
         await wait_records(group.bootstrap, f"{run}-rule-state-changelog", keys)
         group.stop()
         records, _ = await changelog_records(group.bootstrap, f"{run}-rule-state-changelog")
-        started, started_at = time.monotonic(), datetime.now()
-        fresh = group.add(loglevel="info")
-        log = group.state / f"w{len(group.workers) - 1}.log"
-        probe = f"probe-{run}"
-        await publisher.send("readings", probe.encode(), Reading(source_id=probe, time=datetime.now(UTC),
-                             values={"pm25": 10.0}, units={"pm25": "ug/m3"}).to_json())
-        await wait_stored(group.dsn, run, keys + 1)
-        ready_s = time.monotonic() - started
-        assert fresh.poll() is None
-        begun = log_moment(log, "Setting newly assigned partitions")
-        done = log_moment(log, "Recovery complete")
-        read_s = (done - begun).total_seconds() if begun and done else None
-        return {"keys": keys, "changelog_records": records,
-                "assigned_to_recovered_s": round(read_s, 2) if read_s is not None else -1.0,
-                "start_to_first_stored_s": round(ready_s, 2),
-                "start_to_assigned_s": round(((begun or started_at) - started_at).total_seconds(), 2)}
+
+        def fresh() -> tuple[subprocess.Popen[bytes], Path]:
+            worker = group.add(loglevel="info")
+            return worker, group.state / f"w{len(group.workers) - 1}.log"
+
+        first = await timed_start(group, fresh, publisher, keys)
+        group.stop()
+        again = await timed_start(group, lambda: group.restart(1), publisher, keys + 1)
+        return {"keys": keys, "changelog_records": records, "fresh": first, "restart_with_files": again}
     finally:
         await publisher.stop()
         group.stop()
@@ -287,9 +313,10 @@ async def main(worker_counts: list[int], messages: int, rate: float, sizes: list
                 row["cpu_vs_single"] = round(row["cpu_ms_per_message"] / single["cpu_ms_per_message"], 2)
             paused = await pauses(state, infra, rate) if rate else None
             recoveries = [await recovery(state, infra, n) for n in sizes]
-            for row in recoveries:
-                row["start_vs_smallest"] = round(
-                    row["start_to_first_stored_s"] / recoveries[0]["start_to_first_stored_s"], 2)
+            smallest = recoveries[0]["fresh"]["start_to_first_stored_s"] if recoveries else 1.0
+            for result in recoveries:
+                for timing in (result["fresh"], result["restart_with_files"]):
+                    timing["start_vs_smallest_fresh"] = round(timing["start_to_first_stored_s"] / smallest, 2)
             return {"partitions": PARTITIONS, "messages": messages, "cpu_count": os.cpu_count(),
                     "throughput": rows, "pauses_with_2_workers": paused, "recovery": recoveries}
         finally:
