@@ -76,6 +76,7 @@ class Group:
         self.bootstrap = f"127.0.0.1:{infra.broker.port}"
         self.dsn = infra.database.dsn
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.table_store = "memory"
         (state / "rules").mkdir(parents=True, exist_ok=True)
         (state / "rules" / "pm.yaml").write_text(RULE)
 
@@ -88,7 +89,7 @@ broker: {{url: "kafka://{self.bootstrap}", topic_prefix: {self.run}, app_id: {se
 storage: {{dsn: "{self.dsn}", batch_size: 2000, batch_window_s: 0.3}}
 infra: {{state_dir: "{self.state / name}"}}
 rules: {{paths: ["{self.state / 'rules'}"], tick_every_s: 1}}
-worker: {{loglevel: {loglevel}, run_sources: false}}
+worker: {{loglevel: {loglevel}, run_sources: false, table_store: {self.table_store}}}
 """)
         worker = start_worker(config, self.state / f"{name}.log")
         self.workers.append(worker)
@@ -271,6 +272,7 @@ async def recovery(state: Path, infra: LocalInfra, keys: int) -> dict[str, Any]:
     stop (its RocksDB files: only the changelog's tail)."""
     run = f"sr{uuid4().hex[:6]}"
     group = Group(state / run, infra, run)
+    group.table_store = "rocksdb"  # the restart reads its files (fresh starts read the changelog anyway)
     (group.state / "rules" / "pm.yaml").write_text(PENDING_RULE)
     await ensure_topics(group.bootstrap, Topics(run), partitions=PARTITIONS)
     publisher = KafkaPublisher(group.bootstrap, Topics(run), 1 << 20)

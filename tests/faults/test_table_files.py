@@ -21,7 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 async def test_table_files_are_kept_after_a_clean_stop_and_discarded_after_a_crash(
     tmp_path: Path, bootstrap: str, dsn: str, run: str, smtp: LocalSmtpServer, publisher: KafkaPublisher,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("CITYWATCH_WORKER__TABLE_STORE", "rocksdb")  # the worker inherits it
     watched, *sentinels = [f"aq{i}-{run}" for i in range(3)]
     write_rule(tmp_path, run, [watched, *sentinels])
     worker = Worker(worker_config(tmp_path, run, bootstrap, dsn, smtp_port(smtp)), tmp_path / "worker.log")
