@@ -10,8 +10,9 @@ partitions.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,11 +20,11 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.publisher import KafkaPublisher
-from citywatch.topics import Topics, ensure_topics
+from citywatch.topics import Topics, ensure_topics, log_ends
 from ingest.events import Reading
 from tests.faults.conftest import worker_config
 from tests.worker_process import Worker
@@ -145,21 +146,47 @@ async def unsent(pool: asyncpg.Pool, run: str) -> str:
     return f"{len(rows)} transitions not sent: " + "; ".join(str(dict(r)) for r in rows[:8])
 
 
-async def ticks_per_partition(bootstrap: str, run: str) -> dict[int, list[int]]:
-    """The record time (ms) of every clock tick, by partition."""
+async def read_topic(bootstrap: str, topic: str) -> dict[int, list[ConsumerRecord[bytes, bytes]]]:
+    """Every record of a topic up to its end as of now, by partition (the clock keeps ticking:
+    reading until nothing comes would never end)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(Topics(run).name("clock"), p) for p in range(PARTITIONS)]
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        ends = await log_ends(consumer, partitions)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        found: dict[int, list[int]] = {p: [] for p in range(PARTITIONS)}
-        while batches := await consumer.getmany(timeout_ms=2000, max_records=10_000):
-            for tp, records in batches.items():
-                found[tp.partition] += [r.timestamp for r in records]
+        found: dict[int, list[ConsumerRecord[bytes, bytes]]] = {p: [] for p in range(PARTITIONS)}
+        left = {tp for tp in partitions if ends[tp] > 0}
+        deadline = time.monotonic() + PROGRESS_DEADLINE_S
+        while left and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(*left, timeout_ms=1000, max_records=10_000)).items():
+                found[tp.partition] += [r for r in records if r.offset < ends[tp]]
+                if records and records[-1].offset >= ends[tp] - 1:
+                    left.discard(tp)
+        assert not left, f"{topic}: {sorted(left)} not read to their end in {PROGRESS_DEADLINE_S} s"
         return found
     finally:
         await consumer.stop()
+
+
+async def ticks_per_partition(bootstrap: str, run: str) -> dict[int, list[int]]:
+    """The record time (ms) of every clock tick, by partition."""
+    found = await read_topic(bootstrap, Topics(run).name("clock"))
+    return {partition: [r.timestamp for r in records] for partition, records in found.items()}
+
+
+async def assert_each_transition_decided_once(bootstrap: str, run: str) -> None:
+    """A transition published again (a record read twice after a crash) is normal; published
+    at two event times it was decided twice, from two states: a worker that took over a
+    partition without its previous owner's last table writes."""
+    times: dict[str, set[str]] = defaultdict(set)
+    for records in (await read_topic(bootstrap, Topics(run).name("alerts"))).values():
+        for record in records:
+            alert = json.loads(record.value or b"{}")
+            times[f"{alert['alert_id']} {alert['state']}"].add(alert["time"])
+    twice = {key: sorted(at) for key, at in times.items() if len(at) > 1}
+    assert not twice, f"{len(twice)} transitions decided at two event times: {list(twice.items())[:4]}"
 
 
 async def assert_one_tick_per_partition_per_interval(bootstrap: str, run: str) -> None:
@@ -209,6 +236,7 @@ async def test_workers_join_crash_and_leave_without_losing_or_repeating(
         await sensors.report(20)
         await assert_exactly_once(pg_pool, sensors, run, smtp, workers)
         await assert_one_tick_per_partition_per_interval(bootstrap, run)
+        await assert_each_transition_decided_once(bootstrap, run)
         for worker in workers:
             if worker.process is not None and worker.process.poll() is None:
                 stop_in_bounded_time(worker)
