@@ -24,6 +24,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import numpy as np
+from pydantic import SecretStr
 
 from bench.worker_process import start_worker, stop_worker
 from citywatch.devservers.smtp import LocalSmtpServer
@@ -33,8 +34,9 @@ from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
 from citywatch.topics import Topics, ensure_topics
 from notifier.channels import Message
-from notifier.email import EmailChannel, SmtpConfig
-from notifier.sms import SmsChannel, TwilioConfig
+from notifier.email import EmailChannel
+from notifier.settings import SmtpSettings, TwilioSettings
+from notifier.sms import SmsChannel
 from rules.events import Alert
 from rules.model import NotifyTarget
 
@@ -65,9 +67,10 @@ worker: {{run_sources: false, loglevel: warn}}
 
 
 async def bare_channels(smtp: LocalSmtpServer, twilio: LocalTwilioEndpoint, count: int) -> dict[str, object]:
-    email = EmailChannel(SmtpConfig("127.0.0.1", int(smtp.address.rsplit(":", 1)[1]), "citywatch@localhost"))
-    sms = SmsChannel(TwilioConfig(SID, TOKEN, "+15005550006", api_base_url=twilio.base_url,
-                                  segments_per_s=1000))
+    email = EmailChannel(SmtpSettings(host="127.0.0.1", port=int(smtp.address.rsplit(":", 1)[1]),
+                                      from_addr="citywatch@localhost"))
+    sms = SmsChannel(TwilioSettings(account_sid=SID, auth_token=SecretStr(TOKEN), from_number="+15005550006",
+                                    api_base_url=twilio.base_url, segments_per_s=1000))
     email_times, sms_times = [], []
     try:
         for i in range(count):

@@ -26,11 +26,10 @@ from detectors.snapshots import FolderSnapshots, SnapshotSink
 from notifier.acklinks import AckLinks
 from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, RetryPolicy
-from notifier.email import EmailChannel, ImageLoader, SmtpConfig, read_image_file
+from notifier.email import EmailChannel, ImageLoader, read_image_file
 from notifier.log import NotificationLog, OutboxPolicy
-from notifier.senders import Sender
-from notifier.sms import SmsChannel, TwilioConfig
-from notifier.webhook import WebhookChannel, WebhookConfig
+from notifier.sms import SmsChannel
+from notifier.webhook import WebhookChannel
 from rules.engine import RuleEngine, Scope
 from rules.library import LibraryChange, RuleLibrary
 from rules.model import Rule
@@ -65,26 +64,13 @@ def build_channels(settings: Settings, load_image: ImageLoader = read_image_file
     `load_image` finds an alert's evidence snapshot for the email."""
     check_channels(settings)
     channels: dict[str, Channel] = {}
-    email = settings.channels.email
+    email, sms, webhook = settings.channels.email, settings.channels.sms, settings.channels.webhook
     if email is not None:
-        channels["email"] = EmailChannel(SmtpConfig(
-            host=email.host, port=email.port, from_addr=email.from_addr, username=email.username,
-            password=email.password.get_secret_value() if email.password else None,
-            use_tls=email.use_tls, start_tls=email.start_tls, timeout_s=email.timeout_s,
-        ), load_image)
-    sms = settings.channels.sms
+        channels["email"] = EmailChannel(email, load_image)
     if sms is not None and sms.auth_token is not None:
-        channels["sms"] = SmsChannel(TwilioConfig(
-            account_sid=sms.account_sid, auth_token=sms.auth_token.get_secret_value(),
-            from_number=sms.from_number, api_base_url=sms.api_base_url,
-            status_callback=sms.status_callback, segments_per_s=sms.segments_per_s,
-            more_senders=tuple(Sender(s.number, s.segments_per_s) for s in sms.more_senders),
-            validity_period_s=sms.validity_period_s,
-        ))
-    webhook = settings.channels.webhook
+        channels["sms"] = SmsChannel(sms)
     if webhook is not None and webhook.secret is not None:
-        secret = webhook.secret.get_secret_value()
-        channels["webhook"] = WebhookChannel(WebhookConfig(secret, webhook.timeout_s))
+        channels["webhook"] = WebhookChannel(webhook)
     return channels
 
 

@@ -16,15 +16,11 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -34,8 +30,9 @@ from detectors.config import ModelSpec, StepSpec
 from detectors.decode import DEFAULT_MAX_PIXELS
 from detectors.engine import validate_steps
 from ingest.events import SOURCE_ID_PATTERN
-from notifier.oncall import OnCallSchedule
-from notifier.people import Directory, EscalationPolicy, Person, Team
+from ingest.settings_base import Secret, SigningKey, Strict, secret_paths
+from notifier.people import Directory, Person
+from notifier.settings import ChannelsSettings, NotifySettings
 from rules.timekeeping import AllowedLateness
 from rules.yaml_source import (
     SourceError,
@@ -50,46 +47,11 @@ from storage.retention import DEFAULT_RETENTION
 ENV_PREFIX = "CITYWATCH_"
 # Variables that steer loading itself, not settings keys.
 LOADER_VARIABLES = {"CITYWATCH_CONFIG", "CITYWATCH_SECRETS_FILE"}
-SECRET_KEYS = {
-    ("channels", "email", "password"), ("channels", "sms", "auth_token"), ("sources", "mqtt", "password"),
-    ("channels", "webhook", "secret"), ("console", "ack_secret"), ("console", "session_secret"),
-}
 DEFAULT_CONFIG = Path("citywatch.yaml")
 
 
 class SettingsError(ValueError):
     """Settings cannot be loaded; the message names each bad key and where it came from."""
-
-
-PLACEHOLDERS = ("change-me", "changeme", "change_me", "your-", "placeholder", "example", "xxxx", "todo")
-MIN_KEY_CHARS = 32
-
-
-def _not_placeholder(value: SecretStr | None) -> SecretStr | None:
-    """A secret copied from an example file unchanged is refused: better no start than a
-    console anybody who read the example can sign cookies for."""
-    if value is not None:
-        text = value.get_secret_value().strip().lower()
-        if not text or any(mark in text for mark in PLACEHOLDERS) or text in ("secret", "password", "token"):
-            raise ValueError("is a placeholder: set a real value (environment or secrets file)")
-    return value
-
-
-def _strong_key(value: SecretStr | None) -> SecretStr | None:
-    """A key we sign with (cookies, acknowledgement links, webhooks): long and not a placeholder."""
-    value = _not_placeholder(value)
-    if value is not None and len(value.get_secret_value()) < MIN_KEY_CHARS:
-        raise ValueError(f"is too short: at least {MIN_KEY_CHARS} random characters "
-                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
-    return value
-
-
-Secret = Annotated[SecretStr | None, AfterValidator(_not_placeholder)]
-SigningKey = Annotated[SecretStr | None, AfterValidator(_strong_key)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class BrokerSettings(Strict):
@@ -358,68 +320,6 @@ class RulesSettings(Strict):
         description="per source kind: how far out of order an event may come and still be evaluated")
 
 
-class SmtpSettings(Strict):
-    host: str
-    port: int = Field(default=587, ge=1, le=65535)
-    from_addr: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    username: str | None = None
-    password: Secret = None
-    use_tls: bool = False
-    start_tls: bool | None = None
-    timeout_s: float = Field(default=10.0, gt=0)
-
-
-class SmsSenderSettings(Strict):
-    number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
-    segments_per_s: float = Field(default=1.0, gt=0)
-
-
-class TwilioSettings(Strict):
-    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
-    auth_token: Secret = None
-    from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
-    api_base_url: str | None = Field(default=None, description="a Twilio-compatible endpoint")
-    status_callback: str | None = Field(default=None, description="URL Twilio posts delivery statuses to")
-    segments_per_s: float = Field(default=1.0, gt=0,
-                                  description="from_number's rate (long code 1, toll-free 3)")
-    more_senders: list[SmsSenderSettings] = Field(default_factory=list, description="a pool shares the load")
-    max_segments: int = Field(default=1, ge=1, le=10, description="longer texts are cut, keeping the start")
-    validity_period_s: int | None = Field(default=None, ge=1, le=36000,
-                                          description="Twilio drops a message still queued after this")
-
-
-class WebhookSettings(Strict):
-    secret: SigningKey = Field(default=None,
-                                     description="HMAC key (CITYWATCH_CHANNELS__WEBHOOK__SECRET)")
-    timeout_s: float = Field(default=10.0, gt=0)
-
-
-class ChannelsSettings(Strict):
-    email: SmtpSettings | None = None
-    sms: TwilioSettings | None = None
-    webhook: WebhookSettings | None = None
-
-
-class NotifySettings(Strict):
-    attempts: int = Field(default=3, ge=1, le=20)
-    base_delay_s: float = Field(default=0.5, ge=0)
-    max_delay_s: float = Field(default=10.0, ge=0)
-    failover_to_email_after: int | None = Field(
-        default=None, ge=1, description="SMS attempts that failed before the email is tried instead")
-    outbox_retry_every_s: float = Field(
-        default=10.0, gt=0, description="after the quick retries, the outbox tries again this often")
-    outbox_max_age_s: float = Field(default=3600.0, gt=0, description="and gives up after this long")
-    outbox_max_attempts: int = Field(default=60, ge=1)
-    dedup_retention_s: float = Field(
-        default=7 * 86400.0, gt=0,
-        description="how long a finished delivery is remembered, so a redelivered alert sends nothing twice")
-    bundle_window_s: float = Field(
-        default=0.0, ge=0, description="more alerts of a rule within this window go out as one message")
-    teams: dict[str, Team] = Field(default_factory=dict)
-    schedules: dict[str, OnCallSchedule] = Field(default_factory=dict)
-    policies: dict[str, EscalationPolicy] = Field(default_factory=dict, description="by rule `route:`")
-
-
 class WorkerSettings(Strict):
     run_sources: bool = Field(
         default=True, description="run the configured sources inside the worker (laptop default)"
@@ -617,7 +517,7 @@ def secrets_file_for(config: Path, data: Mapping[str, Any], env: Mapping[str, st
 
 def _secrets_in_file(document: Any, filename: str) -> list[str]:
     errors = []
-    for keys in SECRET_KEYS:
+    for keys in sorted(secret_paths(Settings)):
         node = document
         for key in keys:
             node = node.get(key) if isinstance(node, dict) else None

@@ -17,14 +17,15 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 import aiosmtplib
 
+from ingest.settings_base import reveal
 from notifier.channels import DeliveryError, Message
+from notifier.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +65,10 @@ async def _inline_image(load: ImageLoader, reference: str | None) -> bytes | Non
     return data
 
 
-@dataclass(frozen=True)
-class SmtpConfig:
-    host: str
-    port: int
-    from_addr: str
-    username: str | None = None
-    password: str | None = None
-    use_tls: bool = False
-    start_tls: bool | None = None  # None: upgrade if the server offers it
-    timeout_s: float = 10.0
-
-
 class EmailChannel:
     name = "email"
 
-    def __init__(self, config: SmtpConfig, load_image: ImageLoader = read_image_file) -> None:
+    def __init__(self, config: SmtpSettings, load_image: ImageLoader = read_image_file) -> None:
         self.config = config
         self.load_image = load_image
 
@@ -96,7 +85,7 @@ class EmailChannel:
                 hostname=cfg.host,
                 port=cfg.port,
                 username=cfg.username,
-                password=cfg.password,
+                password=reveal(cfg.password),
                 use_tls=cfg.use_tls,
                 start_tls=cfg.start_tls,
                 timeout=cfg.timeout_s,

@@ -8,7 +8,6 @@ the request the client builds is unchanged, only its host.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from twilio.base.exceptions import TwilioRestException
@@ -16,9 +15,11 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from ingest.settings_base import reveal
 from notifier.channels import DeliveryError, Message
 from notifier.segments import segments
 from notifier.senders import Sender, SenderPool
+from notifier.settings import TwilioSettings
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio errors that will not succeed on retry (invalid/unreachable number, blocked...).
@@ -26,19 +27,6 @@ PERMANENT_TWILIO_CODES = {21211, 21408, 21610, 21612, 21614}
 
 # The client logs request details at INFO; keep them (and any credentials) out of our logs.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
-
-
-@dataclass(frozen=True)
-class TwilioConfig:
-    account_sid: str
-    auth_token: str
-    from_number: str
-    api_base_url: str | None = None
-    status_callback: str | None = None
-    segments_per_s: float = 1.0
-    more_senders: tuple[Sender, ...] = ()
-    validity_period_s: int | None = None
-    timeout_s: float = 10.0  # a provider that hangs must not hold the alert queue
 
 
 class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
@@ -55,7 +43,7 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
 class SmsChannel:
     name = "sms"
 
-    def __init__(self, config: TwilioConfig) -> None:
+    def __init__(self, config: TwilioSettings) -> None:
         self.config = config
         http_client = (
             _RedirectingHttpClient(config.api_base_url, config.timeout_s)
@@ -63,7 +51,7 @@ class SmsChannel:
             else AsyncTwilioHttpClient(timeout=config.timeout_s)
         )
         self._http = http_client
-        self._client = Client(config.account_sid, config.auth_token, http_client=http_client)
+        self._client = Client(config.account_sid, reveal(config.auth_token), http_client=http_client)
         self.senders = SenderPool([Sender(config.from_number, config.segments_per_s),
                                    *(Sender(s.number, s.segments_per_s) for s in config.more_senders)])
 

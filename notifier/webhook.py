@@ -10,11 +10,12 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass
 
 import aiohttp
 
+from ingest.settings_base import reveal
 from notifier.channels import DeliveryError, Message
+from notifier.settings import WebhookSettings
 
 SIGNATURE_HEADER = "X-CityWatch-Signature"
 TIMESTAMP_HEADER = "X-CityWatch-Timestamp"
@@ -34,16 +35,10 @@ def verify(secret: str, timestamp: str, body: bytes, signature: str, max_age_s: 
     return abs(age) <= max_age_s and hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
-@dataclass(frozen=True)
-class WebhookConfig:
-    secret: str
-    timeout_s: float = 10.0
-
-
 class WebhookChannel:
     name = "webhook"
 
-    def __init__(self, config: WebhookConfig) -> None:
+    def __init__(self, config: WebhookSettings) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
 
@@ -56,7 +51,7 @@ class WebhookChannel:
                           sort_keys=True, default=str).encode()
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: timestamp,
-                   SIGNATURE_HEADER: sign(self.config.secret, timestamp, body)}
+                   SIGNATURE_HEADER: sign(reveal(self.config.secret) or '', timestamp, body)}
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.timeout_s))
         try:

@@ -3,24 +3,32 @@
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.process import free_port
 from notifier.channels import DeliveryError, Message
-from notifier.email import EmailChannel, SmtpConfig
-from notifier.sms import SmsChannel, TwilioConfig
+from notifier.email import EmailChannel
+from notifier.settings import SmtpSettings, TwilioSettings, WebhookSettings
+from notifier.sms import SmsChannel
 
 pytestmark = pytest.mark.integration
 SID = "AC" + "1" * 32
+HOOK_KEY = "hook-" + "k" * 32
+
+
+def twilio(base_url: str, token: str) -> TwilioSettings:
+    return TwilioSettings(account_sid=SID, auth_token=SecretStr(token), from_number="+15005550006",
+                          api_base_url=base_url)
 
 
 async def test_email_reaches_the_smtp_server(tmp_path: Path) -> None:
     server = LocalSmtpServer("127.0.0.1", free_port(), tmp_path / "mail")
     server.start()
     try:
-        channel = EmailChannel(SmtpConfig(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
-                                          from_addr="citywatch@localhost"))
+        channel = EmailChannel(SmtpSettings(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
+                                            from_addr="citywatch@localhost"))
         message_id = await channel.send("ops@example.org", Message("Crowd forming", "3 persons at cam-1"))
     finally:
         server.stop()
@@ -34,9 +42,9 @@ async def test_sms_goes_through_the_real_twilio_client(tmp_path: Path) -> None:
     endpoint = LocalTwilioEndpoint("127.0.0.1", free_port(), tmp_path / "sms.jsonl", SID, "right-token")
     await endpoint.start()
     try:
-        good = SmsChannel(TwilioConfig(SID, "right-token", "+15005550006", api_base_url=endpoint.base_url))
+        good = SmsChannel(twilio(endpoint.base_url, "right-token"))
         sid = await good.send("+447700900123", Message("", "CRITICAL: NO2 high"))
-        bad_token = SmsChannel(TwilioConfig(SID, "wrong", "+15005550006", api_base_url=endpoint.base_url))
+        bad_token = SmsChannel(twilio(endpoint.base_url, "wrong"))
         with pytest.raises(DeliveryError) as unauthorised:
             await bad_token.send("+447700900123", Message("", "x"))
         with pytest.raises(DeliveryError) as bad_number:
@@ -70,8 +78,8 @@ async def test_email_html_inline_snapshot_and_thread_through_real_smtp(tmp_path:
                   evidence=Evidence(values={"count": 4}, snapshot=str(bus_jpg)))
     resolved = fired.model_copy(update={"state": "resolved", "resolved_at": now})
     try:
-        channel = EmailChannel(SmtpConfig(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
-                                          from_addr="citywatch@city.example"))
+        channel = EmailChannel(SmtpSettings(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
+                                            from_addr="citywatch@city.example"))
         first_id = await channel.send("ops@example.org", render("email", fired))
         await channel.send("ops@example.org", render("email", resolved))
     finally:
@@ -90,14 +98,14 @@ async def test_email_html_inline_snapshot_and_thread_through_real_smtp(tmp_path:
 async def test_webhook_posts_signed_json_to_a_real_http_server() -> None:
     from aiohttp import web
 
-    from notifier.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookChannel, WebhookConfig, verify
+    from notifier.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookChannel, verify
 
     received: list[tuple[bytes, bool]] = []
     status = {"code": 200}
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
-        ok = verify("s3cret", request.headers[TIMESTAMP_HEADER], body, request.headers[SIGNATURE_HEADER])
+        ok = verify(HOOK_KEY, request.headers[TIMESTAMP_HEADER], body, request.headers[SIGNATURE_HEADER])
         received.append((body, ok))
         return web.Response(status=status["code"], headers={"X-Request-Id": "r-1"})
 
@@ -107,7 +115,7 @@ async def test_webhook_posts_signed_json_to_a_real_http_server() -> None:
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    channel = WebhookChannel(WebhookConfig("s3cret"))
+    channel = WebhookChannel(WebhookSettings(secret=SecretStr(HOOK_KEY)))
     try:
         provider_id = await channel.send(f"http://127.0.0.1:{port}/hook", Message("s", "t", data={"id": 7}))
         status["code"] = 503

@@ -13,16 +13,18 @@ from uuid import uuid4
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.process import free_port
 from notifier.channels import Message
 from notifier.dispatcher import Dispatcher, RetryPolicy
-from notifier.email import EmailChannel, SmtpConfig
+from notifier.email import EmailChannel
 from notifier.log import OutboxPolicy
 from notifier.people import Person
-from notifier.sms import SmsChannel, TwilioConfig
+from notifier.settings import SmtpSettings, TwilioSettings
+from notifier.sms import SmsChannel
 from rules.events import Alert
 from rules.model import NotifyTarget
 from storage.notification_log import PgNotificationLog
@@ -53,8 +55,8 @@ def smtp(tmp_path: Path) -> LocalSmtpServer:
 
 
 def email_channel(server: LocalSmtpServer) -> EmailChannel:
-    return EmailChannel(SmtpConfig(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
-                                   from_addr="citywatch@localhost", timeout_s=2))
+    return EmailChannel(SmtpSettings(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
+                                     from_addr="citywatch@localhost", timeout_s=2))
 
 
 async def test_email_is_delivered_after_a_60_second_outage(
@@ -89,8 +91,8 @@ async def test_provider_errors_and_timeouts_are_retried_but_permanent_errors_are
 ) -> None:
     endpoint = LocalTwilioEndpoint("127.0.0.1", free_port(), tmp_path / "sms.jsonl", SID, TOKEN)
     await endpoint.start()
-    sms = SmsChannel(TwilioConfig(SID, TOKEN, "+15005550006", api_base_url=endpoint.base_url,
-                                  timeout_s=1, segments_per_s=100))
+    sms = SmsChannel(TwilioSettings(account_sid=SID, auth_token=SecretStr(TOKEN), from_number="+15005550006",
+                                    api_base_url=endpoint.base_url, timeout_s=1, segments_per_s=100))
     retry = RetryPolicy(attempts=4, base_delay_s=0.05, max_delay_s=0.1)
     dispatcher = Dispatcher({"sms": sms}, PEOPLE, log, retry)
     try:

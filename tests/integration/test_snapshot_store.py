@@ -19,7 +19,8 @@ import pytest
 from citywatch.devservers.smtp import LocalSmtpServer
 from detectors.events import Box, Detection
 from detectors.snapshots import SnapshotTaker
-from notifier.email import EmailChannel, SmtpConfig
+from notifier.email import EmailChannel
+from notifier.settings import SmtpSettings
 from notifier.templates import render
 from rules.events import Alert, Evidence
 from storage.community import COMMUNITY_LICENSE, server_license
@@ -52,8 +53,8 @@ def store(pool: asyncpg.Pool) -> PgSnapshots:
 
 
 def smtp_channel(server: LocalSmtpServer, **kwargs: object) -> EmailChannel:
-    config = SmtpConfig(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
-                        from_addr="citywatch@city.example")
+    config = SmtpSettings(host="127.0.0.1", port=int(server.address.rsplit(":", 1)[1]),
+                          from_addr="citywatch@city.example")
     return EmailChannel(config, **kwargs)  # type: ignore[arg-type]
 
 

@@ -5,8 +5,9 @@ from uuid import uuid4
 import pytest
 
 from notifier.channels import Message
-from notifier.email import EmailChannel, SmtpConfig, header_value
+from notifier.email import EmailChannel, header_value
 from notifier.log import DeliveryKey, Entry, MirroredNotificationLog, OutboxPolicy, TableNotificationLog
+from notifier.settings import SmtpSettings
 
 
 class Clock:
@@ -105,7 +106,7 @@ async def test_finished_deliveries_are_forgotten_after_the_retention() -> None:
 
 
 def test_email_headers_are_sanitised_and_carry_date_and_message_id() -> None:
-    channel = EmailChannel(SmtpConfig(host="127.0.0.1", port=25, from_addr="cw@example.org"))
+    channel = EmailChannel(SmtpSettings(host="127.0.0.1", port=25, from_addr="cw@example.org"))
     subject = "Fire\r\nBcc: x@evil\x00"
     email, message_id = channel._build("ops@example.org", Message(subject=subject, text="t"))
     assert email["Subject"] == "Fire Bcc: x@evil"

@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from citywatch.settings import SettingsError, load_settings
+from citywatch.settings import Settings, SettingsError, load_settings
 from detectors.config import OnnxYoloModel
+from ingest.settings_base import Secret, SigningKey, Strict, secret_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """\
@@ -209,3 +210,21 @@ def test_the_shipped_secrets_example_would_be_refused(
     monkeypatch.setenv("CITYWATCH_SECRETS_FILE", str(example))
     with pytest.raises(SettingsError, match="placeholder"):
         load_settings(config)
+
+
+def test_secret_keys_are_found_from_the_models_not_a_list() -> None:
+    class Provider(Strict):
+        token: Secret = None
+        tokens: tuple[str, ...] = ()
+
+    class Plugin(Strict):
+        key: SigningKey = None
+        provider: Provider | None = None
+        name: str = ""
+
+    assert secret_paths(Plugin, ("channels", "voice")) == {
+        ("channels", "voice", "key"), ("channels", "voice", "provider", "token")}
+    assert secret_paths(Settings) == {
+        ("channels", "email", "password"), ("channels", "sms", "auth_token"),
+        ("channels", "webhook", "secret"), ("console", "ack_secret"), ("console", "session_secret"),
+        ("sources", "mqtt", "password")}
