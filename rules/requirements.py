@@ -2,8 +2,10 @@
 
 The detection engine asks this before running a model on a frame, so a model no rule
 looks at for that source costs nothing (energy saving by design, not by tuning).
-Detection conditions nested in composites and windows count too; a nested part's own
-source selector is not consulted, so the answer errs on the side of running a model.
+Each condition declares what it needs (ConditionBase.detection_need), so a new condition
+that reads detections is never pruned by an oversight here. Conditions nested in composites
+and windows count too; a nested part's own source selector is not consulted, so the answer
+errs on the side of running a model.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rules.base import SourceInfo
-from rules.conditions import DetectionCondition, LineCrossingCondition, walk
+from rules.conditions import walk
 from rules.model import Rule
 
 NO_INFO = SourceInfo()
@@ -39,12 +41,13 @@ def detection_needs(
         if not rule.enabled or not rule.sources.matches_source(source_id, kind, info):
             continue
         for condition in walk(rule.condition):
-            if not isinstance(condition, DetectionCondition | LineCrossingCondition):
+            need = condition.detection_need()  # each condition declares it (conditions/base.py)
+            if need is None:
                 continue
-            if condition.model is not None:
-                models.add(condition.model)
-            elif condition.classes:
-                classes.update(condition.classes)
+            if need.model is not None:
+                models.add(need.model)
+            elif need.classes:
+                classes.update(need.classes)
             else:
                 everything = True
     return DetectionNeeds(frozenset(classes), frozenset(models), everything)

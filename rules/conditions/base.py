@@ -9,13 +9,23 @@ the engine keeps the last decision.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import Field, model_validator
 
+from detectors.events import Detection
 from rules.base import EventTypes, Memory, Observation, Seen, StrictModel
 from rules.duration import Duration
 from rules.selection import SourceSelector
+
+
+@dataclass(frozen=True)
+class DetectionNeed:
+    """What a condition needs the detectors to run on the frames of its rule's sources."""
+
+    model: str | None = None  # only this model's detections
+    classes: frozenset[str] = frozenset()  # with no model: any model reporting one of these; none: any
 
 
 class ConditionBase(StrictModel):
@@ -28,6 +38,15 @@ class ConditionBase(StrictModel):
     def reads(self) -> EventTypes:
         """The event types this condition (and its parts) reads: the engine offers it nothing else."""
         return self.event_types
+
+    def detection_need(self) -> DetectionNeed | None:
+        """Which models must run for this condition (rules/requirements.py); None: it reads no
+        detections. The default follows the condition's own event types: one that reads
+        detections and does not say which gets every model, since a model run for nothing
+        costs energy, but a pruned one leaves a rule that never fires. Conditions that only
+        filter through a nested part (`of`, composites) read nothing themselves: the part
+        declares its own need."""
+        return DetectionNeed() if Detection in type(self).event_types else None
 
     def observe(self, seen: Seen, memory: Memory) -> Observation | None:
         raise NotImplementedError

@@ -10,7 +10,7 @@ from pydantic import Field
 from detectors.events import Box, Detection
 from ingest.events import DataQuality, QualityIssue, Reading
 from rules.base import EventTypes, Memory, Observation, Seen
-from rules.conditions.base import ConditionBase, LimitCondition
+from rules.conditions.base import ConditionBase, DetectionNeed, LimitCondition
 from rules.duration import Duration
 
 
@@ -31,6 +31,9 @@ class DetectionCondition(ConditionBase):
     @cached_property
     def _class_set(self) -> frozenset[str]:
         return frozenset(self.classes)
+
+    def detection_need(self) -> DetectionNeed:
+        return DetectionNeed(self.model, self._class_set)
 
     def _counts(self, box: Box) -> bool:
         return (box.label in self._class_set and box.score >= self.min_score
@@ -79,6 +82,9 @@ class LineCrossingCondition(ConditionBase):
     classes: list[str] = Field(default_factory=list, description="empty: any class")
     model: str | None = None
     min_count: int = Field(default=1, ge=1)
+
+    def detection_need(self) -> DetectionNeed:
+        return DetectionNeed(self.model, frozenset(self.classes))
 
     def observe(self, seen: Seen, memory: Memory) -> Observation | None:
         event = seen.event
