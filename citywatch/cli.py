@@ -281,10 +281,13 @@ register_deadletter_commands(main)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @pass_context
 def rules_check(ctx: Context, paths: tuple[Path, ...]) -> None:
-    """Validate rule files (default: the configured rules paths); exit 1 listing every error."""
+    """Validate rule files (default: the configured rules paths) against the rule language and
+    the settings they will run with (recipients, channels, policies, models); exit 1 listing
+    every error."""
+    from citywatch.rule_checks import against
     from rules.loader import load_rules
 
-    found, errors = load_rules(list(paths) or ctx.settings.rules.paths)
+    found, errors = load_rules(list(paths) or ctx.settings.rules.paths, against(ctx.settings))
     for error in errors:
         click.echo(str(error), err=True)
     click.echo(f"{len(found)} valid rules, {len(errors)} errors", err=True)
@@ -390,9 +393,10 @@ def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any,
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
 def rules_schema(output: Path | None) -> None:
     """Print the JSON Schema of rule files (for editors); schemas/rule-file.schema.json is this."""
+    from notifier.people import CHANNEL_ADDRESSES
     from rules.schema import rule_file_schema_json
 
-    text = rule_file_schema_json()
+    text = rule_file_schema_json(list(CHANNEL_ADDRESSES))
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 import click
 
 from citywatch.cli_context import Context, parse_time, pass_context
+from notifier.people import CHANNEL_ADDRESSES
 from rules.loader import parse_rules
 from rules.yaml_source import YamlFileError
 
@@ -66,7 +67,7 @@ def register(main: click.Group) -> None:
 
     @notify.command("preview")
     @click.argument("rule_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-    @click.option("--channel", type=click.Choice(["sms", "email", "webhook"]), default="sms",
+    @click.option("--channel", type=click.Choice(sorted(CHANNEL_ADDRESSES)), default="sms",
                   show_default=True)
     @click.option("--state", type=click.Choice(["fired", "resolved"]), default="fired", show_default=True)
     @click.option("--value", "values", multiple=True, help="an evidence value, KEY=VALUE (repeatable)")

@@ -15,12 +15,13 @@ from typing import Any
 import click
 
 from citywatch.cli_context import Context, pass_context
+from citywatch.rule_checks import against
 from citywatch.settings import Settings
 from rules.duration import parse_duration
 from rules.library import FolderSeed, RuleFileVersion, RulesTopicMessage, SilenceChange
-from rules.loader import parse_rules
+from rules.loader import RuleCheck, parse_rules
 from rules.silences import Silence
-from rules.yaml_source import YamlFileError
+from rules.yaml_source import SourceError, YamlFileError
 
 
 def _user() -> str:
@@ -48,6 +49,17 @@ def _send(settings: Settings, *messages: RulesTopicMessage) -> None:
     asyncio.run(send())
 
 
+def _refused(files: dict[str, str], check: RuleCheck) -> list[SourceError]:
+    """What the settings refuse in rule files that are valid on their own."""
+    errors: list[SourceError] = []
+    for name, text in sorted(files.items()):
+        try:
+            parse_rules(text, name, check)
+        except YamlFileError as exc:
+            errors.extend(exc.errors)
+    return errors
+
+
 def register(rules: click.Group) -> None:
     @rules.command("publish")
     @click.argument("files", nargs=-1, required=True,
@@ -56,14 +68,15 @@ def register(rules: click.Group) -> None:
     @click.option("--comment", default="", help="why (kept with the version)")
     @pass_context
     def rules_publish(ctx: Context, files: tuple[Path, ...], author: str, comment: str) -> None:
-        """Validate FILES and make them live in every worker (by file name); nothing is sent
-        if any file is invalid."""
+        """Validate FILES (as `rules check` does, against these settings) and make them live in
+        every worker (by file name); nothing is sent if any file is invalid."""
         now = datetime.now(UTC)
         versions, failed = [], False
+        check = against(ctx.settings)
         for path in files:
             text = path.read_text(encoding="utf-8")
             try:
-                parse_rules(text, str(path))
+                parse_rules(text, str(path), check)
             except YamlFileError as exc:
                 failed = True
                 for error in exc.errors:
@@ -101,6 +114,12 @@ def register(rules: click.Group) -> None:
             sys.exit(1)
         accepted = result.accepted if result is not None else {}
         folder = {name: text for name, text in accepted.items() if text is not None}
+        refused = _refused(folder, against(ctx.settings))
+        if refused:
+            for error in refused:
+                click.echo(str(error), err=True)
+            click.echo("nothing published", err=True)
+            sys.exit(1)
 
         async def live() -> dict[str, str]:
             connection = await asyncpg.connect(ctx.settings.storage.dsn)

@@ -19,6 +19,7 @@ import asyncpg
 from citywatch.catalog import source_catalog
 from citywatch.detection import build_engine
 from citywatch.publisher import Publisher
+from citywatch.rule_checks import against
 from citywatch.rulebook import RuleBook
 from citywatch.settings import Settings
 from detectors.engine import DetectionEngine
@@ -75,12 +76,12 @@ def build_channels(settings: Settings, load_image: ImageLoader = read_image_file
 
 
 def report_rules(settings: Settings, rules: list[Rule]) -> None:
+    """Rules published with other settings can name what these lack: said, not refused (the
+    worker runs what the rules topic holds; `rules check` and `publish` refuse it up front)."""
+    check = against(settings)
     for rule in rules:
-        if rule.route is not None and rule.route not in settings.notify.policies:
-            log.error("rule %s routes to unknown escalation policy %r", rule.id, rule.route)
-        for target in rule.notify:
-            if target.recipient not in settings.recipients:
-                log.error("rule %s notifies unknown recipient %r", rule.id, target.recipient)
+        for where, problem in check(rule):
+            log.error("rule %s (%s): %s", rule.id, ".".join(map(str, where)), problem)
     log.info("%d rules active", len(rules))
 
 

@@ -17,13 +17,24 @@ from notifier.oncall import OnCallSchedule
 from rules.schedule import check_zone
 
 Severity = Literal["info", "warning", "critical"]
-ChannelName = Literal["email", "sms", "webhook"]
+CHANNEL_ADDRESSES: dict[str, str] = {"email": "email", "sms": "phone", "webhook": "webhook"}
+"""Every channel by name (each is also a `channels` key, notifier/settings.py) and the Person
+field that holds a recipient's address on it: the one list rules, policies, the CLI and the
+JSON Schema take channel names from."""
+ChannelName = str
 _CLOCK = r"^([01]\d|2[0-3]):([0-5]\d)$"
 _TARGET = re.compile(r"^(oncall|person|team):[A-Za-z0-9_.-]+$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def known_channels(names: list[str]) -> list[str]:
+    unknown = [name for name in names if name not in CHANNEL_ADDRESSES]
+    if unknown:
+        raise ValueError(f"unknown channel {unknown[0]!r} (channels: {', '.join(sorted(CHANNEL_ADDRESSES))})")
+    return names
 
 
 class QuietHours(_Strict):
@@ -55,7 +66,8 @@ class Person(_Strict):
     _zone_ok = field_validator("timezone")(check_zone)
 
     def address(self, channel: str) -> str | None:
-        return {"email": self.email, "sms": self.phone, "webhook": self.webhook}.get(channel)
+        field = CHANNEL_ADDRESSES.get(channel)
+        return getattr(self, field) if field is not None else None
 
 
 class Team(_Strict):
@@ -65,6 +77,7 @@ class Team(_Strict):
 class EscalationStep(_Strict):
     notify: list[str] = Field(min_length=1, description="oncall:SCHEDULE, person:NAME or team:NAME")
     channels: list[ChannelName] = Field(min_length=1)
+    _channels_known = field_validator("channels")(known_channels)
     wait: float = Field(default=300.0, ge=0,
                         description="seconds before the next step if nobody acknowledges")
 

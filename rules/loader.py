@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -20,9 +20,16 @@ from rules.yaml_source import (
 
 RULE_SUFFIXES = (".yaml", ".yml")
 
+Problem = tuple[Sequence[int | str], str]
+"""Where in one rule (its keys, e.g. ("notify", 0, "recipient")) and what is wrong."""
+RuleCheck = Callable[[Rule], Iterable[Problem]]
+"""What a valid rule must also satisfy where it will run (recipients, channels and models
+that exist in the settings): the composition root knows, the rule language does not."""
 
-def parse_rules(text: str, filename: str) -> list[Rule]:
-    """Every rule in `text`; raises YamlFileError listing every problem with its position."""
+
+def parse_rules(text: str, filename: str, check: RuleCheck | None = None) -> list[Rule]:
+    """Every rule in `text`; raises YamlFileError listing every problem with its position,
+    including what `check` finds in the rules that are valid on their own."""
     document = load_yaml(text, filename)
     if document is None:
         return []
@@ -36,17 +43,22 @@ def parse_rules(text: str, filename: str) -> list[Rule]:
             errors.append(SourceError(filename, line, column, "a rule must be a mapping of keys"))
             continue
         try:
-            rules.append(Rule.model_validate(to_plain(item)))
+            rule = Rule.model_validate(to_plain(item))
         except ValidationError as exc:
             errors.extend(validation_errors(exc, document, filename, prefix))
+            continue
+        rules.append(rule)
+        for where, message in check(rule) if check is not None else ():
+            line, column = position_of(document, [*prefix, *where])
+            errors.append(SourceError(filename, line, column, f"rule {rule.id}: {message}"))
     errors.extend(_duplicates(rules, document, filename))
     if errors:
         raise YamlFileError(errors)
     return rules
 
 
-def load_rule_file(path: Path) -> list[Rule]:
-    return parse_rules(path.read_text(encoding="utf-8"), str(path))
+def load_rule_file(path: Path, check: RuleCheck | None = None) -> list[Rule]:
+    return parse_rules(path.read_text(encoding="utf-8"), str(path), check)
 
 
 def rule_files(paths: Iterable[Path]) -> list[Path]:
@@ -59,13 +71,13 @@ def rule_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def load_rules(paths: Iterable[Path]) -> tuple[list[Rule], list[SourceError]]:
+def load_rules(paths: Iterable[Path], check: RuleCheck | None = None) -> tuple[list[Rule], list[SourceError]]:
     """All valid rules under `paths`, and every error; a bad file does not hide good ones."""
     loaded: list[tuple[Path, list[Rule]]] = []
     errors: list[SourceError] = []
     for path in rule_files(paths):
         try:
-            loaded.append((path, load_rule_file(path)))
+            loaded.append((path, load_rule_file(path, check)))
         except YamlFileError as exc:
             errors.extend(exc.errors)
         except OSError as exc:

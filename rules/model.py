@@ -9,7 +9,7 @@ per type.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 Severity = Literal["info", "warning", "critical"]
-Channel = Literal["email", "sms"]
+Channel = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+"""A channel name. Which exist, and which the settings configure, is the notifier's and the
+settings' to say: `rules check` and `publish` refuse the others (citywatch/rule_checks.py)."""
 GroupBy = Literal["source", "zone", "track"]
 
 _TEMPLATE_CHECKER = SandboxedEnvironment()

@@ -41,6 +41,7 @@ from citywatch.console.pages import pages_router
 from citywatch.console.rules_api import rules_router
 from citywatch.console.throttle import LoginThrottle
 from citywatch.publisher import KafkaPublisher
+from citywatch.rule_checks import against
 from citywatch.settings import Settings
 from citywatch.topics import Topics
 from citywatch.watchdog import watching
@@ -100,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(history_router(), dependencies=[Depends(viewer)])
     app.include_router(notify_router(settings))
-    app.include_router(rules_router(settings.rules.allowed_lateness))
+    app.include_router(rules_router(settings.rules.allowed_lateness, against(settings)))
     app.include_router(pages_router(settings, TEMPLATES))
     app.include_router(deadletters_router(TEMPLATES, Topics(settings.broker.topic_prefix)))
 

@@ -18,7 +18,7 @@ from citywatch.console.auth import AsRuleEditor, AsViewer
 from citywatch.rulebook import publish_rules_message
 from notifier.templates import render
 from rules.library import RuleFileVersion
-from rules.loader import parse_rules
+from rules.loader import RuleCheck, parse_rules
 from rules.model import Rule
 from rules.replay import replay
 from rules.timekeeping import AllowedLateness
@@ -55,9 +55,10 @@ class Rollback(BaseModel):
     version: int = Field(ge=1, le=2**31 - 1)
 
 
-def check(draft: Draft) -> tuple[list[Rule], list[dict[str, Any]]]:
+def check(draft: Draft, against: RuleCheck | None = None) -> tuple[list[Rule], list[dict[str, Any]]]:
+    """`against`: what the settings the rules will run with require (citywatch.rule_checks)."""
     try:
-        return parse_rules(draft.content, draft.name), []
+        return parse_rules(draft.content, draft.name, against), []
     except YamlFileError as exc:
         return [], [{"line": e.line, "column": e.column, "message": e.message} for e in exc.errors]
 
@@ -77,12 +78,11 @@ async def off_loop(work: Callable[[], T], what: str) -> T:
             raise HTTPException(422, f"{what} took longer than {CHECK_TIMEOUT_S:g} s: simplify it") from exc
 
 
-async def checked(draft: Draft) -> tuple[list[Rule], list[dict[str, Any]]]:
-    return await off_loop(partial(check, draft), "checking the rule file")
-
-
-def rules_router(lateness: AllowedLateness | None = None) -> APIRouter:
+def rules_router(lateness: AllowedLateness | None = None, against: RuleCheck | None = None) -> APIRouter:
     router = APIRouter(prefix="/api/rules", tags=["rules"])
+
+    async def checked(draft: Draft) -> tuple[list[Rule], list[dict[str, Any]]]:
+        return await off_loop(partial(check, draft, against), "checking the rule file")
 
     @router.get("/files")
     async def files(request: Request, user: AsViewer) -> list[dict[str, Any]]:
@@ -92,7 +92,7 @@ def rules_router(lateness: AllowedLateness | None = None) -> APIRouter:
         def summarise() -> list[dict[str, Any]]:
             listing = []
             for name, text in sorted(live.items()):
-                rules, errors = check(Draft(name=name, content=text))
+                rules, errors = check(Draft(name=name, content=text), against)
                 summary = [{"id": r.id, "title": r.title, "severity": r.severity, "enabled": r.enabled}
                            for r in rules]
                 listing.append({"name": name, "content": text, "errors": errors, "rules": summary,
