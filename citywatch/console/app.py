@@ -1,8 +1,10 @@
 """The operator console: sign-in, the live alert feed, the notification and history APIs.
 
 Server-rendered Jinja2 pages with a little JavaScript served from `static/` (no CDN at
-run time). Sessions live in a signed cookie (SameSite=Strict, Secure behind https); every
-route names the least role it needs (see `auth`).
+run time). Sessions are held by the server (the `console_sessions` table); the browser keeps
+only their random id in a signed cookie (SameSite=Strict, Secure behind https), so signing
+out or disabling a user ends a session everywhere. Every route names the least role it
+needs (see `auth`).
 """
 
 from __future__ import annotations

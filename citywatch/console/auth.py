@@ -1,5 +1,6 @@
-"""Who may do what in the console: users with roles, argon2 password hashes, sessions in
-signed cookies, CSRF tokens for every change.
+"""Who may do what in the console: users with roles, argon2 password hashes, sessions held
+by the server (a signed cookie carries only the session's random id and CSRF token), CSRF
+tokens for every change.
 
 Roles are ordered (citywatch.console.roles). Every route names the least role it needs;
 nothing answers without one (except the login page, the health check and the webhooks that
