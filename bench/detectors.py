@@ -31,7 +31,8 @@ from ingest.capture import FileReader
 from ingest.events import FrameHeader
 from ingest.frame_codec import Frame
 from ingest.jpeg import encode_jpeg
-from ingest.motion import MotionConfig, MotionGate, thumbnail
+from ingest.motion import MotionGate, thumbnail
+from ingest.settings import MotionSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".cache"
@@ -89,7 +90,7 @@ def gating(images: list[Image]) -> dict[str, float]:
     result = {}
     for name, sequence in (("busy", images), ("static", [
             np.clip(still + rng.normal(0, 2, still.shape), 0, 255).astype(np.uint8) for _ in images])):
-        gate = MotionGate(MotionConfig(heartbeat_s=30))
+        gate = MotionGate(MotionSettings(heartbeat_s=30))
         sent = sum(gate.decide(thumbnail(image), float(i) * 0.5).send for i, image in enumerate(sequence))
         result[f"{name}_skipped_share"] = round(1 - sent / len(sequence), 3)
     return result

@@ -28,12 +28,12 @@ from citywatch.infra.tansu import LocalBroker
 from citywatch.publisher import KafkaPublisher
 from citywatch.sources import PublisherSink, SourceCounters
 from citywatch.topics import Topics, ensure_topics
-from ingest.camera import CameraConfig, CameraSource
+from ingest.camera import CameraSource
 from ingest.capture import FileReader
 from ingest.events import FrameHeader
 from ingest.frame_codec import Frame, encode_frame
 from ingest.jpeg import encode_jpeg
-from ingest.rate import RateConfig
+from ingest.settings import CameraSourceSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 VTEST = ROOT / ".cache/media/vtest.avi"
@@ -81,8 +81,8 @@ async def throughput(publisher: KafkaPublisher, frames: int) -> dict[str, float]
 async def camera_cost(
     video: Path, seconds: float, publisher: CountingPublisher, topics: Topics
 ) -> dict[str, float]:
-    camera = CameraSource(CameraConfig(source_id=video.stem, url=str(video), loop=True, realtime=True,
-                                       rate=RateConfig(active_fps=2, idle_fps=0.5), health_every_s=60))
+    camera = CameraSource(CameraSourceSettings(id=video.stem, url=str(video), loop=True, realtime=True,
+                                               fps=2, idle_fps=0.5, health_every_s=60))
     sink = PublisherSink(publisher, topics, SourceCounters())
     before_bytes, cpu0 = publisher.bytes_sent, time.process_time()
     task = asyncio.create_task(camera.run(sink))

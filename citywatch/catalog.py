@@ -3,7 +3,8 @@ by tag and place. Events carry only a source id; the catalog fills in the rest."
 
 from __future__ import annotations
 
-from citywatch.settings import AirQualitySourceSettings, GeoSettings, SensorSettings, Settings
+from citywatch.settings import Settings
+from ingest.settings import AirQualitySourceSettings, GeoSettings, SensorSettings
 from rules.base import SourceInfo
 
 

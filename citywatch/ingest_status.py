@@ -16,7 +16,7 @@ def status_lines(cameras: Sequence[CameraSource], counters: SourceCounters) -> l
         s = camera.stats
         state = "connected" if s.connected else "OFFLINE"
         lines.append(
-            f"{camera.config.source_id:<24} {state:<9} sampling {camera.rate.fps(now):4.1f} fps "
+            f"{camera.source_id:<24} {state:<9} sampling {camera.rate.fps(now):4.1f} fps "
             f"(measured {s.measured_fps(now):4.1f})  sent {s.sent}  gated {s.gated}  "
             f"dropped {camera.dropped}  reconnects {s.reconnects}"
         )

@@ -54,7 +54,7 @@ SOURCE_RECONNECTS = Gauge("citywatch_source_reconnects", "Reconnects so far", ["
 
 def update_source_metrics(cameras: Sequence[CameraSource], now: float) -> None:
     for camera in cameras:
-        source, stats = camera.config.source_id, camera.stats
+        source, stats = camera.source_id, camera.stats
         SOURCE_CONNECTED.labels(source).set(1 if stats.connected else 0)
         SOURCE_SAMPLE_FPS.labels(source).set(camera.rate.fps(now))
         SOURCE_MEASURED_FPS.labels(source).set(stats.measured_fps(now))

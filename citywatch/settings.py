@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,15 +21,14 @@ from dotenv import dotenv_values
 from pydantic import (
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 from detectors.config import ModelSpec, StepSpec
 from detectors.decode import DEFAULT_MAX_PIXELS
 from detectors.engine import validate_steps
-from ingest.events import SOURCE_ID_PATTERN
-from ingest.settings_base import Secret, SigningKey, Strict, secret_paths
+from ingest.settings import SourcesSettings
+from ingest.settings_base import SigningKey, Strict, secret_paths
 from notifier.people import Directory, Person
 from notifier.settings import ChannelsSettings, NotifySettings
 from rules.timekeeping import AllowedLateness
@@ -42,7 +40,7 @@ from rules.yaml_source import (
     positioned_errors,
     to_plain,
 )
-from storage.retention import DEFAULT_RETENTION
+from storage.settings import StorageSettings
 
 ENV_PREFIX = "CITYWATCH_"
 # Variables that steer loading itself, not settings keys.
@@ -77,42 +75,6 @@ class BrokerSettings(Strict):
         return ",".join(part.split("://", 1)[-1] for part in self.url.split(";"))
 
 
-class StorageSettings(Strict):
-    dsn: str = "postgresql://postgres@127.0.0.1:15433/citywatch"
-    pool_size: int = Field(default=4, ge=1)
-    batch_size: int = Field(default=2000, ge=1, description="events per write at most (Faust buffers 4096)")
-    batch_window_s: float = Field(default=1.0, gt=0)
-    write_connections: int = Field(default=2, ge=1, le=16, description=(
-        "connections one big batch of a table is split over (at least 1,000 rows each); "
-        "at most pool_size"))
-    retention_days: dict[str, int] = Field(
-        default_factory=lambda: {t: d.days for t, d in DEFAULT_RETENTION.items()},
-        description="days kept per table (snapshots follow detections); others keep their default")
-    retention_every_s: float = Field(default=3600.0, gt=0, description="how often old chunks are dropped")
-
-    @field_validator("retention_days")
-    @classmethod
-    def _known_tables(cls, value: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(value) - set(DEFAULT_RETENTION))
-        if unknown:
-            tables = ", ".join(DEFAULT_RETENTION)
-            raise ValueError(f"no retention for {', '.join(unknown)} (tables: {tables})")
-        if any(days < 1 for days in value.values()):
-            raise ValueError("retention is at least one day")
-        return {**{t: d.days for t, d in DEFAULT_RETENTION.items()}, **value}
-
-    @model_validator(mode="after")
-    def _writer_fits_the_pool(self) -> StorageSettings:
-        if self.write_connections > self.pool_size:
-            raise ValueError(
-                f"write_connections ({self.write_connections}) exceeds pool_size ({self.pool_size})")
-        return self
-
-    @property
-    def retention(self) -> dict[str, timedelta]:
-        return {table: timedelta(days=days) for table, days in self.retention_days.items()}
-
-
 class LocalInfraSettings(Strict):
     """The embedded default: a local Tansu broker and TimescaleDB under `state_dir`."""
 
@@ -132,162 +94,6 @@ class DevServerSettings(Strict):
     twilio_port: int = Field(default=18088, ge=1, le=65535)
     mail_dir: Path = Path(".citywatch/mail")
     sms_file: Path = Path(".citywatch/sms.jsonl")
-
-
-class GeoSettings(Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-
-
-class MotionSettings(Strict):
-    """Motion gating: a static scene sends only a heartbeat keyframe every `heartbeat_s`."""
-
-    enabled: bool = True
-    pixel_threshold: int = Field(default=25, ge=1, le=255)
-    min_changed_ratio: float = Field(default=0.002, gt=0, le=1)
-    heartbeat_s: float = Field(default=30.0, gt=0)
-    hold_s: float = Field(default=10.0, gt=0, description="stay at the active rate this long after motion")
-
-
-class ImageQualitySettings(Strict):
-    frozen_after_s: float = Field(default=30.0, gt=0)
-    dark_below: float = Field(default=16.0, ge=0, le=255)
-    overexposed_above: float = Field(default=240.0, ge=0, le=255)
-
-
-Point = tuple[float, float]
-
-
-class DroneTelemetrySettings(Strict):
-    """A drone video's flight log: DJI's .SRT beside the video, or a MAVLink .tlog."""
-
-    format: Literal["dji_srt", "mavlink_tlog"]
-    path: Path
-    timezone: str = Field(default="UTC", description="DJI SRT times are local, without a zone")
-    offset_s: float = Field(default=0.0, description="telemetry time = video time + offset")
-
-
-class CameraSourceSettings(Strict):
-    id: str = Field(pattern=SOURCE_ID_PATTERN)
-    name: str = ""
-    kind: Literal["camera", "drone"] = "camera"
-    url: str = Field(min_length=1, description="file path, rtsp://, http(s):// MJPEG, or usb:N")
-    fps: float = Field(default=2.0, gt=0, le=60, description="sampling rate while active")
-    idle_fps: float = Field(default=0.5, gt=0, le=60, description="sampling rate of a static scene")
-    motion: MotionSettings = Field(default_factory=MotionSettings)
-    quality: ImageQualitySettings = Field(default_factory=ImageQualitySettings)
-    loop: bool = Field(default=True, description="files: start again at the end")
-    realtime: bool = Field(default=True, description="files: pace like a live camera")
-    jpeg_quality: int = Field(default=85, ge=10, le=100)
-    max_width: int | None = Field(default=None, ge=32)
-    buffer_size: int = Field(default=4, ge=1)
-    buffer_policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest"
-    reconnect_initial_s: float = Field(default=1.0, gt=0)
-    reconnect_max_s: float = Field(default=60.0, gt=0)
-    stall_timeout_s: float = Field(default=10.0, gt=0)
-    health_every_s: float = Field(default=10.0, gt=0)
-    position: GeoSettings | None = None
-    tags: list[str] = Field(default_factory=list)
-    zones: dict[str, list[Point]] = Field(
-        default_factory=dict, description="named polygons in frame pixels, for detectors")
-    lines: dict[str, tuple[Point, Point]] = Field(
-        default_factory=dict, description="named counting lines in frame pixels (first point -> second)")
-    ground_m_per_px: float | None = Field(default=None, gt=0, description="ground scale, for speeds in m/s")
-    telemetry: DroneTelemetrySettings | None = None
-    geofences: dict[str, list[Point]] = Field(
-        default_factory=dict, description="drones: named (lat, lon) polygons the drone must stay in")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> CameraSourceSettings:
-        if self.idle_fps > self.fps:
-            raise ValueError("idle_fps must not exceed fps")
-        for name, polygon in (self.zones | self.geofences).items():
-            if len(polygon) < 3:
-                raise ValueError(f"zone or geofence {name!r} needs at least 3 points")
-        if (self.telemetry or self.geofences) and self.kind != "drone":
-            raise ValueError("telemetry and geofences need kind: drone")
-        return self
-
-    @property
-    def is_file(self) -> bool:
-        return "://" not in self.url and not self.url.startswith("usb:")
-
-
-class CsvColumnSettings(Strict):
-    field: str = Field(min_length=1)
-    unit: str = Field(min_length=1)
-
-
-class AirQualitySourceSettings(Strict):
-    id: str = Field(pattern=SOURCE_ID_PATTERN)
-    format: Literal["csv"] = "csv"
-    path: Path
-    columns: dict[str, CsvColumnSettings] = Field(min_length=1)
-    time_column: str = "date"
-    time_format: str = "%Y-%m-%d %H:%M:%S"
-    timezone: str = "UTC"
-    period_s: int | None = Field(default=3600, gt=0)
-    speed: float = Field(default=3600.0, gt=0, description="data seconds replayed per wall second")
-    start_row: int = Field(default=0, ge=0)
-    max_rows: int | None = Field(default=None, ge=1)
-    resume: bool = Field(default=True, description="a restarted replay resumes after the last row it sent "
-                         "(checkpoint in <infra.state_dir>/replay/)")
-    position: GeoSettings | None = None
-    tags: list[str] = Field(default_factory=list)
-
-
-class SensorSettings(Strict):
-    """A registered air-quality sensor that pushes readings (HTTP); others are refused."""
-
-    id: str = Field(pattern=SOURCE_ID_PATTERN)
-    device_id: str = Field(min_length=1, description="e.g. esp8266-13572468 (Sensor.Community X-Sensor)")
-    name: str = ""
-    position: GeoSettings | None = None
-    tags: list[str] = Field(default_factory=list)
-    expected_interval_s: float = Field(default=150.0, gt=0)
-
-
-class HttpReceiverSettings(Strict):
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(default=8090, ge=1, le=65535)
-    stuck_after: int = Field(default=12, ge=2, description="identical reports before a value is stuck")
-    missing_after_intervals: float = Field(default=3.0, gt=1)
-    max_future_skew_s: float = Field(
-        default=300.0, ge=0, description="a reading dated further ahead of this clock is refused")
-
-
-class MqttSubscriptionSettings(Strict):
-    topic: str = Field(min_length=1, description="MQTT topic filter, e.g. city/aq/+/readings")
-    format: Literal["generic", "sensor-community"] = "generic"
-
-
-class MqttSettings(Strict):
-    """Air-quality readings from an MQTT broker (sensors must be registered under `sensors`)."""
-
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    username: str | None = None
-    password: Secret = None
-    client_id: str | None = None
-    subscriptions: list[MqttSubscriptionSettings] = Field(default_factory=list)
-
-
-class SourcesSettings(Strict):
-    cameras: list[CameraSourceSettings] = Field(default_factory=list)
-    air_quality: list[AirQualitySourceSettings] = Field(default_factory=list)
-    sensors: list[SensorSettings] = Field(default_factory=list)
-    http_receiver: HttpReceiverSettings = Field(default_factory=HttpReceiverSettings)
-    mqtt: MqttSettings = Field(default_factory=MqttSettings)
-
-    @model_validator(mode="after")
-    def _unique_ids(self) -> SourcesSettings:
-        ids = [s.id for s in self.cameras] + [s.id for s in self.air_quality] + [s.id for s in self.sensors]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate source ids: {', '.join(duplicates)}")
-        return self
 
 
 class PipelinesSettings(Strict):

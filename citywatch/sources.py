@@ -21,24 +21,21 @@ from citywatch.agents.policy import PermanentFailure, keep_dead_letter, until_do
 from citywatch.control import follow_control
 from citywatch.deadletter import DeadLetter
 from citywatch.publisher import Publisher
-from citywatch.settings import AirQualitySourceSettings, CameraSourceSettings, Settings
+from citywatch.settings import Settings
 from citywatch.topics import Topics
-from ingest.aq_mqtt import MqttAirQualitySource, MqttConfig, Subscription
+from ingest.aq_mqtt import MqttAirQualitySource
 from ingest.aq_receiver import AirQualityReceiver
 from ingest.aq_receiver import serve as serve_http
 from ingest.backoff import Backoff
-from ingest.camera import CameraConfig, CameraSource
-from ingest.csv_replay import Column, CsvReplayConfig, CsvReplaySensor
+from ingest.camera import CameraSource
+from ingest.csv_replay import CsvReplaySensor
 from ingest.dji_srt import load_srt
-from ingest.events import DataQuality, Event, GeoPoint, Reading, SourceKind
+from ingest.events import DataQuality, Event, Reading, SourceKind
 from ingest.frame_codec import Frame, encode_frame
-from ingest.geofence import Geofence
 from ingest.mavlink_log import load_tlog
-from ingest.motion import MotionConfig
-from ingest.quality import ImageQualityConfig
-from ingest.rate import RateConfig
 from ingest.rejected import Rejected
-from ingest.sensors import SensorRegistry, SensorSpec, SensorWatch
+from ingest.sensors import SensorRegistry, SensorWatch
+from ingest.settings import AirQualitySourceSettings, CameraSourceSettings
 from ingest.sink import Stream
 from ingest.telemetry_track import TelemetryTrack
 
@@ -95,11 +92,6 @@ class PublisherSink:
             self.counters.counts["rejected"] += 1
 
 
-def _geo(position: object) -> GeoPoint | None:
-    lat, lon = getattr(position, "lat", None), getattr(position, "lon", None)
-    return GeoPoint(lat=lat, lon=lon) if lat is not None and lon is not None else None
-
-
 def telemetry_track(cfg: CameraSourceSettings) -> TelemetryTrack | None:
     """The drone's flight log, read at start-up (a broken log is an error now, not mid-flight)."""
     telemetry = cfg.telemetry
@@ -110,38 +102,14 @@ def telemetry_track(cfg: CameraSourceSettings) -> TelemetryTrack | None:
     return load_tlog(telemetry.path)
 
 
-def camera_config(cfg: CameraSourceSettings) -> CameraConfig:
-    m, q = cfg.motion, cfg.quality
-    return CameraConfig(
-        source_id=cfg.id, url=cfg.url, kind=cfg.kind,
-        rate=RateConfig(active_fps=cfg.fps, idle_fps=cfg.idle_fps if m.enabled else cfg.fps, hold_s=m.hold_s),
-        motion=MotionConfig(enabled=m.enabled, pixel_threshold=m.pixel_threshold,
-                            min_changed_ratio=m.min_changed_ratio, heartbeat_s=m.heartbeat_s),
-        quality=ImageQualityConfig(frozen_after_s=q.frozen_after_s, dark_below=q.dark_below,
-                                   overexposed_above=q.overexposed_above),
-        max_width=cfg.max_width, jpeg_quality=cfg.jpeg_quality, loop=cfg.loop, realtime=cfg.realtime,
-        buffer_size=cfg.buffer_size, buffer_policy=cfg.buffer_policy,
-        reconnect_initial_s=cfg.reconnect_initial_s, reconnect_max_s=cfg.reconnect_max_s,
-        stall_timeout_s=cfg.stall_timeout_s, health_every_s=cfg.health_every_s, position=_geo(cfg.position),
-        telemetry=telemetry_track(cfg), telemetry_offset_s=cfg.telemetry.offset_s if cfg.telemetry else 0.0,
-        geofences=tuple(Geofence(name, tuple(points)) for name, points in cfg.geofences.items()),
-    )
-
-
-def air_quality_config(cfg: AirQualitySourceSettings, state_dir: Path | None = None) -> CsvReplayConfig:
-    checkpoint = state_dir / "replay" / f"{cfg.id}.json" if cfg.resume and state_dir is not None else None
-    return CsvReplayConfig(
-        source_id=cfg.id, path=cfg.path,
-        columns={name: Column(c.field, c.unit) for name, c in cfg.columns.items()},
-        time_column=cfg.time_column, time_format=cfg.time_format, timezone=cfg.timezone,
-        period_s=cfg.period_s, speed=cfg.speed, start_row=cfg.start_row, max_rows=cfg.max_rows,
-        position=_geo(cfg.position), checkpoint=checkpoint,
-    )
+def replay_checkpoint(cfg: AirQualitySourceSettings, state_dir: Path | None) -> Path | None:
+    """Where a replay that resumes keeps the last row it sent."""
+    return state_dir / "replay" / f"{cfg.id}.json" if cfg.resume and state_dir is not None else None
 
 
 async def run_air_quality(cfg: AirQualitySourceSettings, sink: PublisherSink, state_dir: Path) -> None:
     try:
-        sensor = CsvReplaySensor(air_quality_config(cfg, state_dir))
+        sensor = CsvReplaySensor(cfg, replay_checkpoint(cfg, state_dir))
     except (OSError, ValueError) as exc:
         log.error("air-quality source %s cannot start: %s", cfg.id, exc)
         sink.counters.counts["source_errors"] += 1
@@ -174,7 +142,7 @@ def build_cameras(
         if only and cfg.id not in only:
             continue
         try:
-            cameras.append(CameraSource(camera_config(cfg)))
+            cameras.append(CameraSource(cfg, telemetry_track(cfg)))
         except Exception as exc:
             log.error("source %s cannot start: %s", cfg.id, exc)
             broken.append(BrokenSource(cfg.id, cfg.kind, f"{type(exc).__name__}: {exc}"))
@@ -199,11 +167,7 @@ async def supervised(name: str, run: Callable[[], Awaitable[None]], restart_max_
 
 
 def air_quality_receiver(settings: Settings, sink: PublisherSink) -> AirQualityReceiver:
-    registry = SensorRegistry([
-        SensorSpec(id=s.id, device_id=s.device_id, name=s.name, position=_geo(s.position),
-                   expected_interval_s=s.expected_interval_s)
-        for s in settings.sources.sensors
-    ])
+    registry = SensorRegistry(settings.sources.sensors)
     http = settings.sources.http_receiver
     return AirQualityReceiver(registry, sink, SensorWatch(http.stuck_after, http.missing_after_intervals),
                               max_future_skew_s=http.max_future_skew_s)
@@ -224,7 +188,7 @@ async def run_sources(
     for source in broken:
         counters.counts["source_errors"] += 1
         await sink.telemetry(source.offline())
-    tasks = [supervised(camera.config.source_id, partial(camera.run, sink)) for camera in cameras]
+    tasks = [supervised(camera.source_id, partial(camera.run, sink)) for camera in cameras]
     state_dir = settings.infra.state_dir
     tasks += [supervised(a.id, partial(run_air_quality, a, sink, state_dir)) for a in sensors]
     http, mqtt = settings.sources.http_receiver, settings.sources.mqtt
@@ -235,18 +199,13 @@ async def run_sources(
             log.info("air-quality HTTP receiver on http://%s:%d", http.host, http.port)
             tasks.append(supervised("HTTP receiver", partial(serve_http, receiver, http.host, http.port)))
         if mqtt.enabled:
-            mqtt_source = MqttAirQualitySource(MqttConfig(
-                host=mqtt.host, port=mqtt.port, username=mqtt.username,
-                password=mqtt.password.get_secret_value() if mqtt.password else None,
-                client_id=mqtt.client_id,
-                subscriptions=tuple(Subscription(s.topic, s.format) for s in mqtt.subscriptions),
-            ), receiver)
+            mqtt_source = MqttAirQualitySource(mqtt, receiver)
             tasks.append(supervised("MQTT", mqtt_source.run))
     helpers = []
     if cameras:
         helpers.append(asyncio.create_task(_publish_metrics(cameras)))
         helpers.append(asyncio.create_task(follow_control(
-            settings.broker.bootstrap_servers, sink.topics, {c.config.source_id: c for c in cameras})))
+            settings.broker.bootstrap_servers, sink.topics, {c.source_id: c for c in cameras})))
     try:
         if tasks:
             await asyncio.gather(*tasks)

@@ -10,38 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from typing import Literal
 
 import aiomqtt
 
 from ingest.aq_receiver import AirQualityReceiver
 from ingest.backoff import Backoff
+from ingest.settings import MqttSettings, PayloadFormat
+from ingest.settings_base import reveal
 
 log = logging.getLogger(__name__)
 
-PayloadFormat = Literal["generic", "sensor-community"]
-
-
-@dataclass(frozen=True)
-class Subscription:
-    topic: str  # MQTT filter, e.g. city/aq/+/readings
-    format: PayloadFormat = "generic"
-
-
-@dataclass(frozen=True)
-class MqttConfig:
-    host: str
-    port: int = 1883
-    subscriptions: tuple[Subscription, ...] = ()
-    username: str | None = None
-    password: str | None = None
-    client_id: str | None = None
-    reconnect_max_s: float = 60.0
 
 
 class MqttAirQualitySource:
-    def __init__(self, config: MqttConfig, receiver: AirQualityReceiver) -> None:
+    def __init__(self, config: MqttSettings, receiver: AirQualityReceiver) -> None:
         self.config = config
         self.receiver = receiver
         self.connected = False
@@ -59,8 +41,8 @@ class MqttAirQualitySource:
         backoff = Backoff(1.0, cfg.reconnect_max_s)
         while True:
             try:
-                async with aiomqtt.Client(cfg.host, cfg.port, username=cfg.username, password=cfg.password,
-                                          identifier=cfg.client_id) as client:
+                async with aiomqtt.Client(cfg.host, cfg.port, username=cfg.username,
+                                          password=reveal(cfg.password), identifier=cfg.client_id) as client:
                     for subscription in cfg.subscriptions:
                         await client.subscribe(subscription.topic, qos=1)
                     self.connected = True

@@ -97,7 +97,7 @@ class AirQualityReceiver:
         aqi = overall_aqi(item.values, item.units, item.period_s) or rolling
         return Reading(
             source_id=spec.id, time=time, values=item.values, units=item.units,
-            period_s=item.period_s, position=spec.position,
+            period_s=item.period_s, position=spec.position.point() if spec.position else None,
             aqi=aqi[0] if aqi else None, aqi_pollutant=aqi[1] if aqi else None,
         )
 

@@ -19,50 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 from uuid import UUID, uuid4
 
 import cv2
 
 from ingest.backoff import Backoff
-from ingest.backpressure import BoundedBuffer, Policy
+from ingest.backpressure import BoundedBuffer
 from ingest.capture import EndOfStream, FrameReader, Image, SourceError, open_reader
 from ingest.events import DataQuality, DroneTelemetry, FrameHeader, GeoPoint, QualityIssue, SourceHealth
 from ingest.frame_codec import Frame
 from ingest.geofence import Geofence, GeofenceMonitor
 from ingest.identity import event_id_at, file_identity
 from ingest.jpeg import encode_jpeg
-from ingest.motion import MotionConfig, MotionGate, thumbnail
-from ingest.quality import ImageQualityConfig, ImageQualityMonitor
+from ingest.motion import MotionGate, thumbnail
+from ingest.quality import ImageQualityMonitor
 from ingest.rate import AdaptiveRate, RateConfig
+from ingest.settings import CameraSourceSettings
 from ingest.sink import EventSink
 from ingest.telemetry_track import TelemetryPoint, TelemetryTrack
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CameraConfig:
-    source_id: str
-    url: str  # a file path, rtsp://, http(s):// (MJPEG) or usb:N
-    kind: Literal["camera", "drone"] = "camera"
-    rate: RateConfig = field(default_factory=RateConfig)
-    motion: MotionConfig = field(default_factory=MotionConfig)
-    quality: ImageQualityConfig = field(default_factory=ImageQualityConfig)
-    max_width: int | None = None
-    jpeg_quality: int = 85
-    loop: bool = True
-    realtime: bool = True
-    buffer_size: int = 4
-    buffer_policy: Policy = "drop_oldest"
-    reconnect_initial_s: float = 1.0
-    reconnect_max_s: float = 60.0
-    stall_timeout_s: float = 10.0
-    health_every_s: float = 10.0
-    position: GeoPoint | None = None
-    telemetry: TelemetryTrack | None = None  # drones: where it was at each video time
-    telemetry_offset_s: float = 0.0  # telemetry time = video time + offset
-    geofences: tuple[Geofence, ...] = ()
 
 
 @dataclass
@@ -90,39 +66,56 @@ class _Pending:
     event_id: UUID | None = None
 
 
-def recording_identity(config: CameraConfig) -> UUID | None:
+def sampling_rate(settings: CameraSourceSettings) -> RateConfig:
+    """A camera without motion gating samples at its full rate all the time."""
+    idle = settings.idle_fps if settings.motion.enabled else settings.fps
+    return RateConfig(active_fps=settings.fps, idle_fps=idle, hold_s=settings.motion.hold_s)
+
+
+def recording_identity(config: CameraSourceSettings, telemetry: TelemetryTrack | None) -> UUID | None:
     """A recorded flight (a video file with its flight log) has an identity, so its frames and
     telemetry get ids from their video time: ingesting it again stores nothing twice. A live
     camera, or a file standing in for one (its frames are dated by the wall clock), has none."""
-    if config.telemetry is None:
+    if telemetry is None:
         return None
     path = Path(config.url.removeprefix("file://"))
     return file_identity(path) if path.is_file() else None
 
 
 class CameraSource:
+    """`config`: the camera's settings as they are; `telemetry`: a drone's flight log, loaded
+    (where it was at each video time)."""
+
     def __init__(
         self,
-        config: CameraConfig,
+        config: CameraSourceSettings,
+        telemetry: TelemetryTrack | None = None,
         clock: Callable[[], float] = time.monotonic,
-        reader_factory: Callable[[CameraConfig], FrameReader] | None = None,
+        reader_factory: Callable[[CameraSourceSettings], FrameReader] | None = None,
     ) -> None:
         self.config = config
+        self.telemetry = telemetry
         self.stats = CameraStats()
-        self.rate = AdaptiveRate(config.rate)
+        self.rate = AdaptiveRate(sampling_rate(config))
         self._clock = clock
+        self._position = config.position.point() if config.position else None
         self._gate = MotionGate(config.motion)
         self._quality = ImageQualityMonitor(config.quality)
         self._buffer: BoundedBuffer[_Pending] = BoundedBuffer(config.buffer_size, config.buffer_policy)
         self._sequence = 0
         self._offline = False
-        self._fences = GeofenceMonitor(list(config.geofences))
-        self._identity = recording_identity(config)
+        self._fences = GeofenceMonitor([Geofence(name, tuple(points))
+                                        for name, points in config.geofences.items()])
+        self._identity = recording_identity(config, telemetry)
         # A recorded flight plays once: played again, its frames would repeat their ids and
         # their video times, behind what the rules have seen (late, not new data).
         looping = config.loop and self._identity is None
         self._open = reader_factory or (
             lambda c: open_reader(c.url, loop=looping, stall_timeout_s=c.stall_timeout_s))
+
+    @property
+    def source_id(self) -> str:
+        return self.config.id
 
     @property
     def dropped(self) -> int:
@@ -183,10 +176,10 @@ class CameraSource:
     async def _process(self, image: Image, sink: EventSink, video_time: float | None = None) -> None:
         now = self._clock()
         captured_at = datetime.now(UTC)
-        pending = _Pending(image, captured_at, self.config.position)
-        track = self.config.telemetry
+        pending = _Pending(image, captured_at, self._position)
+        track = self.telemetry
         if track is not None and video_time is not None:
-            point = track.at(video_time + self.config.telemetry_offset_s)
+            point = track.at(video_time + (self.config.telemetry.offset_s if self.config.telemetry else 0.0))
             pending = await self._locate(point, image, sink, video_time)
             captured_at = pending.captured_at
         self.stats.captured += 1
@@ -195,7 +188,7 @@ class CameraSource:
         thumb = thumbnail(image)
         for change in self._quality.observe(thumb, now):
             await sink.telemetry(DataQuality(
-                source_id=self.config.source_id, source_kind=self.config.kind, time=captured_at,
+                source_id=self.config.id, source_kind=self.config.kind, time=captured_at,
                 issue=change.issue,
                 active=change.active, detail=change.detail))
         decision = self._gate.decide(thumb, now)
@@ -223,7 +216,7 @@ class CameraSource:
                                interpolation=cv2.INTER_AREA)
         height, width = image.shape[:2]
         header = FrameHeader(event_id=pending.event_id or uuid4(),
-                             source_id=cfg.source_id, time=pending.captured_at, kind=cfg.kind,
+                             source_id=cfg.id, time=pending.captured_at, kind=cfg.kind,
                              sequence=self._sequence, width=width, height=height, position=pending.position,
                              altitude_m=pending.altitude_m, heading_deg=pending.heading_deg)
         self._sequence += 1
@@ -233,7 +226,7 @@ class CameraSource:
         self, point: TelemetryPoint, image: Image, sink: EventSink, video_time: float
     ) -> _Pending:
         """A drone frame: tagged with the interpolated position; telemetry and geofences reported."""
-        source_id = self.config.source_id
+        source_id = self.config.id
         when = point.time.astimezone(UTC) if point.time is not None else datetime.now(UTC)
         position = GeoPoint(lat=point.lat, lon=point.lon)
         telemetry_id, frame_id = uuid4(), None
@@ -257,7 +250,7 @@ class CameraSource:
     def health(self) -> SourceHealth:
         s = self.stats
         return SourceHealth(
-            source_id=self.config.source_id, time=datetime.now(UTC), connected=s.connected,
+            source_id=self.config.id, time=datetime.now(UTC), connected=s.connected,
             last_frame_time=s.last_frame_time, measured_fps=round(s.measured_fps(self._clock()), 3),
             reconnects=s.reconnects, frames_captured=s.captured, frames_sent=s.sent,
             frames_gated=s.gated, frames_dropped=self.dropped,
@@ -266,12 +259,12 @@ class CameraSource:
 
     def _quality_event(self, issue: QualityIssue, active: bool, detail: str) -> DataQuality:
         cfg = self.config
-        return DataQuality(source_id=cfg.source_id, source_kind=cfg.kind, time=datetime.now(UTC), issue=issue,
+        return DataQuality(source_id=cfg.id, source_kind=cfg.kind, time=datetime.now(UTC), issue=issue,
                            active=active, detail=detail)
 
     async def _went_offline(self, sink: EventSink, reason: str) -> None:
         self.stats.connected = False
-        log.warning("camera %s offline: %s", self.config.source_id, reason)
+        log.warning("camera %s offline: %s", self.config.id, reason)
         if not self._offline:
             self._offline = True
             await sink.telemetry(self._quality_event("offline", True, reason))

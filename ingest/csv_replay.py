@@ -26,35 +26,14 @@ from zoneinfo import ZoneInfo
 
 from ingest.aqi import overall_aqi
 from ingest.checkpoint import Checkpoint
-from ingest.events import GeoPoint, Reading, first_lines
+from ingest.events import Reading, first_lines
 from ingest.identity import event_id_at, file_identity
 from ingest.rejected import Rejected
+from ingest.settings import AirQualitySourceSettings
 from ingest.sink import EventSink
 
 Row = dict[str, str] | str
 """A CSV row by column, or the reason the line could not be read as one."""
-
-
-@dataclass(frozen=True)
-class Column:
-    field: str
-    unit: str
-
-
-@dataclass(frozen=True)
-class CsvReplayConfig:
-    source_id: str
-    path: Path
-    columns: dict[str, Column]
-    time_column: str = "date"
-    time_format: str = "%Y-%m-%d %H:%M:%S"
-    timezone: str = "UTC"
-    period_s: int | None = 3600
-    speed: float = 3600.0
-    position: GeoPoint | None = None
-    start_row: int = 0
-    max_rows: int | None = None
-    checkpoint: Path | None = None
 
 
 @dataclass
@@ -69,16 +48,18 @@ class ReplayStats:
 class CsvReplaySensor:
     """Yields `Reading`s (or `Rejected`) from a CSV or gzip'd CSV file."""
 
-    def __init__(self, config: CsvReplayConfig) -> None:
+    def __init__(self, config: AirQualitySourceSettings, checkpoint: Path | None = None) -> None:
+        """`checkpoint`: where a restarted replay finds the last row it sent (None: from the start)."""
         if not config.path.is_file():
-            raise FileNotFoundError(f"{config.source_id}: CSV file not found: {config.path}")
+            raise FileNotFoundError(f"{config.id}: CSV file not found: {config.path}")
         if config.speed <= 0:
             raise ValueError("speed must be positive")
         self.config = config
         self.stats = ReplayStats()
         self._tz = ZoneInfo(config.timezone)
         self.identity = file_identity(config.path)
-        self.checkpoint = Checkpoint(config.checkpoint, self.identity) if config.checkpoint else None
+        self.checkpoint = Checkpoint(checkpoint, self.identity) if checkpoint else None
+        self._position = config.position.point() if config.position else None
 
     def rows(self) -> Iterator[tuple[int, Row]]:
         opener = gzip.open if self.config.path.suffix == ".gz" else open
@@ -101,12 +82,12 @@ class CsvReplaySensor:
         """One CSV row to a Reading; None for a row with no measured value (a gap)."""
         cfg = self.config
         if isinstance(row, str):
-            return Rejected(cfg.source_id, f"{cfg.path.name}:{line}: {row}", b"")
+            return Rejected(cfg.id, f"{cfg.path.name}:{line}: {row}", b"")
         raw = ",".join(f"{k}={v}" for k, v in row.items()).encode()
         try:
             stamp = datetime.strptime(row[cfg.time_column], cfg.time_format).replace(tzinfo=self._tz)
         except (KeyError, TypeError, ValueError) as exc:
-            return Rejected(cfg.source_id, f"{cfg.path.name}:{line}: bad time: {exc}", raw)
+            return Rejected(cfg.id, f"{cfg.path.name}:{line}: bad time: {exc}", raw)
         values: dict[str, float] = {}
         units: dict[str, str] = {}
         for column, spec in cfg.columns.items():
@@ -119,7 +100,7 @@ class CsvReplaySensor:
                 value = math.nan
             if not math.isfinite(value):
                 reason = f"{cfg.path.name}:{line}: {column}={text[:40]!r} is not a finite number"
-                return Rejected(cfg.source_id, reason, raw)
+                return Rejected(cfg.id, reason, raw)
             values[spec.field] = value
             units[spec.field] = spec.unit
         if not values:
@@ -127,18 +108,18 @@ class CsvReplaySensor:
         try:
             aqi = overall_aqi(values, units, cfg.period_s)
             return Reading(
-                event_id=event_id_at(self.identity, cfg.source_id, "reading", line),
-                source_id=cfg.source_id,
+                event_id=event_id_at(self.identity, cfg.id, "reading", line),
+                source_id=cfg.id,
                 time=stamp,
                 values=values,
                 units=units,
                 period_s=cfg.period_s,
-                position=cfg.position,
+                position=self._position,
                 aqi=aqi[0] if aqi else None,
                 aqi_pollutant=aqi[1] if aqi else None,
             )
         except (ValueError, ArithmeticError) as exc:  # a time outside the years events may have ...
-            return Rejected(cfg.source_id, f"{cfg.path.name}:{line}: {first_lines(str(exc), 3)}", raw)
+            return Rejected(cfg.id, f"{cfg.path.name}:{line}: {first_lines(str(exc), 3)}", raw)
 
     async def run(self, sink: EventSink) -> None:
         """Play the file into the sink: readings, and every rejected row as a dead letter;

@@ -14,16 +14,10 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from ingest.settings import MotionSettings
+
 Thumbnail = np.ndarray[Any, Any]
 THUMB_WIDTH = 160
-
-
-@dataclass(frozen=True)
-class MotionConfig:
-    enabled: bool = True
-    pixel_threshold: int = 25  # grey-level change that counts a pixel as changed
-    min_changed_ratio: float = 0.002  # share of changed pixels that counts as motion
-    heartbeat_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +42,7 @@ def changed_ratio(a: Thumbnail, b: Thumbnail, pixel_threshold: int) -> float:
 
 
 class MotionGate:
-    def __init__(self, config: MotionConfig) -> None:
+    def __init__(self, config: MotionSettings) -> None:
         self.config = config
         self._reference: Thumbnail | None = None
         self._last_sent_at: float | None = None

@@ -13,14 +13,7 @@ import numpy as np
 
 from ingest.events import QualityIssue
 from ingest.motion import Thumbnail
-
-
-@dataclass(frozen=True)
-class ImageQualityConfig:
-    frozen_after_s: float = 30.0  # identical frames for this long: the feed is frozen
-    frozen_max_diff: float = 0.5  # mean absolute difference below which frames are identical
-    dark_below: float = 16.0  # mean grey level
-    overexposed_above: float = 240.0
+from ingest.settings import ImageQualitySettings
 
 
 @dataclass(frozen=True)
@@ -32,7 +25,7 @@ class QualityChange:
 
 @dataclass
 class ImageQualityMonitor:
-    config: ImageQualityConfig
+    config: ImageQualitySettings
     _active: set[str] = field(default_factory=set)
     _previous: Thumbnail | None = None
     _same_since: float | None = None

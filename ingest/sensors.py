@@ -11,40 +11,32 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ingest.events import DataQuality, GeoPoint, QualityIssue
-
-
-@dataclass(frozen=True)
-class SensorSpec:
-    id: str
-    device_id: str  # what the device calls itself (X-Sensor header, MQTT client, sensor_id)
-    name: str = ""
-    position: GeoPoint | None = None
-    expected_interval_s: float = 150.0
+from ingest.events import DataQuality, QualityIssue
+from ingest.settings import SensorSettings
 
 
 class UnknownSensor(LookupError):
     pass
 
 
-def _quality(sensor: SensorSpec, time: datetime, issue: QualityIssue, active: bool, detail: str,
+def _quality(sensor: SensorSettings, time: datetime, issue: QualityIssue, active: bool, detail: str,
              field: str | None = None) -> DataQuality:
     return DataQuality(source_id=sensor.id, source_kind="sensor", time=time, issue=issue, active=active,
                        detail=detail, field=field)
 
 
 class SensorRegistry:
-    def __init__(self, sensors: list[SensorSpec]) -> None:
+    def __init__(self, sensors: list[SensorSettings]) -> None:
         self._by_device = {s.device_id: s for s in sensors}
         self._by_id = {s.id: s for s in sensors}
 
-    def lookup(self, device_or_id: str) -> SensorSpec:
+    def lookup(self, device_or_id: str) -> SensorSettings:
         spec = self._by_device.get(device_or_id) or self._by_id.get(device_or_id)
         if spec is None:
             raise UnknownSensor(f"unknown sensor {device_or_id!r} (not in the sensor registry)")
         return spec
 
-    def __iter__(self) -> Iterator[SensorSpec]:
+    def __iter__(self) -> Iterator[SensorSettings]:
         return iter(self._by_id.values())
 
 
@@ -65,7 +57,7 @@ class SensorWatch:
         self.missing_after_intervals = missing_after_intervals
         self._states: dict[str, _SensorState] = {}
 
-    def observe(self, sensor: SensorSpec, time: datetime, values: dict[str, float]) -> list[DataQuality]:
+    def observe(self, sensor: SensorSettings, time: datetime, values: dict[str, float]) -> list[DataQuality]:
         state = self._states.setdefault(sensor.id, _SensorState())
         events = []
         if state.missing:
@@ -87,7 +79,7 @@ class SensorWatch:
                 events.append(_quality(sensor, time, "stuck_value", False, field=name, detail=changed))
         return events
 
-    def check_missing(self, sensors: list[SensorSpec], now: datetime) -> list[DataQuality]:
+    def check_missing(self, sensors: list[SensorSettings], now: datetime) -> list[DataQuality]:
         events = []
         for sensor in sensors:
             state = self._states.setdefault(sensor.id, _SensorState(last_report=now))

@@ -9,11 +9,11 @@ import pytest
 from aiohttp import web
 
 from citywatch.infra.process import free_port
-from ingest.camera import CameraConfig, CameraSource
+from ingest.camera import CameraSource
 from ingest.capture import FileReader
 from ingest.events import DataQuality
 from ingest.jpeg import encode_jpeg
-from ingest.rate import RateConfig
+from ingest.settings import CameraSourceSettings
 from ingest.sink import MemorySink
 
 pytestmark = pytest.mark.integration
@@ -52,9 +52,9 @@ async def test_mjpeg_camera_streams_drops_and_reconnects(vtest_avi: Path) -> Non
     reader.close()
     port = free_port()
     runner = await start(mjpeg_app(frames, fps=10), port)
-    camera = CameraSource(CameraConfig(
-        source_id="cam-live", url=f"http://127.0.0.1:{port}/video.mjpg", realtime=True,
-        rate=RateConfig(active_fps=4, idle_fps=4), stall_timeout_s=2, reconnect_initial_s=0.2,
+    camera = CameraSource(CameraSourceSettings(
+        id="cam-live", url=f"http://127.0.0.1:{port}/video.mjpg", realtime=True,
+        fps=4, idle_fps=4, stall_timeout_s=2, reconnect_initial_s=0.2,
         reconnect_max_s=0.5, health_every_s=1))
     sink = MemorySink()
     task = asyncio.create_task(camera.run(sink))

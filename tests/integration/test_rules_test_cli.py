@@ -9,8 +9,9 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
-from ingest.csv_replay import Column, CsvReplayConfig, CsvReplaySensor
+from ingest.csv_replay import CsvReplaySensor
 from ingest.events import Reading
+from ingest.settings import AirQualitySourceSettings, CsvColumnSettings
 from storage.writer import EventWriter
 
 pytestmark = pytest.mark.integration
@@ -21,8 +22,8 @@ async def test_rule_replay_prints_what_would_have_fired(
     tmp_path: Path, dsn: str, pg_pool: asyncpg.Pool, aq_csv: Path
 ) -> None:
     source = f"aq-{uuid4().hex[:8]}"
-    columns = {"no2": Column("no2", "ug/m3")}
-    sensor = CsvReplaySensor(CsvReplayConfig(source_id=source, path=aq_csv, columns=columns,
+    columns = {"no2": CsvColumnSettings(field="no2", unit="ug/m3")}
+    sensor = CsvReplaySensor(AirQualitySourceSettings(id=source, path=aq_csv, columns=columns,
                                              speed=1e9, start_row=180, max_rows=48))
     readings = [r async for r in sensor.readings() if isinstance(r, Reading)]
     await EventWriter(pg_pool).write(readings)

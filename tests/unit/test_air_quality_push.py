@@ -7,7 +7,8 @@ from ingest.aq_formats import FormatError, parse_generic, parse_sensor_community
 from ingest.aq_receiver import AirQualityReceiver
 from ingest.aqi import molar_volume, to_unit
 from ingest.events import DataQuality
-from ingest.sensors import SensorRegistry, SensorSpec, SensorWatch
+from ingest.sensors import SensorRegistry, SensorWatch
+from ingest.settings import SensorSettings
 from ingest.sink import MemorySink
 from ingest.validation import out_of_range
 
@@ -26,8 +27,9 @@ T0 = datetime(2026, 11, 24, 10, tzinfo=UTC)
 
 
 def registry() -> SensorRegistry:
-    return SensorRegistry([SensorSpec("aq-park", "esp8266-13572468", expected_interval_s=145),
-                           SensorSpec("aq-7", "aq-7", expected_interval_s=3600)])
+    return SensorRegistry([
+        SensorSettings(id="aq-park", device_id="esp8266-13572468", expected_interval_s=145),
+        SensorSettings(id="aq-7", device_id="aq-7", expected_interval_s=3600)])
 
 
 def test_sensor_community_body_maps_value_types() -> None:
@@ -96,7 +98,7 @@ async def test_receiver_accepts_registered_sensors_and_dead_letters_the_rest() -
 
 def test_stuck_values_and_missing_reports_become_quality_events() -> None:
     watch = SensorWatch(stuck_after=3, missing_after_intervals=3)
-    spec = SensorSpec("aq-park", "esp8266-1", expected_interval_s=100)
+    spec = SensorSettings(id="aq-park", device_id="esp8266-1", expected_interval_s=100)
     events: list[DataQuality] = []
     for i, pm in enumerate([5.0, 7.0, 7.0, 7.0, 7.0, 8.0]):
         events += watch.observe(spec, T0 + timedelta(seconds=100 * i), {"pm25": pm, "humidity": 50.0 + i})

@@ -6,9 +6,10 @@ import pytest
 
 from ingest.backoff import Backoff
 from ingest.backpressure import BoundedBuffer
-from ingest.motion import MotionConfig, MotionGate, thumbnail
-from ingest.quality import ImageQualityConfig, ImageQualityMonitor
+from ingest.motion import MotionGate, thumbnail
+from ingest.quality import ImageQualityMonitor
 from ingest.rate import AdaptiveRate, RateConfig
+from ingest.settings import ImageQualitySettings, MotionSettings
 
 
 def scene(square_at: int | None = None, level: int = 120, noise: int = 3, seed: int = 0) -> np.ndarray:
@@ -20,7 +21,7 @@ def scene(square_at: int | None = None, level: int = 120, noise: int = 3, seed: 
 
 
 def test_motion_gate_sends_first_motion_and_heartbeats_only() -> None:
-    gate = MotionGate(MotionConfig(heartbeat_s=30))
+    gate = MotionGate(MotionSettings(heartbeat_s=30))
     decisions = [gate.decide(thumbnail(scene(seed=i)), now=float(i)) for i in range(40)]
     assert [d.reason for d in decisions if d.send] == ["first", "heartbeat"]
     assert decisions[30].reason == "heartbeat"  # sensor noise alone is not motion
@@ -29,7 +30,7 @@ def test_motion_gate_sends_first_motion_and_heartbeats_only() -> None:
 
 
 def test_slow_change_accumulates_against_the_last_sent_frame() -> None:
-    gate = MotionGate(MotionConfig(min_changed_ratio=0.01, heartbeat_s=1e9))
+    gate = MotionGate(MotionSettings(min_changed_ratio=0.01, heartbeat_s=1e9))
     gate.decide(thumbnail(scene(level=100)), 0.0)
     # Each step brightens by 8 levels: below the 25-level pixel threshold frame to frame,
     # but against the last sent frame the change passes it after four steps.
@@ -49,7 +50,7 @@ def test_adaptive_rate_boosts_and_falls_back() -> None:
 
 
 def test_quality_reports_transitions_once() -> None:
-    monitor = ImageQualityMonitor(ImageQualityConfig(frozen_after_s=5))
+    monitor = ImageQualityMonitor(ImageQualitySettings(frozen_after_s=5))
     dark = thumbnail(scene(level=5, noise=1))
     changes = [c for t in range(3) for c in monitor.observe(dark, float(t))]
     assert [(c.issue, c.active) for c in changes] == [("dark", True)]

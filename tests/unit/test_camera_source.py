@@ -6,12 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from ingest.camera import CameraConfig, CameraSource
+from ingest.camera import CameraSource
 from ingest.capture import EndOfStream, Image, SourceError
 from ingest.events import DataQuality, SourceHealth
 from ingest.frame_codec import decode_frame, encode_frame
-from ingest.motion import MotionConfig
-from ingest.rate import RateConfig
+from ingest.settings import CameraSourceSettings
 from ingest.sink import MemorySink
 from tests.unit.test_camera_parts import scene
 
@@ -46,15 +45,16 @@ class ScriptedReader:
 
 
 def source(scripts: list[list[Image | Exception]], clock: Clock, **overrides: object) -> CameraSource:
-    def factory(_: CameraConfig) -> ScriptedReader:
+    def factory(_: CameraSourceSettings) -> ScriptedReader:
         if not scripts:
             raise SourceError("camera unreachable")
         return ScriptedReader(scripts.pop(0), clock)
 
-    config = CameraConfig(source_id="cam-1", url="scripted", realtime=False, reconnect_initial_s=0.001,
-                          reconnect_max_s=0.002, rate=RateConfig(active_fps=2, idle_fps=0.5, hold_s=10),
-                          motion=MotionConfig(heartbeat_s=30), **overrides)  # type: ignore[arg-type]
-    reader_factory: Callable[[CameraConfig], ScriptedReader] = factory
+    config = CameraSourceSettings.model_validate({
+        "id": "cam-1", "url": "scripted", "realtime": False, "reconnect_initial_s": 0.001,
+        "reconnect_max_s": 0.002, "fps": 2, "idle_fps": 0.5, "motion": {"heartbeat_s": 30, "hold_s": 10},
+        **overrides})
+    reader_factory: Callable[[CameraSourceSettings], ScriptedReader] = factory
     return CameraSource(config, clock=clock, reader_factory=reader_factory)
 
 
@@ -110,8 +110,8 @@ async def test_real_video_files_busy_and_static(vtest_avi: Path, tmp_path: Path)
 
     results = {}
     for name, path in (("busy", vtest_avi), ("static", static_path)):
-        camera = CameraSource(CameraConfig(source_id=name, url=str(path), loop=False, realtime=False,
-                                           rate=RateConfig(active_fps=2, idle_fps=0.5)))
+        camera = CameraSource(CameraSourceSettings(id=name, url=str(path), loop=False, realtime=False,
+                                                   fps=2, idle_fps=0.5))
         sink = MemorySink()
         await camera.run(sink)
         results[name] = camera.stats

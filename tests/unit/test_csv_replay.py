@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest.csv_replay import Column, CsvReplayConfig, CsvReplaySensor
+from ingest.csv_replay import CsvReplaySensor
 from ingest.events import Reading
 from ingest.rejected import Rejected
+from ingest.settings import AirQualitySourceSettings, CsvColumnSettings
 
 
 async def test_replay_turns_rows_into_readings_and_rejects_bad_rows(tmp_path: Path) -> None:
@@ -17,8 +18,8 @@ async def test_replay_turns_rows_into_readings_and_rejects_bad_rows(tmp_path: Pa
         "not-a-date,10,3\n"
         "2001-01-01 04:00:00,20.5,3\n"
     )
-    sensor = CsvReplaySensor(CsvReplayConfig(
-        source_id="aq-1", path=data, columns={"no2": Column("no2", "ug/m3")}, speed=1e9))
+    sensor = CsvReplaySensor(AirQualitySourceSettings(
+        id="aq-1", path=data, columns={"no2": CsvColumnSettings(field="no2", unit="ug/m3")}, speed=1e9))
     items = [item async for item in sensor.readings()]
     readings = [i for i in items if isinstance(i, Reading)]
     rejected = [i for i in items if isinstance(i, Rejected)]
@@ -31,15 +32,15 @@ async def test_replay_turns_rows_into_readings_and_rejects_bad_rows(tmp_path: Pa
 
 
 async def test_real_data_set_replays(aq_csv: Path) -> None:
-    sensor = CsvReplaySensor(CsvReplayConfig(
-        source_id="aq-uk", path=aq_csv, columns={"no2": Column("no2", "ug/m3")},
+    sensor = CsvReplaySensor(AirQualitySourceSettings(
+        id="aq-uk", path=aq_csv, columns={"no2": CsvColumnSettings(field="no2", unit="ug/m3")},
         speed=1e9, start_row=180, max_rows=40))
     readings = [i async for i in sensor.readings() if isinstance(i, Reading)]
     assert len(readings) >= 30
     assert max(r.values["no2"] for r in readings) > 100  # the high-NO2 episode the demo uses
 
 
-NO2 = {"no2": Column("no2", "ug/m3")}
+NO2 = {"no2": CsvColumnSettings(field="no2", unit="ug/m3")}
 ROWS = "".join(f"2001-01-01 {h:02d}:00:00,{10 + h},3\n" for h in range(10))
 
 
@@ -71,8 +72,8 @@ async def test_a_restarted_replay_resumes_and_replaying_again_has_the_same_ids(t
     data.write_text("date,no2,ws\n" + ROWS)
 
     def sensor(checkpoint: Path | None) -> CsvReplaySensor:
-        return CsvReplaySensor(CsvReplayConfig(source_id="aq-1", path=data, columns=NO2, speed=1e9,
-                                               checkpoint=checkpoint))
+        return CsvReplaySensor(AirQualitySourceSettings(id="aq-1", path=data, columns=NO2, speed=1e9),
+                               checkpoint)
 
     checkpoint = tmp_path / "state" / "aq-1.json"
     first = StopAfter(4)
@@ -99,7 +100,7 @@ async def test_a_hostile_csv_costs_its_rows_never_the_replay(tmp_path: Path) -> 
                      b"2001-01-01 04:00:00,1\x00 3,3\n"          # NUL
                      b'2001-01-01 05:00:00,"' + b"9" * 200_000 + b'",3\n'  # past csv's field limit
                      b"2001-01-01 06:00:00,20,3\n")
-    sensor = CsvReplaySensor(CsvReplayConfig(source_id="aq-1", path=data, columns=NO2, speed=1e9))
+    sensor = CsvReplaySensor(AirQualitySourceSettings(id="aq-1", path=data, columns=NO2, speed=1e9))
     sink = StopAfter(100)
     await sensor.run(sink)
     assert [r.values["no2"] for r in sink.readings] == [12.0, 20.0]

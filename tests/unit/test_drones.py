@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 from pymavlink.dialects.v20 import common as mavlink
 
-from ingest.camera import CameraConfig, CameraSource
+from ingest.camera import CameraSource
 from ingest.dji_srt import SrtError, load_srt, parse_srt
 from ingest.events import DroneTelemetry, GeofenceEvent
 from ingest.geofence import Geofence, GeofenceMonitor
 from ingest.mavlink_log import load_tlog
-from ingest.rate import RateConfig
+from ingest.settings import CameraSourceSettings
 from ingest.sink import MemorySink
 from ingest.telemetry_track import TelemetryPoint, TelemetryTrack
 
@@ -104,10 +104,9 @@ async def test_drone_frames_carry_the_interpolated_position(vtest_avi: Path) -> 
     track = load_srt(DATA / "DJI_0001.SRT")
     # the drone leaves this fence (north edge 52.5168) about 5.5 s into the flight
     corners = ((52.5150, 13.3760), (52.5168, 13.3760), (52.5168, 13.3820), (52.5150, 13.3820))
-    fence = Geofence("mission", corners)
-    camera = CameraSource(CameraConfig(
-        source_id="drone-1", url=str(vtest_avi), kind="drone", loop=False, realtime=False,
-        rate=RateConfig(active_fps=2, idle_fps=2), telemetry=track, geofences=(fence,)))
+    camera = CameraSource(CameraSourceSettings(
+        id="drone-1", url=str(vtest_avi), kind="drone", loop=False, realtime=False, fps=2, idle_fps=2,
+        geofences={"mission": list(corners)}), telemetry=track)
     sink = MemorySink()
     await camera.run(sink)
     frame = sink.frames[2]
@@ -128,9 +127,9 @@ async def test_a_recorded_flight_ingested_twice_has_the_same_event_ids(vtest_avi
     track = load_srt(DATA / "DJI_0001.SRT")
 
     async def ingest() -> MemorySink:
-        camera = CameraSource(CameraConfig(
-            source_id="drone-1", url=str(vtest_avi), kind="drone", loop=False, realtime=False,
-            rate=RateConfig(active_fps=2, idle_fps=2), telemetry=track))
+        camera = CameraSource(CameraSourceSettings(
+            id="drone-1", url=str(vtest_avi), kind="drone", loop=False, realtime=False, fps=2, idle_fps=2),
+            telemetry=track)
         sink = MemorySink()
         await camera.run(sink)
         return sink

@@ -10,11 +10,12 @@ import pytest
 
 from detectors.decode import decode_jpeg
 from ingest.aq_receiver import AirQualityReceiver
-from ingest.csv_replay import Column, CsvReplayConfig, CsvReplaySensor
+from ingest.csv_replay import CsvReplaySensor
 from ingest.dji_srt import SrtError, load_srt
 from ingest.events import EventFormatError, Reading
 from ingest.mavlink_log import MavlinkLogError, load_tlog
-from ingest.sensors import SensorRegistry, SensorSpec
+from ingest.sensors import SensorRegistry
+from ingest.settings import AirQualitySourceSettings, CsvColumnSettings, SensorSettings
 from ingest.sink import MemorySink
 from rules.loader import load_rules
 
@@ -27,8 +28,9 @@ def files(kind: str) -> list[Path]:
 
 
 def receiver(sink: MemorySink) -> AirQualityReceiver:
-    registry = SensorRegistry([SensorSpec("aq-7", "aq-7", expected_interval_s=3600),
-                               SensorSpec("aq-park", "esp8266-13572468", expected_interval_s=145)])
+    registry = SensorRegistry([
+        SensorSettings(id="aq-7", device_id="aq-7", expected_interval_s=3600),
+        SensorSettings(id="aq-park", device_id="esp8266-13572468", expected_interval_s=145)])
     return AirQualityReceiver(registry, sink, clock=lambda: datetime(2026, 11, 24, 10, 5, tzinfo=UTC))
 
 
@@ -82,8 +84,8 @@ def test_every_hostile_flight_log_is_refused_with_a_format_error(path: Path) -> 
 
 @pytest.mark.parametrize("path", files("csv"), ids=lambda p: p.name)
 async def test_every_hostile_csv_costs_rows_never_the_replay(path: Path) -> None:
-    columns = {"no2": Column("no2", "ppb")}
-    sensor = CsvReplaySensor(CsvReplayConfig(source_id="aq-1", path=path, columns=columns, speed=1e9))
+    columns = {"no2": CsvColumnSettings(field="no2", unit="ppb")}
+    sensor = CsvReplaySensor(AirQualitySourceSettings(id="aq-1", path=path, columns=columns, speed=1e9))
     sink = MemorySink()
     await sensor.run(sink)
     assert all(isinstance(r, Reading) for r in sink.readings)
