@@ -7,7 +7,7 @@ file with sha256, device and threads, and the scheduling knobs (batch size, max 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,7 +15,11 @@ Device = Literal["auto", "cpu", "cuda"]
 
 
 class ModelBase(BaseModel):
+    """A backend registers here, with its spec: `backend` names its Detector ("module:Class",
+    imported only when a model of that type is built, so a worker loads only what it runs)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    backend: ClassVar[str]
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     version: str = "1"
@@ -34,6 +38,7 @@ class FileModel(ModelBase):
 class OnnxYoloModel(FileModel):
     """YOLO-family ONNX export with the raw head (no NMS in the graph), on onnxruntime."""
 
+    backend: ClassVar[str] = "detectors.onnx_yolo:OnnxYoloDetector"
     type: Literal["onnx-yolo"] = "onnx-yolo"
     iou: float = Field(default=0.45, gt=0, le=1)
 
@@ -41,6 +46,7 @@ class OnnxYoloModel(FileModel):
 class UltralyticsModel(FileModel):
     """Any model Ultralytics loads (.pt or .onnx), e.g. the YOLOv8s Normal/Fall model."""
 
+    backend: ClassVar[str] = "detectors.ultralytics_backend:UltralyticsDetector"
     type: Literal["ultralytics"] = "ultralytics"
     iou: float = Field(default=0.45, gt=0, le=1)
     imgsz: int = Field(default=640, ge=32)
@@ -51,6 +57,7 @@ class TorchModel(FileModel):
     0..1 (RGB) -> [N,K,6] of (x1, y1, x2, y2, score, class) in input pixels; rows with
     score 0 are padding. Export with a dynamic batch dimension to batch frames."""
 
+    backend: ClassVar[str] = "detectors.torch_backend:TorchDetector"
     type: Literal["torch"] = "torch"
     classes: list[str] = Field(min_length=1)
     input_size: tuple[int, int] = (640, 640)  # height, width
@@ -59,6 +66,7 @@ class TorchModel(FileModel):
 class OpenCvHogModel(ModelBase):
     """OpenCV's built-in HOG + linear SVM pedestrian detector: no model file at all."""
 
+    backend: ClassVar[str] = "detectors.opencv_hog:OpenCvHogDetector"
     type: Literal["opencv-hog"] = "opencv-hog"
     win_stride: int = Field(default=8, ge=1)
     scale: float = Field(default=1.05, gt=1)

@@ -79,3 +79,17 @@ def test_exported_torch_module_contract_and_scaling(tmp_path: Path) -> None:
     bad = build_detector(TorchModel(name="bad", path=tmp_path / "missing.pt", classes=["x"]))
     with pytest.raises(DetectorError, match="not found"):
         bad.load()
+
+
+def test_every_spec_names_a_backend_that_is_a_detector() -> None:
+    import importlib
+    from typing import get_args
+
+    from detectors.base import Detector
+
+    specs = get_args(get_args(ModelSpec)[0])
+    assert len(specs) == 4
+    for spec in specs:
+        module, _, name = spec.backend.partition(":")
+        assert issubclass(getattr(importlib.import_module(module), name), Detector), spec
+    assert isinstance(build_detector(OpenCvHogModel(name="hog")), Detector)
