@@ -7,15 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 from uuid import UUID
 
 import asyncpg
 
 from citywatch.publisher import Publisher
-from notifier.events import AlertAck
-
-Via = Literal["console", "api", "sms", "email", "cli"]
+from notifier.events import AlertAck, Via
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,9 @@ def register(main: click.Group) -> None:
     ) -> None:
         """Render each rule's message for a made-up alert, as recipients would see it."""
         from notifier.segments import segments
+        from notifier.settings import VoiceSettings
         from notifier.templates import render
+        from notifier.voice import call_script
         from rules.events import Alert, Evidence
 
         try:
@@ -101,6 +103,10 @@ def register(main: click.Group) -> None:
             if channel == "sms":
                 size = f"{len(message.text)} characters, {segments(message.text)} segment(s)"
                 click.echo(f"{message.text}\n[{size}]")
+            elif channel == "voice":  # the call's TwiML, as the configured (or a default) voice reads it
+                spoken = ctx.settings.channels.voice or VoiceSettings(account_sid="AC" + "0" * 32,
+                                                                        from_number="+10000000")
+                click.echo(call_script(message, spoken))
             elif channel == "email":
                 click.echo(f"Subject: {message.subject}\n\n{message.text}")
             else:

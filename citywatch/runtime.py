@@ -29,7 +29,9 @@ from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, RetryPolicy
 from notifier.email import EmailChannel, ImageLoader, read_image_file
 from notifier.log import NotificationLog, OutboxPolicy
+from notifier.settings import ChannelsSettings
 from notifier.sms import SmsChannel
+from notifier.voice import VoiceChannel
 from notifier.webhook import WebhookChannel
 from rules.engine import RuleEngine, Scope
 from rules.library import LibraryChange, RuleLibrary
@@ -48,30 +50,30 @@ class ConfigurationError(RuntimeError):
 
 
 def check_channels(settings: Settings) -> None:
-    """Raise ConfigurationError if a configured channel lacks its secret (checked at start-up)."""
-    sms = settings.channels.sms
-    if sms is not None and sms.auth_token is None:
-        raise ConfigurationError(
-            "channels.sms is configured but CITYWATCH_CHANNELS__SMS__AUTH_TOKEN is not set "
-            "(environment or secrets file)")
-    webhook = settings.channels.webhook
-    if webhook is not None and webhook.secret is None:
-        raise ConfigurationError(
-            "channels.webhook is configured but CITYWATCH_CHANNELS__WEBHOOK__SECRET is not set")
+    """Raise ConfigurationError if a configured channel lacks a secret it needs (checked at start-up)."""
+    for name in ChannelsSettings.model_fields:
+        configured = getattr(settings.channels, name)
+        for secret in getattr(configured, "required_secrets", ()):
+            if getattr(configured, secret) is None:
+                raise ConfigurationError(
+                    f"channels.{name} is configured but CITYWATCH_CHANNELS__{name.upper()}__{secret.upper()} "
+                    "is not set (environment or secrets file)")
 
 
 def build_channels(settings: Settings, load_image: ImageLoader = read_image_file) -> dict[str, Channel]:
     """The configured channels; call inside the event loop (the twilio client opens a session).
     `load_image` finds an alert's evidence snapshot for the email."""
     check_channels(settings)
+    configured = settings.channels
     channels: dict[str, Channel] = {}
-    email, sms, webhook = settings.channels.email, settings.channels.sms, settings.channels.webhook
-    if email is not None:
-        channels["email"] = EmailChannel(email, load_image)
-    if sms is not None and sms.auth_token is not None:
-        channels["sms"] = SmsChannel(sms)
-    if webhook is not None and webhook.secret is not None:
-        channels["webhook"] = WebhookChannel(webhook)
+    if configured.email is not None:
+        channels["email"] = EmailChannel(configured.email, load_image)
+    if configured.sms is not None:
+        channels["sms"] = SmsChannel(configured.sms)
+    if configured.voice is not None:
+        channels["voice"] = VoiceChannel(configured.voice)
+    if configured.webhook is not None:
+        channels["webhook"] = WebhookChannel(configured.webhook)
     return channels
 
 

@@ -23,6 +23,7 @@ class Message:
     first_in_thread: bool = True
     image: str | None = None  # the evidence snapshot's reference, shown inline (notifier/email.py)
     data: dict[str, Any] = field(default_factory=dict)  # the structured alert, for webhooks
+    ack_url: str | None = None  # the recipient's signed acknowledgement link, while the alert fires
 
 
 class Channel(Protocol):

@@ -174,8 +174,8 @@ class Dispatcher:
             return _Outcome("sent", claim.attempt, address, provider_id=provider_id)
 
     def _message(self, channel: str, alert: Alert, recipient: str) -> Message:
-        link = None
-        if self.ack_links is not None and channel == "email":
+        link = None  # every channel may carry it: email shows it, a voice call takes a key press
+        if self.ack_links is not None:
             link = self.ack_links.link(str(alert.alert_id), recipient)
         person = self.recipients.get(recipient)
         return render(channel, alert, self.sms_segments, link, person.timezone if person else "UTC")

@@ -38,6 +38,10 @@ class DeliveryReceipt(Event):
     to: str = Field(default="", description="partly masked")
 
 
+Via = Literal["console", "api", "sms", "voice", "email", "cli"]
+"""Where an acknowledgement came from."""
+
+
 class AlertAck(Event):
     """Somebody took an alert: escalation stops. Keyed like the alert (rule|group) so it
     lands on the alert's partition, after the alert."""
@@ -47,7 +51,7 @@ class AlertAck(Event):
     rule_id: str
     group_key: str
     by: str = Field(min_length=1, max_length=200)
-    via: Literal["console", "api", "sms", "email", "cli"]
+    via: Via
     note: str = Field(default="", max_length=2000)
 
     @property

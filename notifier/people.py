@@ -17,7 +17,7 @@ from notifier.oncall import OnCallSchedule
 from rules.schedule import check_zone
 
 Severity = Literal["info", "warning", "critical"]
-CHANNEL_ADDRESSES: dict[str, str] = {"email": "email", "sms": "phone", "webhook": "webhook"}
+CHANNEL_ADDRESSES: dict[str, str] = {"email": "email", "sms": "phone", "voice": "phone", "webhook": "webhook"}
 """Every channel by name (each is also a `channels` key, notifier/settings.py) and the Person
 field that holds a recipient's address on it: the one list rules, policies, the CLI and the
 JSON Schema take channel names from."""

@@ -4,6 +4,8 @@ webhook.py); citywatch/settings.py puts them under `channels` and `notify`."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from ingest.settings_base import Secret, SigningKey, Strict
@@ -28,6 +30,7 @@ class SmsSenderSettings(Strict):
 
 
 class TwilioSettings(Strict):
+    required_secrets: ClassVar[tuple[str, ...]] = ("auth_token",)
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: Secret = None
     from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
@@ -43,15 +46,35 @@ class TwilioSettings(Strict):
                              description="a provider that hangs must not hold the alert queue")
 
 
+class VoiceSettings(Strict):
+    """Phone calls through Twilio: the alert read out, and a key to acknowledge it (1)."""
+
+    required_secrets: ClassVar[tuple[str, ...]] = ("auth_token",)
+
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: Secret = None
+    from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    api_base_url: str | None = Field(default=None, description="a Twilio-compatible endpoint")
+    language: str = Field(default="en-GB", pattern=r"^[a-z]{2}(-[A-Z]{2})?$", description="of the voice")
+    gather_timeout_s: int = Field(default=8, ge=1, le=60, description="how long the call waits for the key")
+    timeout_s: float = Field(default=10.0, gt=0,
+                             description="a provider that hangs must not hold the alert queue")
+
+
 class WebhookSettings(Strict):
+    required_secrets: ClassVar[tuple[str, ...]] = ("secret",)
     secret: SigningKey = Field(default=None,
                                      description="HMAC key (CITYWATCH_CHANNELS__WEBHOOK__SECRET)")
     timeout_s: float = Field(default=10.0, gt=0)
 
 
 class ChannelsSettings(Strict):
+    """One key per channel (notifier/people.py CHANNEL_ADDRESSES names the same ones); a
+    channel's settings list the secrets it cannot run without (`required_secrets`)."""
+
     email: SmtpSettings | None = None
     sms: TwilioSettings | None = None
+    voice: VoiceSettings | None = None
     webhook: WebhookSettings | None = None
 
 

@@ -133,6 +133,10 @@ def render(
         return _render(channel, alert, None, sms_segments, ack_url, timezone)
 
 
+SHORT_FORM = frozenset({"sms", "voice"})
+"""Channels that carry the short text (the rule's `sms` template); the others get the email form."""
+
+
 def _render(channel: str, alert: Alert, templates: Templates | None, sms_segments: int,
             ack_url: str | None, timezone: str) -> Message:
     values = alert.evidence.values
@@ -140,11 +144,14 @@ def _render(channel: str, alert: Alert, templates: Templates | None, sms_segment
     data = alert.model_dump(mode="json", exclude={"templates", "notify"})
     context: dict[str, Any] = {"alert": alert, "values": values, "show": show, "hidden": _HIDDEN_IN_SMS,
                                **clocks(timezone)}
-    if channel == "sms":
+    live_ack = ack_url if alert.state == "fired" else None
+    if channel in SHORT_FORM:
         text = _pick(custom.sms, SMS_TEMPLATE).render(**context)
         if alert.reminder:
             text = f"REMINDER {alert.reminder}: {text}"
-        return Message(subject="", text=segments.fit(text, sms_segments), data=data)
+        if channel == "sms":
+            text = segments.fit(text, sms_segments)
+        return Message(subject="", text=text, data=data, ack_url=live_ack)
     subject = _pick(custom.email_subject, EMAIL_SUBJECT).render(**context)
     if alert.reminder:
         subject = f"Reminder {alert.reminder}: {subject}"
@@ -157,4 +164,5 @@ def _render(channel: str, alert: Alert, templates: Templates | None, sms_segment
                              ack_url=ack_url if alert.state == "fired" else None,
                              body=body if custom.email_body is not None else None)
     return Message(subject=subject, text=body, html=html, thread_id=f"alert-{alert.alert_id}",
-                   first_in_thread=alert.delivery_round == "fired", image=snapshot, data=data)
+                   first_in_thread=alert.delivery_round == "fired", image=snapshot, data=data,
+                   ack_url=live_ack)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
 from citywatch.acks import AlertRef, acknowledge, last_alert_sent_to, locate
 from citywatch.console.auth import AsOperator, viewer
@@ -20,6 +21,7 @@ from citywatch.rulebook import publish_rules_message
 from citywatch.settings import Settings
 from notifier.acklinks import verify_link
 from notifier.events import AlertComment, DeliveryReceipt, mask
+from notifier.voice import ACK_DIGIT
 from rules.duration import parse_duration
 from rules.events import ResolveRequest
 from rules.library import SilenceChange
@@ -56,6 +58,13 @@ def _twiml(text: str) -> Response:
     return Response(body, media_type="application/xml")
 
 
+def _twiml_voice(text: str) -> Response:
+    """What the call says after the key press."""
+    response = VoiceResponse()
+    response.say(text)
+    return Response(str(response), media_type="application/xml")
+
+
 async def _where(request: Request, alert_id: UUID) -> AlertRef:
     """An alert's rule, group key and source: from the live feed, else the database."""
     ref = await locate(request.app.state.pool, alert_id, _recent(request))
@@ -74,16 +83,18 @@ def notify_router(settings: Settings) -> APIRouter:
     router = APIRouter()
     directory = settings.directory
 
-    async def _twilio_form(request: Request) -> dict[str, str]:
-        """The form Twilio posted, after checking its signature against our auth token."""
-        sms = settings.channels.sms
-        if sms is None or sms.auth_token is None or settings.console.public_url is None:
-            raise HTTPException(404, "Twilio webhooks need channels.sms and console.public_url")
+    async def _twilio_form(request: Request, channel: str = "sms") -> dict[str, str]:
+        """The form Twilio posted, after checking its signature against the auth token of the
+        channel's account (sms, or voice)."""
+        account = getattr(settings.channels, channel)
+        token = getattr(account, "auth_token", None)
+        if token is None or settings.console.public_url is None:
+            raise HTTPException(404, f"Twilio webhooks need channels.{channel} and console.public_url")
         form = {key: str(value) for key, value in (await request.form()).items()}
         url = settings.console.public_url.rstrip("/") + request.url.path
         if request.url.query:  # Twilio signs the full URL it posted to, query string included
             url += "?" + request.url.query
-        validator = RequestValidator(sms.auth_token.get_secret_value())
+        validator = RequestValidator(token.get_secret_value())
         if not validator.validate(url, form, request.headers.get("X-Twilio-Signature", "")):
             raise HTTPException(403, "invalid Twilio signature")
         return form
@@ -150,6 +161,21 @@ def notify_router(settings: Settings) -> APIRouter:
         if done is None:
             raise HTTPException(404, f"no alert {alert_id}")
         return HTMLResponse(f"<p>Acknowledged by {html.escape(by)}. The escalation stops.</p>")
+
+    @router.post("/ack/{alert_id}")
+    async def ack_by_phone(alert_id: UUID, request: Request, by: str, exp: str, sig: str) -> Response:
+        """The key pressed in an alert call (notifier/voice.py): Twilio posts it to the same
+        signed link an email carries, itself signed by Twilio; 1 acknowledges as the person called."""
+        form = await _twilio_form(request, "voice")
+        secret = settings.console.ack_secret
+        if secret is None or not verify_link(secret.get_secret_value(), str(alert_id), by, exp, sig):
+            return _twiml_voice("This acknowledgement has expired.")
+        if form.get("Digits") != ACK_DIGIT:
+            return _twiml_voice("Not acknowledged.")
+        done = await acknowledge(request.app.state.pool, request.app.state.publisher, alert_id, by, "voice")
+        if done is None:
+            return _twiml_voice("This alert is not known.")
+        return _twiml_voice(f"Acknowledged, {by}. The escalation stops. Goodbye.")
 
     @router.get("/api/oncall", dependencies=[Depends(viewer)])
     async def oncall(at: datetime | None = None) -> dict[str, str | None]:

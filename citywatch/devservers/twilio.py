@@ -5,6 +5,9 @@ the request is exactly what Twilio would receive: HTTP basic auth with the accou
 SID and auth token, a form-encoded POST to
 `/2010-04-01/Accounts/{AccountSid}/Messages.json`. Accepted messages are appended
 to a JSON-lines file and answered with 201 and a Message resource, as Twilio does.
+Calls (`.../Calls.json`, with their TwiML) go to a second file, `calls.jsonl` beside it,
+answered with a Call resource; nobody rings, so a test plays the person called with
+`key_press`, which posts the digits to the call's <Gather> action signed as Twilio signs.
 Wrong credentials get 401 (code 20003), a malformed number 400 (code 21211).
 """
 
@@ -67,6 +70,7 @@ class LocalTwilioEndpoint:
     ) -> None:
         self.host, self.port = host, port
         self.store = SmsStore(sms_file)
+        self.calls = SmsStore(sms_file.with_name("calls.jsonl"))
         self.faults = TwilioFaults()
         self.account_sid, self.auth_token = account_sid, auth_token
         self._runner: web.AppRunner | None = None
@@ -79,6 +83,7 @@ class LocalTwilioEndpoint:
         app = web.Application()
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create_message)
         app.router.add_get("/2010-04-01/Accounts/{sid}/Messages.json", self._list_messages)
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Calls.json", self._create_call)
         return app
 
     def _authorised(self, request: web.Request) -> bool:
@@ -125,6 +130,44 @@ class LocalTwilioEndpoint:
         }
         self.store.save(message)
         return web.json_response(message, status=201)
+
+    async def _create_call(self, request: web.Request) -> web.Response:
+        sid = request.match_info["sid"]
+        if not self._authorised(request) or (self.account_sid and sid != self.account_sid):
+            return _error(401, 20003, "Authenticate")
+        form = await request.post()
+        to, sender, twiml = (str(form.get(k, "")) for k in ("To", "From", "Twiml"))
+        if not E164.match(to):
+            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not sender:
+            return _error(400, 21213, "A 'From' phone number is required.")
+        if not twiml.lstrip().startswith("<"):
+            return _error(400, 21205, "Twiml (or Url) is required.")
+        now = format_datetime(datetime.now(UTC))
+        call: dict[str, Any] = {
+            "sid": "CA" + secrets.token_hex(16), "account_sid": sid, "to": to, "from": sender,
+            "twiml": twiml, "status": "queued", "direction": "outbound-api", "api_version": "2010-04-01",
+            "date_created": now, "date_updated": now, "uri": f"/2010-04-01/Accounts/{sid}/Calls/CA.json",
+        }
+        self.calls.save(call)
+        return web.json_response(call, status=201)
+
+    @staticmethod
+    def key_press(call: dict[str, Any], digits: str, auth_token: str) -> tuple[str, dict[str, str], str]:
+        """What Twilio posts when the person called presses `digits` in the call's <Gather>:
+        the action URL, the form, and its X-Twilio-Signature."""
+        from xml.etree import ElementTree
+
+        from twilio.request_validator import RequestValidator
+
+        # a test helper, on the TwiML our own voice channel sent this local endpoint
+        gather = ElementTree.fromstring(call["twiml"]).find("Gather")  # noqa: S314
+        if gather is None or not gather.get("action"):
+            raise ValueError("this call asks for no key")
+        url = str(gather.get("action"))
+        form = {"CallSid": call["sid"], "AccountSid": call["account_sid"], "From": call["to"],
+                "To": call["from"], "Digits": digits, "CallStatus": "in-progress"}
+        return url, form, RequestValidator(auth_token).compute_signature(url, form)
 
     async def _list_messages(self, request: web.Request) -> web.Response:
         if not self._authorised(request):

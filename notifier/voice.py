@@ -1,0 +1,51 @@
+"""Phone calls through Twilio: the alert is read out, and the person called acknowledges it
+by pressing 1, for the people a night-time page must wake (an SMS can sleep through).
+
+The call's TwiML says the message inside a <Gather> whose action is the alert's signed
+acknowledgement link (notifier/acklinks.py): Twilio posts the key pressed there, signed
+with the account's auth token, and the console acknowledges as that person (POST on the
+same `/ack/<alert>` link an email carries). Without a link (a resolve, or no console
+configured) the call only speaks. The provider's id is the call's SID.
+"""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ingest.settings_base import reveal
+from notifier.channels import Message
+from notifier.settings import VoiceSettings
+from notifier.twilio_client import TwilioAccount
+
+ACK_DIGIT = "1"
+
+
+def call_script(message: Message, settings: VoiceSettings) -> str:
+    """The TwiML of one call."""
+    response = VoiceResponse()
+    if message.ack_url:
+        gather = response.gather(num_digits=1, action=message.ack_url, method="POST",
+                                 timeout=settings.gather_timeout_s)
+        gather.say(f"{message.text} Press {ACK_DIGIT} to acknowledge.", language=settings.language)
+        response.say("No key was pressed. The alert is not acknowledged.", language=settings.language)
+    else:
+        response.say(message.text, language=settings.language)
+    return str(response)
+
+
+class VoiceChannel:
+    name = "voice"
+
+    def __init__(self, config: VoiceSettings) -> None:
+        self.config = config
+        self._account = TwilioAccount(config.account_sid, reveal(config.auth_token), config.api_base_url,
+                                      config.timeout_s)
+
+    async def close(self) -> None:
+        await self._account.close()
+
+    async def send(self, address: str, message: Message) -> str:
+        twiml = call_script(message, self.config)
+        created = await self._account.call(self._account.client.calls.create_async(
+            to=address, from_=self.config.from_number, twiml=twiml))
+        return str(created.sid)
