@@ -65,6 +65,19 @@ class Escalator:
         }
         return deliveries
 
+    def on_alert(self, alert: Alert, now: datetime) -> list[Delivery] | None:
+        """Who hears of this alert message now, when its rule routes to a policy: a firing
+        starts the escalation (step 0), a reminder goes to everyone notified so far, a resolve
+        to everyone told it fired (and ends the escalation). None: no policy (or muted), the
+        rule's own `notify:` targets decide."""
+        if self.policy_for(alert) is None or alert.muted:
+            return None
+        if alert.state == "resolved":
+            return self.resolve(alert)
+        if alert.reminder:
+            return self.notified(str(alert.alert_id))
+        return self.start(alert, now)
+
     def acknowledge(self, alert_id: str, by: str) -> bool:
         """Stop escalating; True when this alert was escalating and is now stopped."""
         state = self.state.get(alert_id)

@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from ingest.events import Event
+from rules.keys import group_key_of
 
 DeliveryStatus = Literal["sent", "failed", "duplicate", "muted", "quiet"]
 
@@ -56,7 +57,7 @@ class AlertAck(Event):
 
     @property
     def kafka_key(self) -> str:
-        return f"{self.rule_id}|{self.group_key}"
+        return group_key_of(self.rule_id, self.group_key)
 
 
 class AlertComment(Event):
@@ -72,7 +73,7 @@ class AlertComment(Event):
 
     @property
     def kafka_key(self) -> str:
-        return f"{self.rule_id}|{self.group_key}"
+        return group_key_of(self.rule_id, self.group_key)
 
 
 def mask(address: str) -> str:

@@ -38,6 +38,7 @@ from rules.base import Observation, Seen, SourceInfo
 from rules.conditions import AbsenceCondition, CompositeCondition
 from rules.conditions.windowed import DATA_EVENTS
 from rules.events import Alert, Evidence
+from rules.keys import group_key_of, group_of, rule_of
 from rules.model import Rule
 from rules.silences import Silence
 from rules.timekeeping import AllowedLateness
@@ -262,7 +263,7 @@ class RuleEngine:
                 if isinstance(rule.condition, CompositeCondition) and rule.condition.looks_at(seen)]
 
     def _evaluate_group(self, rule: Rule, group: str, seen: Seen) -> list[Alert]:
-        key = f"{rule.id}|{group}"
+        key = group_key_of(rule.id, group)
         stored = self.state.get(key)
         lateness_us = 0
         if rule.processing_time:  # absence: the key runs on arrival times, never backwards
@@ -349,7 +350,7 @@ class RuleEngine:
     def _evaluate_area(self, rule: Rule, seen: Seen) -> list[Alert]:
         condition = rule.condition
         assert isinstance(condition, CompositeCondition)
-        area_key = f"{rule.id}|{AREA}"
+        area_key = group_key_of(rule.id, AREA)
         area: State = dict(self.state.get(area_key) or {"src": rule.id})
         decisions = condition.observe_area(seen, area.setdefault("m", {}))
         self.state[area_key] = area
@@ -359,7 +360,7 @@ class RuleEngine:
                     event_id: str | None) -> list[Alert]:
         alerts: list[Alert] = []
         for anchor, observation in decisions.items():
-            key = f"{rule.id}|{anchor}"
+            key = group_key_of(rule.id, anchor)
             state: State = dict(self.state.get(key) or {"src": rule.id})
             evidence = list(observation.evidence) or ([event_id] if event_id else [])
             alerts.extend(self._decide(rule, anchor, state, observation, now_us, evidence, None))
@@ -376,7 +377,7 @@ class RuleEngine:
                     by_group[f"{seen.source_id}/{zone}"].append(box)
             elif box.track_id is not None:
                 by_group[f"{seen.source_id}#{box.track_id}"].append(box)
-        active = (self.state.get(f"{rule.id}|{seen.source_id}{ACTIVE}") or {}).get("keys", [])
+        active = (self.state.get(group_key_of(rule.id, seen.source_id + ACTIVE)) or {}).get("keys", [])
         for group in active:
             by_group.setdefault(group, [])
         views = []
@@ -391,7 +392,7 @@ class RuleEngine:
         if rule.group_by == "source":
             self.state[key] = state
             return
-        registry_key = f"{rule.id}|{source_id}{ACTIVE}"
+        registry_key = group_key_of(rule.id, source_id + ACTIVE)
         registry = dict(self.state.get(registry_key) or {"src": source_id, "keys": []})
         keys: list[str] = list(registry["keys"])
         if _idle(state):  # zones and tracks come and go: forget idle ones
@@ -419,11 +420,11 @@ class RuleEngine:
         self._expect_listed_sources(now_us, owns)
         for key in list(self._timed_keys()):
             state = self.state.get(key)
-            rule = self._by_id.get(key.partition("|")[0])
+            rule = self._by_id.get(rule_of(key))
             if state is None or rule is None:
                 self._timed_keys().discard(key)
                 continue
-            group = key.partition("|")[2]
+            group = group_of(key)
             if (owns is not None and not owns(state.get("src", group))) or now_us <= state.get("last", 0):
                 continue
             before, state = state, dict(state)
@@ -442,7 +443,7 @@ class RuleEngine:
         if self._timed is None:
             timed_rules = {rule.id for rule in self._rules if rule.processing_time}
             self._timed = {key for key in list(self.state.keys())
-                           if key.partition("|")[0] in timed_rules} if timed_rules else set()
+                           if rule_of(key) in timed_rules} if timed_rules else set()
         return self._timed
 
     def forget_timers(self) -> None:
@@ -457,7 +458,7 @@ class RuleEngine:
                       by: str) -> list[Alert]:
         """An operator closes the alert by hand: it resolves now, and fires again only when
         its condition holds anew (a fresh `for`, after any cooldown)."""
-        key = f"{rule_id}|{group_key}"
+        key = group_key_of(rule_id, group_key)
         state = self.state.get(key)
         rule = self._by_id.get(rule_id)
         if rule is None or not state or state.get("alert_id") != alert_id:
@@ -481,7 +482,7 @@ class RuleEngine:
             if not isinstance(rule.condition, AbsenceCondition):
                 continue
             for source_id in rule.sources.ids:
-                key = f"{rule.id}|{source_id}"
+                key = group_key_of(rule.id, source_id)
                 if key not in self.state and (owns is None or owns(source_id)):
                     self.state[key] = {"src": source_id, "m": {"from": now_us}}
                     self._timed_keys().add(key)
@@ -608,7 +609,7 @@ class RuleEngine:
 
     def _muted(self, rule: Rule, group: str, now_us: int) -> str | None:
         for other in rule.inhibited_by:
-            if (self.state.get(f"{other}|{group}") or {}).get("alert_id"):
+            if (self.state.get(group_key_of(other, group)) or {}).get("alert_id"):
                 return f"inhibited by {other}"
         moment = from_us(now_us)
         for silence in self.silences:

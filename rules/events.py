@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ingest.events import Event
+from rules.keys import group_key_of
 from rules.model import NotifyTarget, Severity, Templates
 
 
@@ -38,7 +39,7 @@ class Alert(Event):
 
     @property
     def kafka_key(self) -> str:
-        return f"{self.rule_id}|{self.group_key}"
+        return group_key_of(self.rule_id, self.group_key)
 
     @property
     def delivery_round(self) -> str:

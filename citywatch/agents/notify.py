@@ -90,15 +90,7 @@ def register(ctx: AgentContext, escalation_state: Any, claims: Any, outbox: Any)
         if not bundler.offer(decoded, datetime.now(UTC)):
             log.info("alert %s for %s held for the rule's bundle", decoded.rule_id, decoded.group_key)
             return
-        deliveries: list[Delivery] | None = None
-        if escalator.policy_for(decoded) is not None and not decoded.muted:
-            if decoded.state == "resolved":
-                deliveries = escalator.resolve(decoded)
-            elif decoded.reminder:
-                deliveries = escalator.notified(str(decoded.alert_id))
-            else:
-                deliveries = escalator.start(decoded, datetime.now(UTC))
-        await deliver(decoded, deliveries)
+        await deliver(decoded, escalator.on_alert(decoded, datetime.now(UTC)))
 
     @ctx.app.agent(ctx.topic(*NOTIFIED), name=NAME)
     async def notify(stream: Any) -> None:

@@ -113,6 +113,20 @@ def test_acknowledgement_stops_the_escalation() -> None:
     assert escalator.start(routed_alert("no-such-policy"), start) == []
 
 
+def test_each_alert_message_chooses_its_deliveries() -> None:
+    """The choice the notify agent used to make: start, remind, resolve, or leave it to notify:."""
+    escalator = Escalator(DIRECTORY)
+    alert = routed_alert()
+    start = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    assert escalator.on_alert(alert, start) == [Delivery("ana", "sms", 0)]
+    assert escalator.on_alert(alert.model_copy(update={"reminder": 1}), start) == [Delivery("ana", "sms", 0)]
+    assert escalator.on_alert(alert.model_copy(update={"state": "resolved"}), start) == [
+        Delivery("ana", "sms", 0)]
+    assert escalator.due(start + timedelta(hours=1)) == []  # the resolve ended it
+    assert escalator.on_alert(routed_alert().model_copy(update={"muted": "silenced"}), start) is None
+    assert escalator.on_alert(routed_alert().model_copy(update={"route": None}), start) is None
+
+
 def test_bundling_sends_the_first_at_once_and_the_rest_as_one_message() -> None:
     from notifier.bundling import Bundler
 
