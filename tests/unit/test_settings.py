@@ -226,5 +226,5 @@ def test_secret_keys_are_found_from_the_models_not_a_list() -> None:
         ("channels", "voice", "key"), ("channels", "voice", "provider", "token")}
     assert secret_paths(Settings) == {
         ("channels", "email", "password"), ("channels", "sms", "auth_token"),
-        ("channels", "voice", "auth_token"), ("channels", "webhook", "secret"), ("console", "ack_secret"), ("console", "session_secret"),
-        ("sources", "mqtt", "password")}
+        ("channels", "voice", "auth_token"), ("channels", "webhook", "secret"), ("console", "ack_secret"),
+        ("console", "session_secret"), ("sources", "mqtt", "password")}
