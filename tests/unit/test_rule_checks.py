@@ -63,7 +63,7 @@ def test_what_the_settings_lack_is_refused_at_its_line(settings: Settings) -> No
         (15, "rule wrong: unknown escalation policy 'nigth' (notify.policies: night)"),
         (17, "rule wrong: unknown recipient 'opps' (the settings' recipients: ops)"),
         (18, "rule wrong: channel 'sms' is not configured (channels.sms in the settings)"),
-        (18, "rule wrong: unknown channel 'emial' (channels: email, sms, webhook)"),
+        (18, "rule wrong: unknown channel 'emial' (channels: email, sms, voice, webhook)"),
     ]
 
 
