@@ -5,7 +5,7 @@ one anyway (published with other settings) logs it (runtime.report_rules)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from citywatch.settings import Settings
 from notifier.people import CHANNEL_ADDRESSES
@@ -51,6 +51,6 @@ def against(settings: Settings) -> RuleCheck:
     return check
 
 
-def _listed(names: object) -> str:
-    found = sorted(names)  # type: ignore[call-overload]
+def _listed(names: Iterable[str]) -> str:
+    found = sorted(names)
     return ", ".join(found) if found else "none"

@@ -29,12 +29,19 @@ class SmsSenderSettings(Strict):
     segments_per_s: float = Field(default=1.0, gt=0)
 
 
-class TwilioSettings(Strict):
+class TwilioAccountSettings(Strict):
+    """What every Twilio channel needs: the account, its number, and where its API is."""
+
     required_secrets: ClassVar[tuple[str, ...]] = ("auth_token",)
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: Secret = None
     from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
     api_base_url: str | None = Field(default=None, description="a Twilio-compatible endpoint")
+    timeout_s: float = Field(default=10.0, gt=0,
+                             description="a provider that hangs must not hold the alert queue")
+
+
+class TwilioSettings(TwilioAccountSettings):
     status_callback: str | None = Field(default=None, description="URL Twilio posts delivery statuses to")
     segments_per_s: float = Field(default=1.0, gt=0,
                                   description="from_number's rate (long code 1, toll-free 3)")
@@ -42,23 +49,13 @@ class TwilioSettings(Strict):
     max_segments: int = Field(default=1, ge=1, le=10, description="longer texts are cut, keeping the start")
     validity_period_s: int | None = Field(default=None, ge=1, le=36000,
                                           description="Twilio drops a message still queued after this")
-    timeout_s: float = Field(default=10.0, gt=0,
-                             description="a provider that hangs must not hold the alert queue")
 
 
-class VoiceSettings(Strict):
+class VoiceSettings(TwilioAccountSettings):
     """Phone calls through Twilio: the alert read out, and a key to acknowledge it (1)."""
 
-    required_secrets: ClassVar[tuple[str, ...]] = ("auth_token",)
-
-    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
-    auth_token: Secret = None
-    from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
-    api_base_url: str | None = Field(default=None, description="a Twilio-compatible endpoint")
     language: str = Field(default="en-GB", pattern=r"^[a-z]{2}(-[A-Z]{2})?$", description="of the voice")
     gather_timeout_s: int = Field(default=8, ge=1, le=60, description="how long the call waits for the key")
-    timeout_s: float = Field(default=10.0, gt=0,
-                             description="a provider that hangs must not hold the alert queue")
 
 
 class WebhookSettings(Strict):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest.settings_base import reveal
 from notifier.channels import Message
 from notifier.segments import segments
 from notifier.senders import Sender, SenderPool
@@ -18,8 +17,7 @@ class SmsChannel:
 
     def __init__(self, config: TwilioSettings) -> None:
         self.config = config
-        self._account = TwilioAccount(config.account_sid, reveal(config.auth_token), config.api_base_url,
-                                      config.timeout_s)
+        self._account = TwilioAccount(config)
         self.senders = SenderPool([Sender(config.from_number, config.segments_per_s),
                                    *(Sender(s.number, s.segments_per_s) for s in config.more_senders)])
 

@@ -17,7 +17,9 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from ingest.settings_base import reveal
 from notifier.channels import DeliveryError
+from notifier.settings import TwilioAccountSettings
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio errors that will not succeed on retry (invalid/unreachable number, blocked...).
@@ -43,11 +45,11 @@ class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
 class TwilioAccount:
     """A client for one account; `close` ends its pooled HTTP session."""
 
-    def __init__(self, account_sid: str, auth_token: str | None, api_base_url: str | None,
-                 timeout_s: float) -> None:
-        self._http = (_RedirectingHttpClient(api_base_url, timeout_s) if api_base_url
+    def __init__(self, settings: TwilioAccountSettings) -> None:
+        base_url, timeout_s = settings.api_base_url, settings.timeout_s
+        self._http = (_RedirectingHttpClient(base_url, timeout_s) if base_url
                       else AsyncTwilioHttpClient(timeout=timeout_s))
-        self.client = Client(account_sid, auth_token, http_client=self._http)
+        self.client = Client(settings.account_sid, reveal(settings.auth_token), http_client=self._http)
 
     async def close(self) -> None:
         await self._http.close()

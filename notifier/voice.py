@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from ingest.settings_base import reveal
 from notifier.channels import Message
 from notifier.settings import VoiceSettings
 from notifier.twilio_client import TwilioAccount
@@ -38,8 +37,7 @@ class VoiceChannel:
 
     def __init__(self, config: VoiceSettings) -> None:
         self.config = config
-        self._account = TwilioAccount(config.account_sid, reveal(config.auth_token), config.api_base_url,
-                                      config.timeout_s)
+        self._account = TwilioAccount(config)
 
     async def close(self) -> None:
         await self._account.close()
