@@ -34,9 +34,8 @@ from citywatch.infra.process import free_port
 from citywatch.publisher import KafkaPublisher
 from citywatch.topics import Topics, ensure_topics
 from notifier.channels import Message
-from notifier.email import EmailChannel
-from notifier.settings import SmtpSettings, TwilioSettings
-from notifier.sms import SmsChannel
+from notifier.email import EmailChannel, SmtpSettings
+from notifier.sms import SmsChannel, TwilioSettings
 from rules.events import Alert
 from rules.model import NotifyTarget
 

@@ -393,7 +393,7 @@ def rules_test(ctx: Context, rule_files: tuple[Path, ...], start: Any, end: Any,
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="write here instead of stdout")
 def rules_schema(output: Path | None) -> None:
     """Print the JSON Schema of rule files (for editors); schemas/rule-file.schema.json is this."""
-    from notifier.people import CHANNEL_ADDRESSES
+    from notifier.channel_registry import CHANNEL_ADDRESSES
     from rules.schema import rule_file_schema_json
 
     text = rule_file_schema_json(list(CHANNEL_ADDRESSES))

@@ -28,6 +28,7 @@ from citywatch.infra.manager import LocalInfra
 from citywatch.settings import Settings, load_settings, secrets_file_for
 from citywatch.topics import Topics, ensure_topics
 from citywatch.watch import TopicWatcher
+from notifier.sms import KIND as SMS
 from storage.migrate import migrate
 from storage.stats import row_counts
 
@@ -38,7 +39,7 @@ WORKER_STOP_TIMEOUT_S = 30.0
 def ensure_demo_secrets(config: Path, settings: Settings) -> Settings:
     """The local Twilio endpoint still checks credentials: make a local token once, keep it
     in the (git-ignored) secrets file, never in the config or the output."""
-    sms = settings.channels.sms
+    sms = settings.channels.of(SMS)
     if sms is None or sms.auth_token is not None:
         return settings
     state = {"infra": {"state_dir": str(settings.infra.state_dir)}}
@@ -72,7 +73,7 @@ class Demo:
             self.started_infra = True
             self.say(f"started broker {addresses['broker']} and TimescaleDB {addresses['database']}")
         smtp = LocalSmtpServer(s.devservers.host, s.devservers.smtp_port, s.devservers.mail_dir)
-        sms_cfg = s.channels.sms
+        sms_cfg = s.channels.of(SMS)
         twilio = LocalTwilioEndpoint(
             s.devservers.host, s.devservers.twilio_port, s.devservers.sms_file,
             account_sid=sms_cfg.account_sid if sms_cfg else None,

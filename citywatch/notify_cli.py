@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 import click
 
 from citywatch.cli_context import Context, parse_time, pass_context
-from notifier.people import CHANNEL_ADDRESSES
+from notifier.channel_registry import CHANNEL_KINDS
 from rules.loader import parse_rules
 from rules.yaml_source import YamlFileError
 
@@ -67,7 +67,7 @@ def register(main: click.Group) -> None:
 
     @notify.command("preview")
     @click.argument("rule_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-    @click.option("--channel", type=click.Choice(sorted(CHANNEL_ADDRESSES)), default="sms",
+    @click.option("--channel", type=click.Choice(sorted(CHANNEL_KINDS)), default="sms",
                   show_default=True)
     @click.option("--state", type=click.Choice(["fired", "resolved"]), default="fired", show_default=True)
     @click.option("--value", "values", multiple=True, help="an evidence value, KEY=VALUE (repeatable)")
@@ -76,10 +76,7 @@ def register(main: click.Group) -> None:
         ctx: Context, rule_file: Path, channel: str, state: str, values: tuple[str, ...]
     ) -> None:
         """Render each rule's message for a made-up alert, as recipients would see it."""
-        from notifier.segments import segments
-        from notifier.settings import VoiceSettings
         from notifier.templates import render
-        from notifier.voice import call_script
         from rules.events import Alert, Evidence
 
         try:
@@ -90,7 +87,8 @@ def register(main: click.Group) -> None:
             sys.exit(1)
         evidence = dict(value.split("=", 1) for value in values if "=" in value)
         now = datetime.now(UTC)
-        sms = ctx.settings.channels.sms
+        kind = CHANNEL_KINDS[channel]
+        configured = ctx.settings.channels.of(kind)
         for rule in rules:
             alert = Alert.model_validate({
                 "source_id": "cam-example", "time": now, "alert_id": uuid4(), "rule_id": rule.id,
@@ -98,19 +96,6 @@ def register(main: click.Group) -> None:
                 "started_at": now, "resolved_at": now if state == "resolved" else None, "labels": rule.labels,
                 "evidence": Evidence(values=evidence), "route": rule.route, "notify": rule.notify,
                 "templates": rule.templates})
-            message = render(channel, alert, sms.max_segments if sms is not None else 1)
+            message = render(kind.form(configured), alert)
             click.echo(f"--- {rule.id} ({channel}, {state})")
-            if channel == "sms":
-                size = f"{len(message.text)} characters, {segments(message.text)} segment(s)"
-                click.echo(f"{message.text}\n[{size}]")
-            elif channel == "voice":  # the call's TwiML, as the configured (or a default) voice reads it
-                spoken = ctx.settings.channels.voice or VoiceSettings(account_sid="AC" + "0" * 32,
-                                                                        from_number="+10000000")
-                click.echo(call_script(message, spoken))
-            elif channel == "email":
-                click.echo(f"Subject: {message.subject}\n\n{message.text}")
-            else:
-                import json
-
-                click.echo(json.dumps({"subject": message.subject, "text": message.text, **message.data},
-                                      indent=2, default=str))
+            click.echo(kind.preview(message, configured))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from citywatch.settings import Settings
-from notifier.people import CHANNEL_ADDRESSES
+from notifier.channel_registry import CHANNEL_ADDRESSES
 from notifier.settings import ChannelsSettings
 from rules.conditions import located
 from rules.loader import Problem, RuleCheck

@@ -25,14 +25,11 @@ from citywatch.settings import Settings
 from detectors.engine import DetectionEngine
 from detectors.snapshots import FolderSnapshots, SnapshotSink
 from notifier.acklinks import AckLinks
+from notifier.channel_kinds import ChannelNeeds, ImageLoader
 from notifier.channels import Channel
 from notifier.dispatcher import Dispatcher, RetryPolicy
-from notifier.email import EmailChannel, ImageLoader, read_image_file
+from notifier.email import read_image_file
 from notifier.log import NotificationLog, OutboxPolicy
-from notifier.settings import ChannelsSettings
-from notifier.sms import SmsChannel
-from notifier.voice import VoiceChannel
-from notifier.webhook import WebhookChannel
 from rules.engine import RuleEngine, Scope
 from rules.library import LibraryChange, RuleLibrary
 from rules.model import Rule
@@ -51,12 +48,12 @@ class ConfigurationError(RuntimeError):
 
 def check_channels(settings: Settings) -> None:
     """Raise ConfigurationError if a configured channel lacks a secret it needs (checked at start-up)."""
-    for name in ChannelsSettings.model_fields:
-        configured = getattr(settings.channels, name)
-        for secret in getattr(configured, "required_secrets", ()):
+    for kind, configured in settings.channels.configured():
+        for secret in kind.required_secrets:
             if getattr(configured, secret) is None:
                 raise ConfigurationError(
-                    f"channels.{name} is configured but CITYWATCH_CHANNELS__{name.upper()}__{secret.upper()} "
+                    f"channels.{kind.name} is configured but "
+                    f"CITYWATCH_CHANNELS__{kind.name.upper()}__{secret.upper()} "
                     "is not set (environment or secrets file)")
 
 
@@ -64,17 +61,8 @@ def build_channels(settings: Settings, load_image: ImageLoader = read_image_file
     """The configured channels; call inside the event loop (the twilio client opens a session).
     `load_image` finds an alert's evidence snapshot for the email."""
     check_channels(settings)
-    configured = settings.channels
-    channels: dict[str, Channel] = {}
-    if configured.email is not None:
-        channels["email"] = EmailChannel(configured.email, load_image)
-    if configured.sms is not None:
-        channels["sms"] = SmsChannel(configured.sms)
-    if configured.voice is not None:
-        channels["voice"] = VoiceChannel(configured.voice)
-    if configured.webhook is not None:
-        channels["webhook"] = WebhookChannel(configured.webhook)
-    return channels
+    needs = ChannelNeeds(load_image)
+    return {kind.name: kind.build(configured, needs) for kind, configured in settings.channels.configured()}
 
 
 def report_rules(settings: Settings, rules: list[Rule]) -> None:
@@ -204,13 +192,11 @@ class Runtime:
         never waits for the database)."""
         if self._dispatcher is None:
             notify = self.settings.notify
-            sms = self.settings.channels.sms
             self._channels = build_channels(self.settings, self.load_snapshot)
             self._dispatcher = Dispatcher(
                 self._channels, self.settings.recipients, notification_log,
                 RetryPolicy(notify.attempts, notify.base_delay_s, notify.max_delay_s),
                 failover_after=notify.failover_to_email_after,
-                sms_segments=sms.max_segments if sms is not None else 1,
                 ack_links=ack_links(self.settings),
                 outbox=OutboxPolicy(max_attempts=notify.outbox_max_attempts,
                                     max_age_s=notify.outbox_max_age_s,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from notifier.channel_kinds import MessageForm
 
 
 class DeliveryError(RuntimeError):
@@ -28,6 +31,8 @@ class Message:
 
 class Channel(Protocol):
     name: str
+    form: MessageForm
+    """The text it carries (notifier/channel_kinds.py)."""
 
     async def send(self, address: str, message: Message) -> str:
         """Deliver; return the provider's id for the message. Raise DeliveryError on failure."""

@@ -76,7 +76,6 @@ class Dispatcher:
         notification_log: NotificationLog,
         retry: RetryPolicy | None = None,
         failover_after: int | None = None,
-        sms_segments: int = 1,
         ack_links: AckLinks | None = None,
         outbox: OutboxPolicy | None = None,
     ) -> None:
@@ -85,7 +84,6 @@ class Dispatcher:
         self.log = notification_log
         self.retry = retry or RetryPolicy()
         self.failover_after = failover_after
-        self.sms_segments = sms_segments
         self.ack_links = ack_links
         self.outbox = outbox or OutboxPolicy()
 
@@ -151,7 +149,7 @@ class Dispatcher:
             return _Outcome("failed", 0, error=missing)
         round_ = alert.delivery_round if not delivery.step else f"{alert.delivery_round}#{delivery.step}"
         key = DeliveryKey(alert.alert_id, round_, delivery.recipient, channel_name)
-        message = self._message(channel_name, alert, delivery.recipient)
+        message = self._message(channel, alert, delivery.recipient)
         budget = max_attempts if max_attempts is not None else self.retry.attempts
         context = alert.model_dump(mode="json")
         while True:
@@ -173,12 +171,12 @@ class Dispatcher:
             await self.log.mark_sent(key, provider_id)
             return _Outcome("sent", claim.attempt, address, provider_id=provider_id)
 
-    def _message(self, channel: str, alert: Alert, recipient: str) -> Message:
+    def _message(self, channel: Channel, alert: Alert, recipient: str) -> Message:
         link = None  # every channel may carry it: email shows it, a voice call takes a key press
         if self.ack_links is not None:
             link = self.ack_links.link(str(alert.alert_id), recipient)
         person = self.recipients.get(recipient)
-        return render(channel, alert, self.sms_segments, link, person.timezone if person else "UTC")
+        return render(channel.form, alert, link, person.timezone if person else "UTC")
 
     @staticmethod
     def _notification(alert: Alert, delivery: Delivery, channel: str, outcome: _Outcome) -> Notification:

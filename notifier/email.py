@@ -16,24 +16,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 import aiosmtplib
+from pydantic import Field
 
-from ingest.settings_base import reveal
+from ingest.settings_base import Secret, Strict, reveal
+from notifier.channel_kinds import LONG_FORM, ChannelKind, ImageLoader
 from notifier.channels import DeliveryError, Message
-from notifier.settings import SmtpSettings
 
 log = logging.getLogger(__name__)
+
+
+class SmtpSettings(Strict):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    from_addr: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    username: str | None = None
+    password: Secret = None
+    use_tls: bool = False
+    start_tls: bool | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+
 
 MAX_INLINE_IMAGE_BYTES = 2_000_000
 IMAGE_TIMEOUT_S = 2.0
 
-ImageLoader = Callable[[str], Awaitable[bytes | None]]
-"""The JPEG a snapshot reference names (None: there is none)."""
 MAX_SUBJECT_CHARS = 250
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
@@ -71,6 +81,7 @@ class EmailChannel:
     def __init__(self, config: SmtpSettings, load_image: ImageLoader = read_image_file) -> None:
         self.config = config
         self.load_image = load_image
+        self.form = LONG_FORM
 
     async def send(self, address: str, message: Message) -> str:
         image = await _inline_image(self.load_image, message.image) if message.html is not None else None
@@ -126,3 +137,12 @@ class EmailChannel:
                 html_part.add_related(image, maintype="image", subtype="jpeg", cid="<snapshot>",
                                       filename="snapshot.jpg")
         return email, message_id
+
+
+def _preview(message: Message, settings: SmtpSettings | None) -> str:
+    return f"Subject: {message.subject}\n\n{message.text}"
+
+
+KIND = ChannelKind(
+    name="email", settings=SmtpSettings, address="email",
+    build=lambda settings, needs: EmailChannel(settings, needs.load_image), preview=_preview)

@@ -13,14 +13,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from notifier.channel_registry import CHANNEL_ADDRESSES
 from notifier.oncall import OnCallSchedule
 from rules.schedule import check_zone
 
 Severity = Literal["info", "warning", "critical"]
-CHANNEL_ADDRESSES: dict[str, str] = {"email": "email", "sms": "phone", "voice": "phone", "webhook": "webhook"}
-"""Every channel by name (each is also a `channels` key, notifier/settings.py) and the Person
-field that holds a recipient's address on it: the one list rules, policies, the CLI and the
-JSON Schema take channel names from."""
 ChannelName = str
 _CLOCK = r"^([01]\d|2[0-3]):([0-5]\d)$"
 _TARGET = re.compile(r"^(oncall|person|team):[A-Za-z0-9_.-]+$")

@@ -18,6 +18,8 @@ from jinja2 import Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from notifier import segments
+from notifier.channel_kinds import MessageForm
+from notifier.channel_registry import CHANNEL_KINDS
 from notifier.channels import Message
 from rules.events import Alert
 from rules.model import Templates
@@ -92,7 +94,6 @@ EMAIL_HTML = _html_env.from_string(
 )
 
 SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00"}
-SMS_MAX_SEGMENTS = 1
 
 
 @lru_cache(maxsize=512)
@@ -119,25 +120,23 @@ def clocks(timezone: str) -> dict[str, Callable[[datetime], str]]:
 
 
 def render(
-    channel: str, alert: Alert, sms_segments: int = SMS_MAX_SEGMENTS, ack_url: str | None = None,
-    timezone: str = "UTC",
+    form: MessageForm | str, alert: Alert, ack_url: str | None = None, timezone: str = "UTC",
 ) -> Message:
-    """The message for one channel: the rule's own templates where it has them, else ours.
-    A rule template that fails at render time falls back to the default text, so a typo
-    in a template never costs a notification. `ack_url` (email) is a signed link that
-    acknowledges the alert; times are shown in `timezone` (the recipient's)."""
+    """The message in one channel's form (or, by name, the form of an unconfigured one): the
+    rule's own templates where it has them, else ours. A rule template that fails at render
+    time falls back to the default text, so a typo in a template never costs a notification.
+    `ack_url` is a signed link that acknowledges the alert; times are shown in `timezone`
+    (the recipient's)."""
+    shape = CHANNEL_KINDS[form].form(None) if isinstance(form, str) else form
     try:
-        return _render(channel, alert, alert.templates, sms_segments, ack_url, timezone)
+        return _render(shape, alert, alert.templates, ack_url, timezone)
     except TemplateError:
-        log.exception("rule %s: its %s template failed; sending the default text", alert.rule_id, channel)
-        return _render(channel, alert, None, sms_segments, ack_url, timezone)
+        which = "short" if shape.short else "email"
+        log.exception("rule %s: its %s template failed; sending the default text", alert.rule_id, which)
+        return _render(shape, alert, None, ack_url, timezone)
 
 
-SHORT_FORM = frozenset({"sms", "voice"})
-"""Channels that carry the short text (the rule's `sms` template); the others get the email form."""
-
-
-def _render(channel: str, alert: Alert, templates: Templates | None, sms_segments: int,
+def _render(form: MessageForm, alert: Alert, templates: Templates | None,
             ack_url: str | None, timezone: str) -> Message:
     values = alert.evidence.values
     custom = templates or Templates()
@@ -145,12 +144,12 @@ def _render(channel: str, alert: Alert, templates: Templates | None, sms_segment
     context: dict[str, Any] = {"alert": alert, "values": values, "show": show, "hidden": _HIDDEN_IN_SMS,
                                **clocks(timezone)}
     live_ack = ack_url if alert.state == "fired" else None
-    if channel in SHORT_FORM:
+    if form.short:
         text = _pick(custom.sms, SMS_TEMPLATE).render(**context)
         if alert.reminder:
             text = f"REMINDER {alert.reminder}: {text}"
-        if channel == "sms":
-            text = segments.fit(text, sms_segments)
+        if form.max_segments is not None:
+            text = segments.fit(text, form.max_segments)
         return Message(subject="", text=text, data=data, ack_url=live_ack)
     subject = _pick(custom.email_subject, EMAIL_SUBJECT).render(**context)
     if alert.reminder:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+from pydantic import Field
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from ingest.settings_base import reveal
+from ingest.settings_base import Secret, Strict, reveal
 from notifier.channels import DeliveryError
-from notifier.settings import TwilioAccountSettings
 
 TWILIO_API = "https://api.twilio.com"
 # Twilio errors that will not succeed on retry (invalid/unreachable number, blocked...).
@@ -29,6 +29,18 @@ PERMANENT_TWILIO_CODES = {21211, 21408, 21610, 21612, 21614}
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 T = TypeVar("T")
+
+
+class TwilioAccountSettings(Strict):
+    """What every Twilio channel needs: the account, its number, and where its API is."""
+
+    required_secrets: ClassVar[tuple[str, ...]] = ("auth_token",)
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: Secret = None
+    from_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    api_base_url: str | None = Field(default=None, description="a Twilio-compatible endpoint")
+    timeout_s: float = Field(default=10.0, gt=0,
+                             description="a provider that hangs must not hold the alert queue")
 
 
 class _RedirectingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]

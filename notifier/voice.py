@@ -10,13 +10,23 @@ configured) the call only speaks. The provider's id is the call's SID.
 
 from __future__ import annotations
 
+from pydantic import Field
 from twilio.twiml.voice_response import VoiceResponse
 
+from notifier.channel_kinds import ChannelKind, MessageForm
 from notifier.channels import Message
-from notifier.settings import VoiceSettings
-from notifier.twilio_client import TwilioAccount
+from notifier.twilio_client import TwilioAccount, TwilioAccountSettings
+
+
+class VoiceSettings(TwilioAccountSettings):
+    """Phone calls through Twilio: the alert read out, and a key to acknowledge it (1)."""
+
+    language: str = Field(default="en-GB", pattern=r"^[a-z]{2}(-[A-Z]{2})?$", description="of the voice")
+    gather_timeout_s: int = Field(default=8, ge=1, le=60, description="how long the call waits for the key")
 
 ACK_DIGIT = "1"
+SPOKEN = MessageForm(short=True)
+"""A call reads the short text, uncut."""
 
 
 def call_script(message: Message, settings: VoiceSettings) -> str:
@@ -37,6 +47,7 @@ class VoiceChannel:
 
     def __init__(self, config: VoiceSettings) -> None:
         self.config = config
+        self.form = SPOKEN
         self._account = TwilioAccount(config)
 
     async def close(self) -> None:
@@ -47,3 +58,14 @@ class VoiceChannel:
         created = await self._account.call(self._account.client.calls.create_async(
             to=address, from_=self.config.from_number, twiml=twiml))
         return str(created.sid)
+
+
+def _preview(message: Message, settings: VoiceSettings | None) -> str:
+    """The call's TwiML, as the configured (or a default) voice reads it."""
+    spoken = settings or VoiceSettings(account_sid="AC" + "0" * 32, from_number="+10000000")
+    return call_script(message, spoken)
+
+
+KIND = ChannelKind(name="voice", settings=VoiceSettings, address="phone",
+                   build=lambda settings, needs: VoiceChannel(settings),
+                   form=lambda settings: SPOKEN, preview=_preview)

@@ -10,12 +10,20 @@ import hashlib
 import hmac
 import json
 import time
+from typing import ClassVar
 
 import aiohttp
+from pydantic import Field
 
-from ingest.settings_base import reveal
+from ingest.settings_base import SigningKey, Strict, reveal
+from notifier.channel_kinds import LONG_FORM, ChannelKind
 from notifier.channels import DeliveryError, Message
-from notifier.settings import WebhookSettings
+
+
+class WebhookSettings(Strict):
+    required_secrets: ClassVar[tuple[str, ...]] = ("secret",)
+    secret: SigningKey = Field(default=None, description="HMAC key (CITYWATCH_CHANNELS__WEBHOOK__SECRET)")
+    timeout_s: float = Field(default=10.0, gt=0)
 
 SIGNATURE_HEADER = "X-CityWatch-Signature"
 TIMESTAMP_HEADER = "X-CityWatch-Timestamp"
@@ -40,6 +48,7 @@ class WebhookChannel:
 
     def __init__(self, config: WebhookSettings) -> None:
         self.config = config
+        self.form = LONG_FORM
         self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
@@ -65,3 +74,7 @@ class WebhookChannel:
             raise DeliveryError(f"webhook request failed: {type(exc).__name__}: {exc}") from exc
         except TimeoutError as exc:
             raise DeliveryError("webhook request timed out") from exc
+
+
+KIND = ChannelKind(name="webhook", settings=WebhookSettings, address="webhook",
+                   build=lambda settings, needs: WebhookChannel(settings))

@@ -9,9 +9,9 @@ from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.process import free_port
 from notifier.channels import DeliveryError, Message
-from notifier.email import EmailChannel
-from notifier.settings import SmtpSettings, TwilioSettings, WebhookSettings
-from notifier.sms import SmsChannel
+from notifier.email import EmailChannel, SmtpSettings
+from notifier.sms import SmsChannel, TwilioSettings
+from notifier.webhook import WebhookSettings
 
 pytestmark = pytest.mark.integration
 SID = "AC" + "1" * 32

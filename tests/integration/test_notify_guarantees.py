@@ -20,11 +20,10 @@ from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.process import free_port
 from notifier.channels import Message
 from notifier.dispatcher import Dispatcher, RetryPolicy
-from notifier.email import EmailChannel
+from notifier.email import EmailChannel, SmtpSettings
 from notifier.log import OutboxPolicy
 from notifier.people import Person
-from notifier.settings import SmtpSettings, TwilioSettings
-from notifier.sms import SmsChannel
+from notifier.sms import SmsChannel, TwilioSettings
 from rules.events import Alert
 from rules.model import NotifyTarget
 from storage.notification_log import PgNotificationLog
@@ -126,6 +125,7 @@ class CrashingEmail:
 
     def __init__(self, real: EmailChannel, when: str) -> None:
         self.real, self.when = real, when
+        self.form = real.form
 
     async def send(self, address: str, message: Message) -> str:
         if self.when == "before_send":

@@ -19,8 +19,7 @@ import pytest
 from citywatch.devservers.smtp import LocalSmtpServer
 from detectors.events import Box, Detection
 from detectors.snapshots import SnapshotTaker
-from notifier.email import EmailChannel
-from notifier.settings import SmtpSettings
+from notifier.email import EmailChannel, SmtpSettings
 from notifier.templates import render
 from rules.events import Alert, Evidence
 from storage.community import COMMUNITY_LICENSE, server_license

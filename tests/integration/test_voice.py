@@ -23,9 +23,8 @@ from citywatch.topics import Topics, ensure_topics
 from notifier.acklinks import AckLinks
 from notifier.channels import DeliveryError
 from notifier.events import AlertAck
-from notifier.settings import VoiceSettings
 from notifier.templates import render
-from notifier.voice import VoiceChannel
+from notifier.voice import VoiceChannel, VoiceSettings
 from rules.events import Alert
 from storage.writer import EventWriter
 from tests.kafka_helpers import drain

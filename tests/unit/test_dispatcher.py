@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+from notifier.channel_registry import CHANNEL_KINDS
 from notifier.channels import DeliveryError, Message
 from notifier.dispatcher import Dispatcher, RetryPolicy
 from notifier.log import InMemoryNotificationLog
@@ -17,6 +18,7 @@ class FakeChannel:
 
     def __init__(self, name: str, failures: int = 0, permanent: bool = False) -> None:
         self.name = name
+        self.form = CHANNEL_KINDS[name].form(None)
         self.failures = failures
         self.permanent = permanent
         self.sent: list[tuple[str, Message]] = []

@@ -5,9 +5,8 @@ from uuid import uuid4
 import pytest
 
 from notifier.channels import Message
-from notifier.email import EmailChannel, header_value
+from notifier.email import EmailChannel, SmtpSettings, header_value
 from notifier.log import DeliveryKey, Entry, MirroredNotificationLog, OutboxPolicy, TableNotificationLog
-from notifier.settings import SmtpSettings
 
 
 class Clock:

@@ -80,11 +80,3 @@ def test_a_recipient_without_an_address_for_the_channel_is_refused(tmp_path: Pat
     with pytest.raises(YamlFileError, match="recipient 'ops' has no webhook address"):
         parse_rules(rule + "notify: [{recipient: ops, channels: [webhook]}]\n", "r.yaml",
                     against(load_settings(path, environ={})))
-
-
-def test_every_channel_has_its_settings_and_its_address() -> None:
-    from notifier.people import CHANNEL_ADDRESSES, Person
-    from notifier.settings import ChannelsSettings
-
-    assert set(CHANNEL_ADDRESSES) == set(ChannelsSettings.model_fields)
-    assert set(CHANNEL_ADDRESSES.values()) <= set(Person.model_fields)

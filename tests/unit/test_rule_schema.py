@@ -5,7 +5,7 @@ from typing import Any
 import jsonschema
 from ruamel.yaml import YAML
 
-from notifier.people import CHANNEL_ADDRESSES
+from notifier.channel_registry import CHANNEL_ADDRESSES
 from rules.loader import load_rule_file
 from rules.schema import rule_file_schema, rule_file_schema_json
 

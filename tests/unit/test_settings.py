@@ -5,6 +5,7 @@ import pytest
 from citywatch.settings import Settings, SettingsError, load_settings
 from detectors.config import OnnxYoloModel
 from ingest.settings_base import Secret, SigningKey, Strict, secret_paths
+from notifier.sms import KIND as SMS
 
 ROOT = Path(__file__).resolve().parents[2]
 MINIMAL = """\
@@ -82,13 +83,15 @@ def test_secrets_come_from_env_or_secrets_file_and_never_print(tmp_path: Path) -
     secrets = tmp_path / "secrets.env"
     secrets.write_text("CITYWATCH_CHANNELS__SMS__AUTH_TOKEN=from-file-token\n")
     settings = load_settings(path, environ={"CITYWATCH_SECRETS_FILE": str(secrets)})
-    assert settings.channels.sms and settings.channels.sms.auth_token
-    assert settings.channels.sms.auth_token.get_secret_value() == "from-file-token"
+    sms = settings.channels.of(SMS)
+    assert sms and sms.auth_token
+    assert sms.auth_token.get_secret_value() == "from-file-token"
     assert "from-file-token" not in settings.model_dump_json() and "from-file-token" not in repr(settings)
     env_wins = load_settings(path, environ={"CITYWATCH_SECRETS_FILE": str(secrets),
                                             "CITYWATCH_CHANNELS__SMS__AUTH_TOKEN": "env-token"})
-    assert env_wins.channels.sms and env_wins.channels.sms.auth_token
-    assert env_wins.channels.sms.auth_token.get_secret_value() == "env-token"
+    sms = env_wins.channels.of(SMS)
+    assert sms and sms.auth_token
+    assert sms.auth_token.get_secret_value() == "env-token"
 
 
 def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
@@ -102,8 +105,9 @@ def test_default_secrets_file_follows_the_effective_state_dir(tmp_path: Path) ->
     state.mkdir()
     (state / "secrets.env").write_text("CITYWATCH_CHANNELS__SMS__AUTH_TOKEN=t0k3n\n")
     settings = load_settings(path, environ={"CITYWATCH_INFRA__STATE_DIR": str(state)})
-    assert settings.channels.sms and settings.channels.sms.auth_token
-    assert settings.channels.sms.auth_token.get_secret_value() == "t0k3n"
+    sms = settings.channels.of(SMS)
+    assert sms and sms.auth_token
+    assert sms.auth_token.get_secret_value() == "t0k3n"
 
 
 def test_pipelines_pick_steps_by_source_then_tag_then_default(tmp_path: Path) -> None:
