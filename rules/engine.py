@@ -11,10 +11,10 @@ are late (counted, never evaluated); within it, decisions wait and go in time or
 rules.timekeeping). Absence is the one processing-time decision: its keys run on arrival
 times and on `tick`, a clock the worker holds back while it is behind.
 
-State per key lives in any MutableMapping of plain JSON dicts: a dict in tests, a Faust
-table in the worker (so a restarted worker neither forgets nor refires). Alert ids are
-derived from rule, group key and firing start, so re-processing an event reproduces the
-same alert instead of a second one.
+State per key (a typed `KeyState`, rules/state.py, compact on the changelog) lives in any
+MutableMapping: a dict in tests, a Faust table in the worker (so a restarted worker neither
+forgets nor refires). Alert ids are derived from rule, group key and firing start, so
+re-processing an event reproduces the same alert instead of a second one.
 
 An engine can take every rule (tests, replays), only the per-source ones (the worker's
 evaluate agent, partitioned by source), or only those that join sources by distance (the
@@ -24,7 +24,6 @@ correlate agent, partitioned by rule).
 from __future__ import annotations
 
 import uuid
-from bisect import insort
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import replace
@@ -41,6 +40,7 @@ from rules.events import Alert, Evidence
 from rules.keys import group_key_of, group_of, rule_of
 from rules.model import Rule
 from rules.silences import Silence
+from rules.state import Held, KeyState, Undecided
 from rules.timekeeping import AllowedLateness
 
 ALERT_NAMESPACE = uuid.UUID("6f1c9a52-3c1e-4b8e-9f57-4a8f0c3d2b11")
@@ -50,7 +50,6 @@ US = 1_000_000
 AREA = "~"  # the group key of a cross-source rule's shared memory
 ACTIVE = "*"  # the group key listing a rule's active zone/track groups of one source
 
-State = dict[str, Any]
 Candidate = tuple[Rule, bool]  # a rule, and whether the index alone proves its selector matches
 Scope = Literal["all", "per_source", "across_sources"]
 NO_INFO = SourceInfo()
@@ -83,16 +82,6 @@ def source_kind(event: Event) -> str:
     if isinstance(event, DataQuality):
         return event.source_kind or ""
     return str(event.kind) if "kind" in _fields(type(event)) else ""  # type: ignore[attr-defined]
-
-
-def _idle(state: State) -> bool:
-    """Nothing pending for this key: not holding, not fired, no window memory, no cooldown."""
-    return ("since" not in state and "alert_id" not in state and "cooldown_until" not in state
-            and "q" not in state and not any(state.get("m", {}).values()))
-
-
-def _pending_key(sample: list[Any]) -> int:
-    return int(sample[0])
 
 
 class _Index:
@@ -135,13 +124,15 @@ class RuleEngine:
     def __init__(
         self,
         rules: Iterable[Rule],
-        state: MutableMapping[str, State] | None = None,
+        state: MutableMapping[str, Any] | None = None,
         sources: Mapping[str, SourceInfo] | None = None,
         silences: Iterable[Silence] = (),
         scope: Scope = "all",
         lateness: AllowedLateness | None = None,
     ) -> None:
-        self.state: MutableMapping[str, State] = {} if state is None else state
+        self.state: MutableMapping[str, Any] = {} if state is None else state
+        """Key → KeyState (rules/state.py); a Faust table recovered from its changelog holds
+        their compact form until each is next read."""
         self.sources: Mapping[str, SourceInfo] = sources or {}
         self.scope = scope
         self.silences: list[Silence] = list(silences)
@@ -264,18 +255,18 @@ class RuleEngine:
 
     def _evaluate_group(self, rule: Rule, group: str, seen: Seen) -> list[Alert]:
         key = group_key_of(rule.id, group)
-        stored = self.state.get(key)
+        stored = self._load(key)
         lateness_us = 0
         if rule.processing_time:  # absence: the key runs on arrival times, never backwards
             arrived = seen.arrived_us if seen.arrived_us is not None else seen.now_us
-            seen = replace(seen, now_us=max(arrived, stored.get("last", arrived) if stored else arrived))
+            seen = replace(seen, now_us=max(arrived, stored.watermark(arrived) if stored else arrived))
         else:
             lateness_us = self.lateness.us(seen.kind)
             if stored is not None and self._position is not None:
                 log, offset = self._position
-                if offset <= stored.get("o", {}).get(log, -1):
+                if offset <= stored.offsets.get(log, -1):
                     return []  # delivered again (a crash before the commit): already decided
-            if stored is not None and seen.now_us < stored.get("last", seen.now_us) - lateness_us:
+            if stored is not None and seen.now_us < stored.watermark(seen.now_us) - lateness_us:
                 # Behind this key but not behind its own stream: a key reading two kinds of events
                 # (a composite of detections and readings) met them out of order. Its decisions
                 # are taken; allowed lateness covers the delay between such streams.
@@ -286,12 +277,12 @@ class RuleEngine:
             observation = rule.condition.observe(seen, memory)
             if (observation is None or not observation.holds) and not memory:
                 return []
-            state: State = {"m": memory}
+            state = KeyState(memory=memory)
             was_idle = True
         else:  # mutated in place and stored again (a Faust table sees the assignment)
-            was_idle = _idle(stored)
+            was_idle = stored.idle()
             state = stored
-            observation = rule.condition.observe(seen, state.setdefault("m", {}))
+            observation = rule.condition.observe(seen, state.memory)
         evidence: list[str] = []
         snapshot = None
         if observation is not None and observation.holds:  # only a holding one keeps evidence
@@ -303,56 +294,43 @@ class RuleEngine:
             alerts = self._decide(rule, group, state, observation, now_us, evidence, snapshot,
                                   seen.event.model if isinstance(seen.event, Detection) else None)
         else:  # an event of the key that the condition has no opinion on: its time still passes
-            moved = rule.condition.on_time(state.setdefault("m", {}), now_us)  # a window moves on
+            moved = rule.condition.on_time(state.memory, now_us)  # a window moves on
             alerts = (self._decide(rule, group, state, moved, now_us, [], None) if moved is not None
                       else self._advance(rule, group, state, now_us))
-        if was_idle and _idle(state):
+        if was_idle and state.idle():
             return alerts  # nothing to remember: no state write (a Faust table write each)
-        state["last"] = max(state.get("last", now_us), now_us)
-        state["src"] = seen.source_id
+        state.last = max(state.watermark(now_us), now_us)
+        state.src = seen.source_id
         if self._position is not None:
             log, offset = self._position
-            state["o"] = {**state.get("o", {}), log: offset}
+            state.offsets = {**state.offsets, log: offset}
         self._save(rule, key, group, seen.source_id, state)
         return alerts
 
-    def _hold_back(self, rule: Rule, group: str, state: State, observation: Observation | None, now_us: int,
-                   evidence: list[str], snapshot: str | None, lateness_us: int) -> list[Alert]:
+    def _hold_back(self, rule: Rule, group: str, state: KeyState, observation: Observation | None,
+                   now_us: int, evidence: list[str], snapshot: str | None, lateness_us: int) -> list[Alert]:
         """With allowed lateness, observations wait until the key's watermark minus the
         lateness passes them, then decide in event-time order: an out-of-order event that
         arrives within the lateness lands where it belongs."""
-        pending: list[list[Any]] = state.setdefault("q", [])
         if observation is not None:
-            self._queue(pending, [now_us, observation.holds, observation.values, evidence, snapshot])
-        frontier = max(state.get("last", now_us), now_us) - lateness_us
+            held = Held(now_us, observation.holds, observation.values, evidence, snapshot)
+            state.hold_back(held, MAX_EVIDENCE)
+        frontier = max(state.watermark(now_us), now_us) - lateness_us
         alerts: list[Alert] = []
-        while pending and (pending[0][0] <= frontier or len(pending) > MAX_PENDING):
-            at, holds, values, kept, picture = pending.pop(0)
-            alerts.extend(self._decide(rule, group, state, Observation(holds=holds, values=values), at,
-                                       kept, picture))
-        if not pending:
-            del state["q"]
+        pending = state.queue
+        while pending and (pending[0].at <= frontier or len(pending) > MAX_PENDING):
+            due = pending.pop(0)
+            alerts.extend(self._decide(rule, group, state, Observation(holds=due.holds, values=due.values),
+                                       due.at, due.evidence, due.snapshot))
         alerts.extend(self._advance(rule, group, state, frontier))
         return alerts
-
-    @staticmethod
-    def _queue(pending: list[list[Any]], sample: list[Any]) -> None:
-        """In time order; observations of one instant merge (it holds if any of them holds)."""
-        for queued in pending:
-            if queued[0] == sample[0]:
-                if sample[1] and not queued[1]:
-                    queued[1:3] = sample[1:3]
-                    queued[4] = sample[4] or queued[4]
-                queued[3] = [*queued[3], *sample[3]][-MAX_EVIDENCE:]
-                return
-        insort(pending, sample, key=_pending_key)
 
     def _evaluate_area(self, rule: Rule, seen: Seen) -> list[Alert]:
         condition = rule.condition
         assert isinstance(condition, CompositeCondition)
         area_key = group_key_of(rule.id, AREA)
-        area: State = dict(self.state.get(area_key) or {"src": rule.id})
-        decisions = condition.observe_area(seen, area.setdefault("m", {}))
+        area = self._load(area_key) or KeyState(rule.id)
+        decisions = condition.observe_area(seen, area.memory)
         self.state[area_key] = area
         return self._apply_area(rule, decisions or {}, seen.now_us, seen.event_id)
 
@@ -361,7 +339,7 @@ class RuleEngine:
         alerts: list[Alert] = []
         for anchor, observation in decisions.items():
             key = group_key_of(rule.id, anchor)
-            state: State = dict(self.state.get(key) or {"src": rule.id})
+            state = self._load(key) or KeyState(rule.id)
             evidence = list(observation.evidence) or ([event_id] if event_id else [])
             alerts.extend(self._decide(rule, anchor, state, observation, now_us, evidence, None))
             self.state[key] = state
@@ -377,7 +355,8 @@ class RuleEngine:
                     by_group[f"{seen.source_id}/{zone}"].append(box)
             elif box.track_id is not None:
                 by_group[f"{seen.source_id}#{box.track_id}"].append(box)
-        active = (self.state.get(group_key_of(rule.id, seen.source_id + ACTIVE)) or {}).get("keys", [])
+        registry = self._load(group_key_of(rule.id, seen.source_id + ACTIVE))
+        active = registry.groups if registry is not None else []
         for group in active:
             by_group.setdefault(group, [])
         views = []
@@ -388,14 +367,17 @@ class RuleEngine:
                                       position=seen.position)))
         return views
 
-    def _save(self, rule: Rule, key: str, group: str, source_id: str, state: State) -> None:
+    def _load(self, key: str) -> KeyState | None:
+        return KeyState.of(self.state.get(key))
+
+    def _save(self, rule: Rule, key: str, group: str, source_id: str | None, state: KeyState) -> None:
         if rule.group_by == "source":
             self.state[key] = state
             return
-        registry_key = group_key_of(rule.id, source_id + ACTIVE)
-        registry = dict(self.state.get(registry_key) or {"src": source_id, "keys": []})
-        keys: list[str] = list(registry["keys"])
-        if _idle(state):  # zones and tracks come and go: forget idle ones
+        registry_key = group_key_of(rule.id, (source_id or group) + ACTIVE)
+        registry = self._load(registry_key) or KeyState(source_id)
+        keys = list(registry.groups)
+        if state.idle():  # zones and tracks come and go: forget idle ones
             if key in self.state:
                 del self.state[key]
             if group in keys:
@@ -404,8 +386,8 @@ class RuleEngine:
             self.state[key] = state
             if group not in keys:
                 keys.append(group)
-        if keys != registry["keys"]:
-            registry["keys"] = keys
+        if keys != registry.groups:
+            registry.groups = keys
             self.state[registry_key] = registry
 
     # -- time ------------------------------------------------------------------------
@@ -419,21 +401,21 @@ class RuleEngine:
         alerts: list[Alert] = []
         self._expect_listed_sources(now_us, owns)
         for key in list(self._timed_keys()):
-            state = self.state.get(key)
+            stored = self._load(key)
             rule = self._by_id.get(rule_of(key))
-            if state is None or rule is None:
+            if stored is None or rule is None:
                 self._timed_keys().discard(key)
                 continue
             group = group_of(key)
-            if (owns is not None and not owns(state.get("src", group))) or now_us <= state.get("last", 0):
+            if (owns is not None and not owns(stored.src or group)) or now_us <= stored.watermark(0):
                 continue
-            before, state = state, dict(state)
-            observation = rule.condition.on_time(state.setdefault("m", {}), now_us)
+            state = stored.copy()
+            observation = rule.condition.on_time(state.memory, now_us)
             if observation is None:
-                observation = Observation(holds=bool(state.get("h")), values={})
+                observation = Observation(holds=state.holds, values={})
             found = self._decide(rule, group, state, observation, now_us, [], None)
-            if found or state != before:  # most ticks change nothing: no table write
-                self._save(rule, key, group, state.get("src", group), state)
+            if found or state != stored:  # most ticks change nothing: no table write
+                self._save(rule, key, group, state.src or group, state)
             alerts.extend(found)
         return alerts
 
@@ -459,19 +441,20 @@ class RuleEngine:
         """An operator closes the alert by hand: it resolves now, and fires again only when
         its condition holds anew (a fresh `for`, after any cooldown)."""
         key = group_key_of(rule_id, group_key)
-        state = self.state.get(key)
+        stored = self._load(key)
         rule = self._by_id.get(rule_id)
-        if rule is None or not state or state.get("alert_id") != alert_id:
+        if rule is None or stored is None or stored.alert_id != alert_id:
             return []  # not firing (any more), or not this firing: nothing to do
-        state = dict(state)
-        now_us = state.get("last", to_us(now))  # the key's own time: a 2017 flight resolves in 2017
-        state["muted"] = None
+        state = stored.copy()
+        now_us = state.watermark(to_us(now))  # the key's own time: a 2017 flight resolves in 2017
+        state.muted = None
         alert = self._alert(rule, group_key, state, "resolved", now_us)
         alert = alert.model_copy(update={"evidence": alert.evidence.model_copy(
             update={"values": {**alert.evidence.values, "resolved_by": by}})})
-        fresh: State = {"src": state.get("src", group_key), "last": state.get("last", now_us), "m": {}}
+        fresh = KeyState(state.src or group_key)
+        fresh.last = state.watermark(now_us)
         if rule.cooldown:
-            fresh["cooldown_until"] = now_us + int(rule.cooldown * US)
+            fresh.cooldown_until = now_us + int(rule.cooldown * US)
         self.state[key] = fresh
         return [alert]
 
@@ -484,12 +467,12 @@ class RuleEngine:
             for source_id in rule.sources.ids:
                 key = group_key_of(rule.id, source_id)
                 if key not in self.state and (owns is None or owns(source_id)):
-                    self.state[key] = {"src": source_id, "m": {"from": now_us}}
+                    self.state[key] = KeyState(source_id, {"from": now_us})
                     self._timed_keys().add(key)
 
     # -- decisions -------------------------------------------------------------------
 
-    def _decide(self, rule: Rule, group: str, state: State, seen: Observation, now_us: int,
+    def _decide(self, rule: Rule, group: str, state: KeyState, seen: Observation, now_us: int,
                 evidence: list[str], snapshot: str | None, model: str | None = None) -> list[Alert]:
         """One observation at `now_us`: the timers due before it fire first (at their due
         time: the last observation is taken to hold until the next), then it is applied, then
@@ -500,30 +483,27 @@ class RuleEngine:
         would end a hold waits until every model this key has seen said no, or the key's
         next instant comes."""
         alerts: list[Alert] = []
-        if model is not None:
-            models: list[str] = state.setdefault("mods", [])
-            if model not in models:
-                models.append(model)
-                models.sort()
-        pending = state.pop("pf", None)
-        if pending is not None and pending[0] < now_us:  # its instant ended with no "yes": it stands
-            alerts.extend(self._at(rule, group, state, Observation(holds=False, values=pending[1]),
-                                   pending[0], [], None))
+        if model is not None and model not in state.models:
+            state.models = sorted([*state.models, model])
+        pending, state.undecided = state.undecided, None
+        if pending is not None and pending.at < now_us:  # its instant ended with no "yes": it stands
+            alerts.extend(self._at(rule, group, state, Observation(holds=False, values=pending.values),
+                                   pending.at, [], None))
             pending = None
         if seen.holds:
-            state["ht"] = now_us
-        elif model is not None and state.get("h"):
-            if state.get("ht") == now_us:
+            state.held_at = now_us
+        elif model is not None and state.holds:
+            if state.held_at == now_us:
                 return alerts  # another model saw it at this instant: it holds
-            said_no = sorted({*(pending[2] if pending else ()), model})
-            if said_no != state["mods"]:
-                state["pf"] = [now_us, seen.values, said_no]
+            said_no = sorted({*(pending.said_no if pending else ()), model})
+            if said_no != state.models:
+                state.undecided = Undecided(now_us, seen.values, said_no)
                 alerts.extend(self._advance(rule, group, state, now_us - 1))
                 return alerts
         alerts.extend(self._at(rule, group, state, seen, now_us, evidence, snapshot))
         return alerts
 
-    def _at(self, rule: Rule, group: str, state: State, seen: Observation, now_us: int,
+    def _at(self, rule: Rule, group: str, state: KeyState, seen: Observation, now_us: int,
             evidence: list[str], snapshot: str | None) -> list[Alert]:
         alerts = self._advance(rule, group, state, now_us - 1)  # held (or not) until just before now
         self._apply(rule, state, seen, now_us, evidence, snapshot)
@@ -531,85 +511,81 @@ class RuleEngine:
         return alerts
 
     @staticmethod
-    def _apply(rule: Rule, state: State, seen: Observation, now_us: int, evidence: list[str],
+    def _apply(rule: Rule, state: KeyState, seen: Observation, now_us: int, evidence: list[str],
                snapshot: str | None) -> None:
         holds = seen.holds and (rule.schedule is None or rule.schedule.active(from_us(now_us)))
-        state["h"] = holds
+        state.holds = holds
         if holds:
-            state.pop("false_since", None)
-            state.pop("clear_values", None)
-            state.setdefault("since", now_us)
+            state.false_since = state.clear_values = None
+            if state.since is None:
+                state.since = now_us
             if evidence:
-                kept = state.setdefault("evidence", [])
-                kept.extend(evidence)
-                del kept[:-MAX_EVIDENCE]
+                state.evidence = [*state.evidence, *evidence][-MAX_EVIDENCE:]
             if seen.values:
-                state["values"] = seen.values
+                state.values = seen.values
             if snapshot:
-                state["snapshot"] = snapshot
+                state.snapshot = snapshot
         else:
-            state.pop("since", None)
-            if state.get("alert_id"):
-                state.setdefault("false_since", now_us)
+            state.since = None
+            if state.alert_id:
+                if state.false_since is None:
+                    state.false_since = now_us
                 if seen.values:  # what no longer holds: the resolve reports it, not the peak
-                    state["clear_values"] = seen.values
+                    state.clear_values = seen.values
             else:
-                for field in ("evidence", "values", "snapshot"):
-                    state.pop(field, None)
+                state.evidence, state.values, state.snapshot = [], {}, None
 
-    def _advance(self, rule: Rule, group: str, state: State, until_us: int) -> list[Alert]:
+    def _advance(self, rule: Rule, group: str, state: KeyState, until_us: int) -> list[Alert]:
         """The key's time reaches `until_us`: each timer due by then fires at its own due
         time, in order (fire, then a resolve, then reminders). A long gap in the data sends
         one reminder (the latest due), never a burst of past ones."""
         alerts: list[Alert] = []
         while True:
-            if "alert_id" not in state:  # the one timer of a key not firing: `for` (and cooldown)
-                if not state.get("h") or "since" not in state:
+            if state.alert_id is None:  # the one timer of a key not firing: `for` (and cooldown)
+                if not state.holds or state.since is None:
                     return alerts
-                at, which = max(state["since"] + rule.for_us, state.get("cooldown_until", 0)), 0
+                at, which = max(state.since + rule.for_us, state.cooldown_until or 0), 0
             else:
                 at, which = until_us + 1, -1
-                if "false_since" in state:
-                    at, which = state["false_since"] + rule.resolve_after_us, 1
-                if rule.realert is not None and "remind_at" in state and state["remind_at"] < at:
-                    at, which = state["remind_at"], 2
+                if state.false_since is not None:
+                    at, which = state.false_since + rule.resolve_after_us, 1
+                if rule.realert is not None and state.remind_at is not None and state.remind_at < at:
+                    at, which = state.remind_at, 2
             if at > until_us:
                 return alerts
             if which == 0:
-                state["alert_id"] = str(alert_id_for(rule.id, group, from_us(state["since"])))
-                state["started"] = state["since"]
-                state["muted"] = self._muted(rule, group, at)
-                state["reminders"] = 0
-                state.pop("cooldown_until", None)  # served
+                assert state.since is not None
+                state.alert_id = str(alert_id_for(rule.id, group, from_us(state.since)))
+                state.started = state.since
+                state.muted = self._muted(rule, group, at)
+                state.reminders = 0
+                state.cooldown_until = None  # served
                 if rule.realert is not None:
-                    state["remind_at"] = at + int(rule.realert.delay_s(0) * US)
+                    state.remind_at = at + int(rule.realert.delay_s(0) * US)
                 alerts.append(self._alert(rule, group, state, "fired", at))
             elif which == 1:
                 alerts.append(self._alert(rule, group, state, "resolved", at))
-                for field in ("alert_id", "started", "false_since", "evidence", "values", "snapshot",
-                              "muted", "reminders", "remind_at", "clear_values"):
-                    state.pop(field, None)
-                state.pop("cooldown_until", None)
-                if rule.cooldown:
-                    state["cooldown_until"] = at + int(rule.cooldown * US)
+                state.clear_firing()
+                state.cooldown_until = at + int(rule.cooldown * US) if rule.cooldown else None
             else:
                 realert = rule.realert
                 assert realert is not None
-                reminders = state.get("reminders", 0)
+                reminders = state.reminders
                 while True:  # skip to the latest reminder due by now
                     reminders += 1
                     following = at + int(realert.delay_s(reminders) * US)
                     if following > until_us:
                         break
                     at = following
-                state["reminders"] = reminders
-                state["remind_at"] = following
-                state["muted"] = self._muted(rule, group, at)
+                state.reminders = reminders
+                state.remind_at = following
+                state.muted = self._muted(rule, group, at)
                 alerts.append(self._alert(rule, group, state, "fired", at))
 
     def _muted(self, rule: Rule, group: str, now_us: int) -> str | None:
         for other in rule.inhibited_by:
-            if (self.state.get(group_key_of(other, group)) or {}).get("alert_id"):
+            other_state = self._load(group_key_of(other, group))
+            if other_state is not None and other_state.alert_id:
                 return f"inhibited by {other}"
         moment = from_us(now_us)
         for silence in self.silences:
@@ -618,16 +594,17 @@ class RuleEngine:
         return None
 
     @staticmethod
-    def _alert(rule: Rule, group_key: str, state: State, transition: str, now_us: int) -> Alert:
-        alert_id = uuid.UUID(state["alert_id"])
-        reminder = int(state.get("reminders", 0)) if transition == "fired" else 0
+    def _alert(rule: Rule, group_key: str, state: KeyState, transition: str, now_us: int) -> Alert:
+        assert state.alert_id is not None and state.started is not None
+        alert_id = uuid.UUID(state.alert_id)
+        reminder = state.reminders if transition == "fired" else 0
         now = from_us(now_us)
-        values = state.get("values", {})
-        if transition == "resolved" and state.get("clear_values"):
-            values = state["clear_values"]
+        values = state.values
+        if transition == "resolved" and state.clear_values:
+            values = state.clear_values
         return Alert(
             event_id=uuid.uuid5(alert_id, f"{transition}+{reminder}" if reminder else transition),
-            source_id=group_key if rule.across_sources else state.get("src", group_key),
+            source_id=group_key if rule.across_sources else (state.src or group_key),
             time=now,
             alert_id=alert_id,
             rule_id=rule.id,
@@ -635,13 +612,12 @@ class RuleEngine:
             severity=rule.severity,
             state="fired" if transition == "fired" else "resolved",
             group_key=group_key,
-            started_at=from_us(state["started"]),
+            started_at=from_us(state.started),
             resolved_at=now if transition == "resolved" else None,
             reminder=reminder,
-            muted=state.get("muted"),
+            muted=state.muted,
             labels=rule.labels,
-            evidence=Evidence(event_ids=state.get("evidence", []), values=values,
-                              snapshot=state.get("snapshot")),
+            evidence=Evidence(event_ids=list(state.evidence), values=values, snapshot=state.snapshot),
             route=rule.route,
             notify=rule.notify,
             templates=rule.templates,
