@@ -1,25 +1,18 @@
 """What the settings know about each source (kind, tags, fixed position), for rule selection
-by tag and place. Events carry only a source id; the catalog fills in the rest."""
+by tag and place. Events carry only a source id; the catalog fills in the rest, for every
+registered source type (ingest/source_registry.py)."""
 
 from __future__ import annotations
 
 from citywatch.settings import Settings
-from ingest.settings import AirQualitySourceSettings, GeoSettings, SensorSettings
+from ingest.source_registry import SOURCE_TYPES
 from rules.base import SourceInfo
 
 
-def _place(position: GeoSettings | None) -> tuple[float, float] | None:
-    return None if position is None else (position.lat, position.lon)
-
-
 def source_catalog(settings: Settings) -> dict[str, SourceInfo]:
-    sources = settings.sources
-    catalog = {
-        camera.id: SourceInfo(kind=camera.kind, tags=frozenset(camera.tags), position=_place(camera.position))
-        for camera in sources.cameras
-    }
-    sensors: list[AirQualitySourceSettings | SensorSettings] = [*sources.air_quality, *sources.sensors]
-    for sensor in sensors:
-        catalog[sensor.id] = SourceInfo(
-            kind="sensor", tags=frozenset(sensor.tags), position=_place(sensor.position))
+    catalog: dict[str, SourceInfo] = {}
+    for key, entry in settings.sources.entries():
+        position = None if entry.position is None else (entry.position.lat, entry.position.lon)
+        catalog[entry.id] = SourceInfo(kind=SOURCE_TYPES[key].kind(entry), tags=frozenset(entry.tags),
+                                       position=position)
     return catalog

@@ -121,13 +121,13 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     from citywatch.ingest_status import status_lines
     from citywatch.metrics import serve
     from citywatch.publisher import KafkaPublisher
-    from citywatch.sources import SourceCounters, build_cameras, run_sources
+    from citywatch.sources import SourceCounters, build_cameras, run_sources, runnable_sources
     from citywatch.topics import Topics, ensure_topics
 
     settings = ctx.settings
     if settings.metrics.port is not None:
         serve(settings.metrics.host, settings.metrics.port)
-    known = {s.id for s in settings.sources.cameras} | {s.id for s in settings.sources.air_quality}
+    known = {s.id for s in settings.sources.cameras} | {entry.id for _, entry in runnable_sources(settings)}
     unknown = sorted(set(only) - known)
     if unknown:
         raise click.ClickException(
@@ -135,7 +135,7 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     cameras, broken = build_cameras(settings, only)  # a broken flight log stops only its drone
     for source in broken:
         click.echo(f"{source.source_id}: cannot start: {source.reason}", err=True)
-    sensors = [a for a in settings.sources.air_quality if not only or a.id in only]
+    others = runnable_sources(settings, only)
     counters = SourceCounters()
 
     async def report() -> None:
@@ -158,7 +158,7 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
         await publisher.start()
         reporter = asyncio.create_task(report())
         try:
-            await run_sources(settings, publisher, counters, cameras, sensors, broken)
+            await run_sources(settings, publisher, counters, cameras, others, broken)
         except asyncio.CancelledError:
             click.echo("ingest stopped", err=True)
         finally:

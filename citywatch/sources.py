@@ -13,9 +13,8 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
+from typing import Any
 
 from citywatch.agents.policy import PermanentFailure, keep_dead_letter, until_done
 from citywatch.control import follow_control
@@ -28,18 +27,21 @@ from ingest.aq_receiver import AirQualityReceiver
 from ingest.aq_receiver import serve as serve_http
 from ingest.backoff import Backoff
 from ingest.camera import CameraSource
-from ingest.csv_replay import CsvReplaySensor
 from ingest.dji_srt import load_srt
-from ingest.events import DataQuality, Event, Reading, SourceKind
+from ingest.events import DataQuality, Event, Reading
 from ingest.frame_codec import Frame, encode_frame
 from ingest.mavlink_log import load_tlog
 from ingest.rejected import Rejected
 from ingest.sensors import SensorRegistry, SensorWatch
-from ingest.settings import AirQualitySourceSettings, CameraSourceSettings
+from ingest.settings import CameraSourceSettings
 from ingest.sink import Stream
+from ingest.source_registry import SOURCE_TYPES
+from ingest.source_types import SourceContext, SourceEntry, SourceType, cannot_start
 from ingest.telemetry_track import TelemetryTrack
 
 log = logging.getLogger(__name__)
+
+Runnable = tuple[SourceType[Any], SourceEntry]
 
 
 @dataclass
@@ -102,34 +104,22 @@ def telemetry_track(cfg: CameraSourceSettings) -> TelemetryTrack | None:
     return load_tlog(telemetry.path)
 
 
-def replay_checkpoint(cfg: AirQualitySourceSettings, state_dir: Path | None) -> Path | None:
-    """Where a replay that resumes keeps the last row it sent."""
-    return state_dir / "replay" / f"{cfg.id}.json" if cfg.resume and state_dir is not None else None
-
-
-async def run_air_quality(cfg: AirQualitySourceSettings, sink: PublisherSink, state_dir: Path) -> None:
-    try:
-        sensor = CsvReplaySensor(cfg, replay_checkpoint(cfg, state_dir))
-    except (OSError, ValueError) as exc:
-        log.error("air-quality source %s cannot start: %s", cfg.id, exc)
-        sink.counters.counts["source_errors"] += 1
-        await sink.telemetry(BrokenSource(cfg.id, "sensor", f"{type(exc).__name__}: {exc}").offline())
-        return
-    await sensor.run(sink)
-    log.info("air-quality replay %s finished: %s", cfg.id, sensor.stats)
-
-
 @dataclass(frozen=True)
 class BrokenSource:
     """A configured source that could not be built (an unreadable flight log, say)."""
 
     source_id: str
-    kind: SourceKind
+    kind: str
     reason: str
 
     def offline(self) -> DataQuality:
-        return DataQuality(source_id=self.source_id, source_kind=self.kind, time=datetime.now(UTC),
-                           issue="offline", active=True, detail=f"cannot start: {self.reason}"[:2000])
+        return cannot_start(self.source_id, self.kind, self.reason)
+
+
+def runnable_sources(settings: Settings, only: Sequence[str] = ()) -> list[Runnable]:
+    """Every configured source whose type runs its sources one by one (ingest/source_types.py)."""
+    return [(SOURCE_TYPES[key], entry) for key, entry in settings.sources.entries()
+            if SOURCE_TYPES[key].run is not None and (not only or entry.id in only)]
 
 
 def build_cameras(
@@ -176,21 +166,28 @@ def air_quality_receiver(settings: Settings, sink: PublisherSink) -> AirQualityR
 async def run_sources(
     settings: Settings, publisher: Publisher, counters: SourceCounters,
     cameras: Sequence[CameraSource] | None = None,
-    sensors: Sequence[AirQualitySourceSettings] | None = None,
+    others: Sequence[Runnable] | None = None,
     broken: Sequence[BrokenSource] = (),
 ) -> None:
     """The given (default: all configured) sources concurrently, until cancelled; those that
-    could not be built are reported offline on the telemetry topic."""
-    if cameras is None or sensors is None:
+    could not be built are reported offline on the telemetry topic. `others`: the sources of
+    the types that run them one by one (all but cameras)."""
+    if cameras is None or others is None:
         cameras, broken = build_cameras(settings)
-        sensors = list(settings.sources.air_quality)
+        others = runnable_sources(settings)
     sink = PublisherSink(publisher, Topics(settings.broker.topic_prefix), counters)
     for source in broken:
         counters.counts["source_errors"] += 1
         await sink.telemetry(source.offline())
     tasks = [supervised(camera.source_id, partial(camera.run, sink)) for camera in cameras]
-    state_dir = settings.infra.state_dir
-    tasks += [supervised(a.id, partial(run_air_quality, a, sink, state_dir)) for a in sensors]
+    async def report_broken(record: DataQuality) -> None:
+        counters.counts["source_errors"] += 1
+        await sink.telemetry(record)
+
+    context = SourceContext(sink, settings.infra.state_dir, report_broken)
+    for source_type, entry in others:
+        assert source_type.run is not None
+        tasks.append(supervised(entry.id, partial(source_type.run, entry, context)))
     http, mqtt = settings.sources.http_receiver, settings.sources.mqtt
     if http.enabled or mqtt.enabled:
         receiver = air_quality_receiver(settings, sink)

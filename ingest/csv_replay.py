@@ -17,6 +17,7 @@ import asyncio
 import csv
 import gzip
 import io
+import logging
 import math
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from ingest.identity import event_id_at, file_identity
 from ingest.rejected import Rejected
 from ingest.settings import AirQualitySourceSettings
 from ingest.sink import EventSink
+from ingest.source_types import SourceContext, SourceType
+
+log = logging.getLogger(__name__)
 
 Row = dict[str, str] | str
 """A CSV row by column, or the reason the line could not be read as one."""
@@ -172,3 +176,23 @@ class CsvReplaySensor:
             self.stats.readings += 1
             yield line, item
 
+
+
+def replay_checkpoint(settings: AirQualitySourceSettings, state_dir: Path | None) -> Path | None:
+    """Where a replay that resumes keeps the last row it sent."""
+    return state_dir / "replay" / f"{settings.id}.json" if settings.resume and state_dir is not None else None
+
+
+async def run_replay(settings: AirQualitySourceSettings, context: SourceContext) -> None:
+    """One air-quality file replayed; a file that cannot be opened is reported offline."""
+    try:
+        sensor = CsvReplaySensor(settings, replay_checkpoint(settings, context.state_dir))
+    except (OSError, ValueError) as exc:
+        log.error("air-quality source %s cannot start: %s", settings.id, exc)
+        await context.cannot_start(settings.id, "sensor", f"{type(exc).__name__}: {exc}")
+        return
+    await sensor.run(context.sink)
+    log.info("air-quality replay %s finished: %s", settings.id, sensor.stats)
+
+
+AIR_QUALITY_FILES = SourceType("air_quality", AirQualitySourceSettings, kinds=("sensor",), run=run_replay)

@@ -29,7 +29,8 @@ and near 9999 an offset would overflow (and no column could hold it)."""
 
 MAX_PERIOD_S = 366 * 86400
 
-SourceKind = Literal["camera", "drone", "sensor"]
+SourceKind = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+"""camera, drone, sensor, or another source type's kind (ingest/source_registry.py)."""
 
 
 class EventFormatError(ValueError):

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from ingest.events import DataQuality, QualityIssue
 from ingest.settings import SensorSettings
+from ingest.source_types import SourceType
 
 
 class UnknownSensor(LookupError):
@@ -91,3 +92,8 @@ class SensorWatch:
                 silence = f"no report for {silent:.0f} s"
                 events.append(_quality(sensor, now, "missing_reports", True, detail=silence))
         return events
+
+
+PUSHING_SENSORS = SourceType("sensors", SensorSettings, kinds=("sensor",))
+"""Registered sensors push their readings to the HTTP receiver or through MQTT: nothing runs
+per sensor (the receivers, and the watch for missing ones, run once)."""

@@ -10,16 +10,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from ingest.backpressure import Policy
-from ingest.events import SOURCE_ID_PATTERN, GeoPoint
 from ingest.settings_base import Secret, Strict
-
-
-class GeoSettings(Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-
-    def point(self) -> GeoPoint:
-        return GeoPoint(lat=self.lat, lon=self.lon)
+from ingest.source_types import SourceEntry, SourceType
 
 
 class MotionSettings(Strict):
@@ -52,8 +44,7 @@ class DroneTelemetrySettings(Strict):
     offset_s: float = Field(default=0.0, description="telemetry time = video time + offset")
 
 
-class CameraSourceSettings(Strict):
-    id: str = Field(pattern=SOURCE_ID_PATTERN)
+class CameraSourceSettings(SourceEntry):
     name: str = ""
     kind: Literal["camera", "drone"] = "camera"
     url: str = Field(min_length=1, description="file path, rtsp://, http(s):// MJPEG, or usb:N")
@@ -71,8 +62,6 @@ class CameraSourceSettings(Strict):
     reconnect_max_s: float = Field(default=60.0, gt=0)
     stall_timeout_s: float = Field(default=10.0, gt=0)
     health_every_s: float = Field(default=10.0, gt=0)
-    position: GeoSettings | None = None
-    tags: list[str] = Field(default_factory=list)
     zones: dict[str, list[Point]] = Field(
         default_factory=dict, description="named polygons in frame pixels, for detectors")
     lines: dict[str, tuple[Point, Point]] = Field(
@@ -103,8 +92,7 @@ class CsvColumnSettings(Strict):
     unit: str = Field(min_length=1)
 
 
-class AirQualitySourceSettings(Strict):
-    id: str = Field(pattern=SOURCE_ID_PATTERN)
+class AirQualitySourceSettings(SourceEntry):
     format: Literal["csv"] = "csv"
     path: Path
     columns: dict[str, CsvColumnSettings] = Field(min_length=1)
@@ -117,18 +105,13 @@ class AirQualitySourceSettings(Strict):
     max_rows: int | None = Field(default=None, ge=1)
     resume: bool = Field(default=True, description="a restarted replay resumes after the last row it sent "
                          "(checkpoint in <infra.state_dir>/replay/)")
-    position: GeoSettings | None = None
-    tags: list[str] = Field(default_factory=list)
 
 
-class SensorSettings(Strict):
+class SensorSettings(SourceEntry):
     """A registered air-quality sensor that pushes readings (HTTP); others are refused."""
 
-    id: str = Field(pattern=SOURCE_ID_PATTERN)
     device_id: str = Field(min_length=1, description="e.g. esp8266-13572468 (Sensor.Community X-Sensor)")
     name: str = ""
-    position: GeoSettings | None = None
-    tags: list[str] = Field(default_factory=list)
     expected_interval_s: float = Field(default=150.0, gt=0)
 
 
@@ -164,6 +147,9 @@ class MqttSettings(Strict):
 
 
 class SourcesSettings(Strict):
+    """One list per source type (ingest/source_registry.py names each by its key), and the
+    receivers that pushing sensors report to."""
+
     cameras: list[CameraSourceSettings] = Field(default_factory=list)
     air_quality: list[AirQualitySourceSettings] = Field(default_factory=list)
     sensors: list[SensorSettings] = Field(default_factory=list)
@@ -172,8 +158,22 @@ class SourcesSettings(Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SourcesSettings:
-        ids = [s.id for s in self.cameras] + [s.id for s in self.air_quality] + [s.id for s in self.sensors]
+        ids = [entry.id for _, entry in self.entries()]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"duplicate source ids: {', '.join(duplicates)}")
         return self
+
+    def entries(self) -> list[tuple[str, SourceEntry]]:
+        """Every configured source, with the key of its list."""
+        found: list[tuple[str, SourceEntry]] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                found += [(name, entry) for entry in value if isinstance(entry, SourceEntry)]
+        return found
+
+
+CAMERAS = SourceType("cameras", CameraSourceSettings, kinds=("camera", "drone"), kind_of=lambda c: c.kind)
+"""Cameras and drones: citywatch/sources.py runs them (it also follows their control topic
+and their metrics), so their type has no `run`."""

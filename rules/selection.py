@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Annotated
 
-from ingest.events import SourceKind
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator
+
+from ingest.source_registry import SOURCE_KINDS, source_kinds
 from rules import geo
 from rules.base import Seen, SourceInfo, StrictModel
 
 NO_INFO = SourceInfo()
+
+
+def _known_kind(kind: str) -> str:
+    kinds = source_kinds()
+    if kind not in kinds:
+        raise ValueError(f"unknown source kind {kind!r} (kinds: {', '.join(kinds)})")
+    return kind
+
+
+KnownKind = Annotated[str, AfterValidator(_known_kind),
+                      WithJsonSchema({"enum": list(SOURCE_KINDS), "type": "string"})]
+"""A kind some registered source type has."""
 
 
 class Near(StrictModel):
@@ -23,7 +37,7 @@ class SourceSelector(StrictModel):
     source with no known position never matches a geo criterion."""
 
     ids: list[str] = Field(default_factory=list)
-    kinds: list[SourceKind] = Field(default_factory=list)
+    kinds: list[KnownKind] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list, description="sources with at least one of these tags")
     near: Near | None = None
     inside: list[tuple[float, float]] | None = Field(

@@ -19,6 +19,7 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from ingest.events import DataQuality, Event
+from ingest.source_registry import SOURCE_KINDS
 
 US = 1_000_000
 
@@ -62,7 +63,7 @@ def late_mark(event: Event, behind_us: int, lateness_us: int) -> DataQuality:
     kind = getattr(event, "kind", None)
     return DataQuality(
         event_id=uuid.uuid5(LATE_MARK, str(event.event_id)), source_id=event.source_id, time=event.time,
-        source_kind=kind if kind in ("camera", "drone", "sensor") else None, issue="late", active=True,
+        source_kind=kind if kind in SOURCE_KINDS else None, issue="late", active=True,
         about_event=event.event_id,
         detail=(f"{type(event).__name__} {event.event_id} came {behind_us / US:.1f} s behind its rules' "
                 f"watermark (allowed lateness {lateness_us / US:g} s): stored, not evaluated"),
