@@ -10,10 +10,27 @@ with header `X-Sensor: esp8266-13572468`. P1 is PM10, P2 is PM2.5, P0 is PM1 (µ
 The generic format (one object or a list):
     {"sensor_id": "aq-7", "time": "2026-11-24T10:00:00Z", "period_s": 3600,
      "values": {"no2": 41.2, "pm25": 12.0}, "units": {"no2": "ug/m3", "pm25": "ug/m3"}}
+
+The Things Stack (LoRaWAN, v3) uplink message, as its webhook integration POSTs it and its
+MQTT integration publishes it (`v3/<app>@<tenant>/devices/<device>/up`):
+    {"end_device_ids": {"device_id": "aq-node-3", "dev_eui": "70B3D57ED005B89A", ...},
+     "received_at": "2026-05-25T13:42:11.412Z",
+     "uplink_message": {"f_port": 2, "decoded_payload": {"pm2_5": 9.1, "temperature_c": 21.4},
+                        "normalized_payload": [{"air": {"temperature": 21.4, "relativeHumidity": 40}}],
+                        "received_at": "2026-05-25T13:42:11.401Z", ...}}
+Its values are whatever the device's payload formatter decodes: the normalized payload's
+`air` measurements where the formatter normalizes, else the decoded fields whose names
+say what they measure (`pm2_5`, `temperature_c`, `humidity_pct` ...). Other fields (the
+battery, counters) are kept aside as extras; a message with no measurement at all is refused.
+
+Each format is a `PushFormat` in `PUSH_FORMATS`: its name (an MQTT subscription's `format`),
+its HTTP route on the receiver, and its parser. A new format is its parser and one entry.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -135,20 +152,123 @@ def parse_generic(body: bytes) -> list[ParsedReading]:
         missing_units = sorted(set(values) - set(raw_units))
         if missing_units:
             raise FormatError(f"{where}no unit for {missing_units}")
-        stamp = None
-        if "time" in item:
-            try:
-                stamp = datetime.fromisoformat(str(item["time"]).replace("Z", "+00:00"))
-            except ValueError as exc:
-                raise FormatError(f"{where}time: {exc}") from exc
-            if stamp.tzinfo is None:
-                raise FormatError(f"{where}time must include a UTC offset")
-            if not MIN_YEAR < stamp.year < MAX_YEAR:
-                raise FormatError(
-                    f"{where}time {stamp.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}")
+        stamp = _time(item["time"], f"{where}time") if "time" in item else None
         period = item.get("period_s")
         if period is not None and (type(period) is not int or not 0 < period <= MAX_PERIOD_S):
             raise FormatError(f"{where}period_s must be a whole number of seconds from 1 to {MAX_PERIOD_S}")
         parsed.append(ParsedReading(item["sensor_id"], values, {k: str(raw_units[k]) for k in values},
                                     time=stamp, period_s=period))
     return parsed
+
+
+def _time(text: Any, where: str) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise FormatError(f"{where}: {exc}") from exc
+    if stamp.tzinfo is None:
+        raise FormatError(f"{where} must include a UTC offset")
+    if not MIN_YEAR < stamp.year < MAX_YEAR:
+        raise FormatError(f"{where} {stamp.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}")
+    return stamp
+
+
+TTN_MEASUREMENTS: dict[str, tuple[str, str]] = {
+    "pm1": ("pm1", "ug/m3"), "pm1_0": ("pm1", "ug/m3"), "pm25": ("pm25", "ug/m3"),
+    "pm2_5": ("pm25", "ug/m3"), "pm10": ("pm10", "ug/m3"), "pm10_0": ("pm10", "ug/m3"),
+    "no2": ("no2", "ug/m3"), "o3": ("o3", "ug/m3"), "so2": ("so2", "ug/m3"), "co": ("co", "ppm"),
+    "co2": ("co2", "ppm"), "temperature": ("temperature", "C"), "temp": ("temperature", "C"),
+    "humidity": ("humidity", "%"), "relative_humidity": ("humidity", "%"),
+    "relativehumidity": ("humidity", "%"), "rh": ("humidity", "%"), "pressure": ("pressure", "hPa"),
+    "barometric_pressure": ("pressure", "hPa"),
+}
+"""Decoded field names (lower case, without a unit suffix) that say what they measure."""
+TTN_UNIT_SUFFIXES: dict[str, str] = {
+    "c": "C", "pct": "%", "percent": "%", "hpa": "hPa", "ppm": "ppm", "ppb": "ppb", "ugm3": "ug/m3",
+    "ug_m3": "ug/m3"}
+"""A name's unit, where the formatter says it (`temperature_c`): it wins over the default."""
+TTN_NORMALIZED_AIR: dict[str, tuple[str, str]] = {
+    "temperature": ("temperature", "C"), "relativeHumidity": ("humidity", "%"),
+    "pressure": ("pressure", "hPa"), "co2": ("co2", "ppm")}
+"""The Things Stack's normalized payload (`air.*`), in the units its schema fixes."""
+_SUFFIX = re.compile(r"^(?P<name>.+?)_(?P<unit>" + "|".join(sorted(TTN_UNIT_SUFFIXES, key=len, reverse=True))
+                     + r")$")
+
+
+def _ttn_measurement(key: str) -> tuple[str, str] | None:
+    name = key.lower()
+    known = TTN_MEASUREMENTS.get(name)
+    if known is not None:
+        return known
+    split = _SUFFIX.match(name)
+    if split is not None and split["name"] in TTN_MEASUREMENTS:
+        return TTN_MEASUREMENTS[split["name"]][0], TTN_UNIT_SUFFIXES[split["unit"]]
+    return None
+
+
+def parse_ttn_uplink(body: bytes, device_hint: str | None = None) -> list[ParsedReading]:
+    """One uplink of The Things Stack v3 (see the module)."""
+    data = _json(body)
+    if not isinstance(data, dict):
+        raise FormatError("a The Things Stack message must be an object")
+    uplink = data.get("uplink_message")
+    if not isinstance(uplink, dict):
+        other = next((k for k in data if k.endswith(("_accept", "_ack", "_nack", "_sent", "_failed",
+                                                      "_queued", "_invalidated", "_solved"))), None)
+        raise FormatError(f"not an uplink message ({other or 'no uplink_message'}): send only uplinks here")
+    ids = data.get("end_device_ids")
+    device = ids.get("device_id") if isinstance(ids, dict) else None
+    if not isinstance(device, str) or not device:
+        raise FormatError("end_device_ids.device_id is required")
+    values: dict[str, float] = {}
+    units: dict[str, str] = {}
+    ignored: list[str] = []
+    normalized = uplink.get("normalized_payload")
+    for index, item in enumerate(normalized if isinstance(normalized, list) else []):
+        air = item.get("air") if isinstance(item, dict) else None
+        if isinstance(air, dict) and index == 0:  # one reading per message: the first instant
+            for key, value in air.items():
+                if key in TTN_NORMALIZED_AIR:
+                    name, unit = TTN_NORMALIZED_AIR[key]
+                    values[name], units[name] = _number(value, f"normalized_payload.air.{key}"), unit
+    decoded = uplink.get("decoded_payload")
+    if decoded is not None and not isinstance(decoded, dict):
+        raise FormatError("uplink_message.decoded_payload must be an object")
+    for key, value in (decoded or {}).items():
+        measured = _ttn_measurement(str(key))
+        if measured is None or isinstance(value, bool) or not isinstance(value, int | float | str):
+            ignored.append(str(key))
+            continue
+        name, unit = measured
+        if name not in values:  # the normalized form, where there is one, wins
+            values[name], units[name] = _number(value, f"decoded_payload.{key}"), unit
+    if not values:
+        seen = sorted(map(str, decoded or {}))
+        raise FormatError(f"no measurement in the uplink (decoded fields: {seen or 'none'}; is a payload "
+                          "formatter set for this device?)")
+    stamp = uplink.get("received_at") or data.get("received_at")
+    time = _time(stamp, "received_at") if stamp is not None else None
+    extras: dict[str, Any] = {"f_port": uplink.get("f_port"), "f_cnt": uplink.get("f_cnt")}
+    if ignored:
+        extras["ignored"] = ignored
+    return [ParsedReading(device, values, units, time=time, extras=extras)]
+
+
+@dataclass(frozen=True)
+class PushFormat:
+    name: str
+    """What an MQTT subscription names as its `format`."""
+    path: str
+    """Its route on the HTTP receiver."""
+    parse: Callable[[bytes, str | None], list[ParsedReading]]
+    """The body, and the device named outside it (the X-Sensor header, or an MQTT topic's
+    last level where `device_in_topic`), to its readings; FormatError says what is wrong."""
+    device_in_topic: bool = False
+
+
+PUSH_FORMATS: dict[str, PushFormat] = {push.name: push for push in (
+    PushFormat("generic", "/readings", lambda body, device: parse_generic(body)),
+    PushFormat("sensor-community", "/sensor-community",
+               lambda body, device: [parse_sensor_community(body, device)], device_in_topic=True),
+    PushFormat("ttn", "/ttn", parse_ttn_uplink),
+)}

@@ -13,9 +13,10 @@ import logging
 
 import aiomqtt
 
+from ingest.aq_formats import PUSH_FORMATS
 from ingest.aq_receiver import AirQualityReceiver
 from ingest.backoff import Backoff
-from ingest.settings import MqttSettings, PayloadFormat
+from ingest.settings import MqttSettings
 from ingest.settings_base import reveal
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class MqttAirQualitySource:
         self.connected = False
         self.messages = 0
 
-    def _format_of(self, topic: aiomqtt.Topic) -> PayloadFormat:
+    def _format_of(self, topic: aiomqtt.Topic) -> str:
         for subscription in self.config.subscriptions:
             if topic.matches(subscription.topic):
                 return subscription.format
@@ -61,7 +62,7 @@ class MqttAirQualitySource:
         raw = message.payload
         payload = raw if isinstance(raw, bytes | bytearray) else str(raw).encode()
         protocol = self._format_of(message.topic)
-        device = message.topic.value.rsplit("/", 1)[-1] if protocol == "sensor-community" else None
+        device = message.topic.value.rsplit("/", 1)[-1] if PUSH_FORMATS[protocol].device_in_topic else None
         if device is not None and len(device) > 200:
             device = None
         status, reason = await self.receiver.receive(protocol, bytes(payload), device)

@@ -14,10 +14,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from aiohttp import web
 
-from ingest.aq_formats import FormatError, ParsedReading, parse_generic, parse_sensor_community
+from ingest.aq_formats import PUSH_FORMATS, FormatError, ParsedReading
 from ingest.aqi import overall_aqi
 from ingest.aqi_average import RollingAqi
 from ingest.events import Reading
@@ -52,10 +53,7 @@ class AirQualityReceiver:
     async def receive(self, protocol: str, body: bytes, sensor_header: str | None = None) -> tuple[int, str]:
         """Returns (HTTP status, message). Every rejection is also a dead letter."""
         try:
-            if protocol == "sensor-community":
-                parsed = [parse_sensor_community(body, sensor_header)]
-            else:
-                parsed = parse_generic(body)
+            parsed = PUSH_FORMATS[protocol].parse(body, sensor_header)
             readings = [self._to_reading(item) for item in parsed]
         except Exception as exc:  # any message, however hostile, is answered and kept
             status = 404 if isinstance(exc, UnknownSensor) else 400
@@ -122,8 +120,8 @@ def http_app(receiver: AirQualityReceiver) -> web.Application:
         return web.json_response({key: message}, status=status)
 
     app = web.Application(client_max_size=MAX_BODY_BYTES * 2)
-    app.router.add_post("/sensor-community", lambda r: handle(r, "sensor-community"))
-    app.router.add_post("/readings", lambda r: handle(r, "generic"))
+    for push in PUSH_FORMATS.values():
+        app.router.add_post(push.path, partial(handle, protocol=push.name))
     return app
 
 

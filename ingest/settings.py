@@ -5,10 +5,11 @@ them under `sources`."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
+from ingest.aq_formats import PUSH_FORMATS
 from ingest.backpressure import Policy
 from ingest.settings_base import Secret, Strict
 from ingest.source_types import SourceEntry, SourceType
@@ -125,7 +126,15 @@ class HttpReceiverSettings(Strict):
         default=300.0, ge=0, description="a reading dated further ahead of this clock is refused")
 
 
-PayloadFormat = Literal["generic", "sensor-community"]
+def _known_format(name: str) -> str:
+    if name not in PUSH_FORMATS:
+        raise ValueError(f"unknown payload format {name!r} (formats: {', '.join(PUSH_FORMATS)})")
+    return name
+
+
+PayloadFormat = Annotated[str, AfterValidator(_known_format),
+                          WithJsonSchema({"enum": list(PUSH_FORMATS), "type": "string"})]
+"""A push format of ingest/aq_formats.py (`PUSH_FORMATS`)."""
 
 
 class MqttSubscriptionSettings(Strict):

@@ -16,7 +16,7 @@ from citywatch.topics import Topics, ensure_topics
 from ingest.aq_receiver import MAX_BODY_BYTES
 from ingest.events import Reading
 from tests.kafka_helpers import dead_letters, drain
-from tests.unit.test_air_quality_push import AIRROHR
+from tests.unit.test_air_quality_push import AIRROHR, ttn_uplink
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,7 @@ broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, partitions: 1}}
 sources:
   sensors:
     - {{id: aq-park, device_id: esp8266-13572468, position: {{lat: 52.52, lon: 13.40}}}}
+    - {{id: aq-bridge, device_id: aq-node-3}}
   http_receiver: {{enabled: true, port: {port}}}
 """)
     process = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, stopped below
@@ -66,14 +67,23 @@ sources:
                 b"x" * (MAX_BODY_BYTES + 10))]
             after = await post_until_up(session, f"{base}/sensor-community", AIRROHR,
                                         {"X-Sensor": "esp8266-13572468"})
+            lorawan = await post_until_up(session, f"{base}/ttn", ttn_uplink({"pm2_5": 9.1}),
+                                          {"Content-Type": "application/json"})
+            join = await post_until_up(session, f"{base}/ttn", b'{"end_device_ids":{"device_id":"aq-node-3"},'
+                                       b'"join_accept":{"session_key_id":"x"}}', {})
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
-    assert (ok, unknown, garbage, hostile, after) == (201, 404, 400, [400, 400, 413], 201)
-    reading, _ = [decode_event("readings", raw) for raw in await drain(bootstrap, topics.name("readings"))]
+    statuses = (ok, unknown, garbage, hostile, after, lorawan, join)
+    assert statuses == (201, 404, 400, [400, 400, 413], 201, 201, 400)
+    reading, _, from_ttn = [decode_event("readings", raw)
+                            for raw in await drain(bootstrap, topics.name("readings"))]
     assert isinstance(reading, Reading) and reading.source_id == "aq-park"
+    assert isinstance(from_ttn, Reading)
+    assert (from_ttn.source_id, from_ttn.values) == ("aq-bridge", {"pm25": 9.1})
     assert reading.position is not None and reading.position.lat == 52.52
     letters = await dead_letters(bootstrap, topics)
-    assert sorted(letter.reason.split(":")[0] for letter in letters) == ["generic"] * 4 + ["sensor-community"]
+    assert sorted(letter.reason.split(":")[0] for letter in letters) == (
+        ["generic"] * 4 + ["sensor-community", "ttn"])
     assert any("larger than" in letter.reason and len(letter.raw) == MAX_BODY_BYTES for letter in letters)
     assert any(letter.raw == AIRROHR and "unknown sensor" in letter.reason for letter in letters)

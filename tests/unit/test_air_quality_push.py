@@ -126,3 +126,70 @@ def test_rolling_average_gives_the_24h_pm_index_once_the_window_is_covered() -> 
     hours_to_complete = next(i for i, r in enumerate(results) if r is not None) * 150 / 3600
     assert hours_to_complete == pytest.approx(18, abs=0.1)  # 75 % of 24 h
     assert results[-1] == (101, "pm25")  # mean 35.5 ug/m3 -> 101 (2024 breakpoints)
+
+
+def ttn_uplink(decoded: dict[str, object] | None, normalized: list[dict[str, object]] | None = None,
+               device: str = "aq-node-3") -> bytes:
+    """An uplink as The Things Stack v3 sends it (webhook body, or its MQTT `.../up` topic)."""
+    uplink: dict[str, object] = {
+        "session_key_id": "AXBSH1Pk6Z0G166RlH16CQ==", "f_port": 2, "f_cnt": 1834, "frm_payload": "ASsBKAAA",
+        "rx_metadata": [{"gateway_ids": {"gateway_id": "gw-1", "eui": "AA555A0000000101"},
+                         "time": "2026-05-25T13:42:11.392Z", "rssi": -68, "snr": 9.2}],
+        "settings": {"data_rate": {"lora": {"bandwidth": 125000, "spreading_factor": 7}},
+                     "frequency": "868100000"},
+        "received_at": "2026-05-25T13:42:11.401937162Z", "consumed_airtime": "0.061696s"}
+    if decoded is not None:
+        uplink["decoded_payload"] = decoded
+    if normalized is not None:
+        uplink["normalized_payload"] = normalized
+    return json.dumps({
+        "end_device_ids": {"device_id": device, "application_ids": {"application_id": "city-air"},
+                           "dev_eui": "70B3D57ED005B89A", "join_eui": "0000000000000001",
+                           "dev_addr": "260BABCD"},
+        "correlation_ids": ["as:up:01HX6YGQ7E0V83YRZ7K4S5J4ZN"], "received_at": "2026-05-25T13:42:11.412Z",
+        "uplink_message": uplink}).encode()
+
+
+def test_ttn_uplinks_map_the_decoded_fields_that_say_what_they_measure() -> None:
+    from ingest.aq_formats import parse_ttn_uplink
+
+    [parsed] = parse_ttn_uplink(ttn_uplink({"pm2_5": 9.1, "PM10": 14, "temperature_c": 21.4,
+                                            "humidity_pct": 40, "battery_v": 3.62, "alarm": False}))
+    assert parsed.device_id == "aq-node-3"
+    assert parsed.values == {"pm25": 9.1, "pm10": 14.0, "temperature": 21.4, "humidity": 40.0}
+    assert parsed.units == {"pm25": "ug/m3", "pm10": "ug/m3", "temperature": "C", "humidity": "%"}
+    assert parsed.time == datetime(2026, 5, 25, 13, 42, 11, 401937, tzinfo=UTC)  # nanoseconds, cut to µs
+    assert parsed.extras["ignored"] == ["battery_v", "alarm"] and parsed.extras["f_cnt"] == 1834
+    no2_ppb = parse_ttn_uplink(ttn_uplink({"no2_ppb": 21}))[0]
+    assert (no2_ppb.values, no2_ppb.units) == ({"no2": 21.0}, {"no2": "ppb"})  # the suffix names the unit
+
+
+def test_ttn_normalized_payloads_win_and_other_messages_are_refused_with_the_reason() -> None:
+    from ingest.aq_formats import parse_ttn_uplink
+
+    air = {"temperature": 21.5, "relativeHumidity": 41.0, "pressure": 1013.2}
+    normalized: list[dict[str, object]] = [{"air": air}]
+    [parsed] = parse_ttn_uplink(ttn_uplink({"temp": 99, "pm2_5": 8}, normalized))
+    assert parsed.values == {"temperature": 21.5, "humidity": 41.0, "pressure": 1013.2, "pm25": 8.0}
+    with pytest.raises(FormatError, match=r"no measurement .*'battery_v'.*payload formatter"):
+        parse_ttn_uplink(ttn_uplink({"battery_v": 3.6}))
+    with pytest.raises(FormatError, match="decoded fields: none"):
+        parse_ttn_uplink(ttn_uplink(None))  # no payload formatter: only the raw frm_payload
+    join = json.dumps({"end_device_ids": {"device_id": "aq-node-3"}, "join_accept": {"session_key_id": "x"}})
+    with pytest.raises(FormatError, match=r"not an uplink message \(join_accept\)"):
+        parse_ttn_uplink(join.encode())
+    with pytest.raises(FormatError, match="device_id is required"):
+        parse_ttn_uplink(ttn_uplink({"pm2_5": 1}, device=""))
+    with pytest.raises(FormatError, match=r"decoded_payload\.pm2_5"):
+        parse_ttn_uplink(ttn_uplink({"pm2_5": "lots"}))
+
+
+async def test_the_receiver_takes_ttn_uplinks_of_registered_devices() -> None:
+    sink = MemorySink()
+    receiver = AirQualityReceiver(SensorRegistry([SensorSettings(id="aq-bridge", device_id="aq-node-3")]),
+                                  sink, clock=lambda: datetime(2026, 5, 25, 14, tzinfo=UTC))
+    assert await receiver.receive("ttn", ttn_uplink({"pm2_5": 9.1})) == (201, "accepted 1")
+    assert [(r.source_id, r.values) for r in sink.readings] == [("aq-bridge", {"pm25": 9.1})]
+    status, reason = await receiver.receive("ttn", ttn_uplink({"pm2_5": 9.1}, device="stranger"))
+    assert status == 404 and reason.startswith("ttn: unknown sensor 'stranger'")
+    assert [item.reason for item, _ in sink.rejects] == [reason]
