@@ -28,6 +28,7 @@ from rules.conditions.windowed import (
     AbsenceCondition,
     ChangeCondition,
     FrequencyCondition,
+    MeanCondition,
     RateOfChangeCondition,
     SpikeCondition,
 )
@@ -194,7 +195,7 @@ class CompositeCondition(ConditionBase):
 Condition = Annotated[
     DetectionCondition | ThresholdCondition | LineCrossingCondition | DataQualityCondition
     | FrequencyCondition | AbsenceCondition | SpikeCondition | ChangeCondition | RateOfChangeCondition
-    | CompositeCondition,
+    | MeanCondition | CompositeCondition,
     Field(discriminator="type"),
 ]
 """Every condition type, chosen by its `type` key."""

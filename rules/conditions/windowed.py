@@ -239,3 +239,53 @@ class RateOfChangeCondition(LimitCondition):
         rate = (float(value) - first_value) / ((seen.now_us - first_time) / US) * self.per
         holds = self.beyond(rate)
         return Observation(holds=holds, values={self.field: value, "rate": round(rate, 6), "per_s": self.per})
+
+
+class MeanCondition(LimitCondition):
+    """A field's mean over the last `over` of event time above and/or below a limit: how
+    air-quality limits are written (PM2.5's daily mean above 15 µg/m³, NO2's hourly mean
+    above 200). Readings are summed into 24 slices of the window, so memory stays bounded
+    however often a sensor reports, and the window is exact to one slice. The mean counts
+    only once `min_coverage` of the slices hold a reading (the EU's 75 % data capture): a
+    sensor that reported twice today does not decide a daily mean."""
+
+    SLICES: ClassVar[int] = 24
+    event_types: ClassVar[EventTypes] = (Reading, DroneTelemetry)
+    type: Literal["mean"]
+    field: str = Field(min_length=1)
+    over: Duration = Field(gt=0, description="the averaging period, e.g. 24h, 1h, 8h")
+    min_coverage: float = Field(default=0.75, gt=0, le=1,
+                                description="share of the period's slices that must hold a reading")
+
+    def observe(self, seen: Seen, memory: Memory) -> Observation | None:
+        value = field_value(seen.event, self.field)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return None
+        width = self._width_us()
+        index = seen.now_us // width
+        slices: list[list[float]] = memory.get("b", [])
+        for entry in slices:
+            if entry[0] == index:
+                entry[1] += float(value)
+                entry[2] += 1
+                break
+        else:
+            slices = sorted([*slices, [index, float(value), 1]])
+        newest = int(slices[-1][0])
+        memory["b"] = [entry for entry in slices if entry[0] > newest - self.SLICES]
+        return self.on_time(memory, seen.now_us)
+
+    def on_time(self, memory: Memory, now_us: int) -> Observation | None:
+        current = now_us // self._width_us()
+        window = [entry for entry in memory.get("b", []) if current - self.SLICES < entry[0] <= current]
+        if not window:
+            return Observation(holds=False, values={})
+        samples = int(sum(entry[2] for entry in window))
+        mean = sum(entry[1] for entry in window) / samples
+        coverage = len(window) / self.SLICES
+        values = {self.field: round(mean, 6), "samples": samples, "coverage": round(coverage, 3),
+                  "over_s": self.over}
+        return Observation(holds=coverage >= self.min_coverage and self.beyond(mean), values=values)
+
+    def _width_us(self) -> int:
+        return max(1, int(self.over * US) // self.SLICES)

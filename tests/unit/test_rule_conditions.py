@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from ingest.events import DataQuality
 from rules.base import SourceInfo
-from rules.engine import RuleEngine
+from rules.conditions.windowed import MeanCondition
+from rules.engine import RuleEngine, to_us
 from rules.events import Alert
 from rules.yaml_source import YamlFileError
 from tests.unit.rule_helpers import T0, at, detection, quality, reading, rule
@@ -382,3 +384,52 @@ condition: {type: absence, within: 3m}
     assert engine.tick(at(260)) == []  # one outage, one alert, no false "resolved"
     [resolved] = engine.evaluate(reading(300, source="aq-1", pm25=3))
     assert resolved.state == "resolved" and resolved.alert_id == fired.alert_id
+
+
+MEAN_RULE = """
+id: pm25-daily
+title: PM2.5 daily mean above the WHO guideline
+condition: {type: mean, field: pm25, over: 24h, above: 15}
+"""
+
+
+def test_a_daily_mean_fires_once_three_quarters_of_the_day_is_covered() -> None:
+    engine = RuleEngine([rule(MEAN_RULE)])
+    fired = [(hour, a.state, a.evidence.values) for hour in range(30)
+             for a in engine.evaluate(reading(hour * 3600, pm25=20.0))]
+    # 18 of 24 hourly slices (75 %) hold a reading at hour 17: the mean counts from then
+    assert [(hour, state) for hour, state, _ in fired] == [(17, "fired")]
+    assert fired[0][2] == {"pm25": 20.0, "samples": 18, "coverage": 0.75, "over_s": 86400.0}
+    resolved = [(hour, a.state, a.evidence.values["pm25"]) for hour in range(30, 60)
+                for a in engine.evaluate(reading(hour * 3600, pm25=5.0))]
+    # hours 14-37: sixteen readings of 20 and eight of 5, a mean of 15.0, no longer above 15
+    assert [(hour, state) for hour, state, _ in resolved] == [(37, "resolved")]
+    assert resolved[0][2] == pytest.approx((16 * 20 + 8 * 5) / 24, abs=1e-6)
+
+
+def test_a_mean_is_the_mean_of_the_window_and_its_memory_stays_bounded() -> None:
+    import random
+
+    condition = rule(MEAN_RULE.replace("over: 24h", "over: 1h")).condition
+    assert isinstance(condition, MeanCondition)
+    chance = random.Random(7)
+    memory: dict[str, Any] = {}
+    seen: list[tuple[int, float]] = []
+    width_us = 3600 * 1_000_000 // 24
+    for second in range(0, 4 * 3600, 7):  # every 7 s for four hours: 2,057 readings
+        value = chance.uniform(0, 40)
+        seen.append((second, value))
+        observation = condition.observe(RuleEngine([]).seen(reading(second, pm25=value)), memory)
+        assert observation is not None and len(memory["b"]) <= MeanCondition.SLICES
+        now_slice = to_us(at(second)) // width_us
+        window = [v for s, v in seen if now_slice - 24 < to_us(at(s)) // width_us <= now_slice]
+        assert observation.values["pm25"] == pytest.approx(sum(window) / len(window), abs=1e-6)
+        assert observation.values["samples"] == len(window)
+
+
+def test_a_mean_needs_its_coverage_and_a_limit() -> None:
+    engine = RuleEngine([rule(MEAN_RULE)])
+    sparse = [a for hour in range(0, 48, 3) for a in engine.evaluate(reading(hour * 3600, pm25=90.0))]
+    assert sparse == []  # one reading every 3 h covers a third of the slices: no daily mean
+    with pytest.raises(YamlFileError, match="give 'above' or 'below'"):
+        rule("id: m\ntitle: m\ncondition: {type: mean, field: pm25, over: 24h}\n")
