@@ -63,6 +63,18 @@ class TorchModel(FileModel):
     input_size: tuple[int, int] = (640, 640)  # height, width
 
 
+class OpenCvDnnYoloModel(FileModel):
+    """The same YOLO ONNX exports as onnx-yolo, on OpenCV's DNN module (no onnxruntime;
+    OpenCL for integrated GPUs, CUDA where OpenCV has it)."""
+
+    backend: ClassVar[str] = "detectors.opencv_dnn:OpenCvDnnYoloDetector"
+    type: Literal["opencv-dnn-yolo"] = "opencv-dnn-yolo"
+    iou: float = Field(default=0.45, gt=0, le=1)
+    input_size: tuple[int, int] = Field(default=(640, 640), description="height, width of the export")
+    opencl: bool = Field(default=False, description="run on OpenCL (an integrated GPU) when present")
+    classes: list[str] | None = Field(default=None, description="default: the names in the file's metadata")
+
+
 class OpenCvHogModel(ModelBase):
     """OpenCV's built-in HOG + linear SVM pedestrian detector: no model file at all."""
 
@@ -74,7 +86,8 @@ class OpenCvHogModel(ModelBase):
 
 
 ModelSpec = Annotated[
-    OnnxYoloModel | UltralyticsModel | TorchModel | OpenCvHogModel, Field(discriminator="type")
+    OnnxYoloModel | UltralyticsModel | TorchModel | OpenCvDnnYoloModel | OpenCvHogModel,
+    Field(discriminator="type")
 ]
 
 

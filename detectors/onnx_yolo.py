@@ -2,17 +2,14 @@
 
 onnxruntime runs YOLO about twice as fast as Ultralytics' torch path on CPU
 (docs/models-and-data.md) and needs no AGPL code at run time, so it is the default
-backend. Letterboxing, decoding and NMS are done here in NumPy/OpenCV.
+backend. Letterboxing, decoding and NMS are detectors/yolo_head.py's (NumPy/OpenCV).
 """
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 
@@ -20,6 +17,7 @@ from detectors.base import Detector, DetectorError, Image
 from detectors.config import Device, OnnxYoloModel
 from detectors.events import Box
 from detectors.model_file import verify_model_file
+from detectors.yolo_head import Letterbox, class_names, decode, letterbox
 
 
 def select_providers(device: Device) -> list[str]:
@@ -30,16 +28,6 @@ def select_providers(device: Device) -> list[str]:
     if device in ("cuda", "auto") and "CUDAExecutionProvider" in available:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
-
-
-MAX_BOXES = 300
-
-
-@dataclass(frozen=True)
-class _Letterbox:
-    ratio: float
-    pad_x: float
-    pad_y: float
 
 
 class OnnxYoloDetector(Detector):
@@ -70,7 +58,7 @@ class OnnxYoloDetector(Detector):
         batch, _, height, width = model_input.shape
         self._fixed_batch = batch if isinstance(batch, int) else None
         self._size = (int(height), int(width))
-        self._classes = _class_names(self._session.get_modelmeta().custom_metadata_map)
+        self._classes = class_names(self._session.get_modelmeta().custom_metadata_map)
 
     @property
     def classes(self) -> Sequence[str]:
@@ -94,62 +82,8 @@ class OnnxYoloDetector(Detector):
             for i, (_, box) in enumerate(prepared)
         ]
 
-    def _letterbox(self, image: Image) -> tuple[np.ndarray[Any, Any], _Letterbox]:
-        target_h, target_w = self._size
-        height, width = image.shape[:2]
-        ratio = min(target_w / width, target_h / height)
-        new_w, new_h = round(width * ratio), round(height * ratio)
-        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        pad_x, pad_y = (target_w - new_w) / 2, (target_h - new_h) / 2
-        top, left = round(pad_y - 0.1), round(pad_x - 0.1)
-        canvas = cv2.copyMakeBorder(
-            resized, top, target_h - new_h - top, left, target_w - new_w - left,
-            cv2.BORDER_CONSTANT, value=(114, 114, 114),
-        )
-        tensor = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).transpose(2, 0, 1).astype(np.float32)
-        tensor /= 255.0
-        return tensor, _Letterbox(ratio, left, top)
+    def _letterbox(self, image: Image) -> tuple[np.ndarray[Any, Any], Letterbox]:
+        return letterbox(image, self._size)
 
-    def _decode(
-        self, raw: np.ndarray[Any, Any], box: _Letterbox, width: int, height: int
-    ) -> list[Box]:
-        cfg = self.config
-        predictions = raw.T  # (N, 4 + classes)
-        scores_all = predictions[:, 4:]
-        class_ids = scores_all.argmax(axis=1)
-        scores = scores_all[np.arange(len(class_ids)), class_ids]
-        keep = scores >= cfg.min_score
-        if not keep.any():
-            return []
-        xywh, scores, class_ids = predictions[keep, :4], scores[keep], class_ids[keep]
-        x1 = (xywh[:, 0] - xywh[:, 2] / 2 - box.pad_x) / box.ratio
-        y1 = (xywh[:, 1] - xywh[:, 3] / 2 - box.pad_y) / box.ratio
-        w, h = xywh[:, 2] / box.ratio, xywh[:, 3] / box.ratio
-        rects = np.stack([x1, y1, w, h], axis=1)
-        chosen = cv2.dnn.NMSBoxesBatched(
-            rects.tolist(), scores.tolist(), class_ids.tolist(), cfg.min_score, cfg.iou
-        )
-        result = []
-        for i in np.asarray(chosen).reshape(-1)[:MAX_BOXES]:
-            class_id = int(class_ids[i])
-            result.append(Box(
-                label=self._classes[class_id] if class_id < len(self._classes) else str(class_id),
-                class_id=class_id,
-                score=round(float(scores[i]), 4),
-                x1=round(float(np.clip(x1[i], 0, width)), 1),
-                y1=round(float(np.clip(y1[i], 0, height)), 1),
-                x2=round(float(np.clip(x1[i] + w[i], 0, width)), 1),
-                y2=round(float(np.clip(y1[i] + h[i], 0, height)), 1),
-            ))
-        return result
-
-
-def _class_names(metadata: dict[str, str]) -> list[str]:
-    """Ultralytics exports store {id: name} as a Python literal in the 'names' metadata."""
-    text = metadata.get("names")
-    if not text:
-        return []
-    names = ast.literal_eval(text)
-    if not isinstance(names, dict):
-        raise DetectorError("model metadata 'names' is not a mapping")
-    return [str(names[i]) for i in sorted(names)]
+    def _decode(self, raw: np.ndarray[Any, Any], box: Letterbox, width: int, height: int) -> list[Box]:
+        return decode(raw, box, width, height, self._classes, self.config.min_score, self.config.iou)

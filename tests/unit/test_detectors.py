@@ -72,3 +72,34 @@ async def test_runner_emits_deterministic_detections_and_rejects_corrupt_frames(
     assert det.count(frozenset({"person"})) >= 3
     again = await runner.run([good])
     assert again.detections[0].event_id == det.event_id
+
+
+def test_opencv_dnn_runs_the_same_export_to_the_same_boxes(yolo: OnnxYoloDetector, yolo_onnx: Path,
+                                                            bus_jpg: Path) -> None:
+    """A second backend for the same file, as a plugin adds one: its module and its spec."""
+    from detectors.config import OpenCvDnnYoloModel
+    from detectors.opencv_dnn import onnx_metadata
+    from detectors.registry import build_detector
+
+    dnn = build_detector(OpenCvDnnYoloModel(name="yolov8n-dnn", path=yolo_onnx, sha256=SHA, device="cpu"))
+    dnn.load()
+    assert list(dnn.classes) == list(yolo.classes)  # read from the file's own metadata
+    assert onnx_metadata(yolo_onnx)["names"].startswith("{0: 'person'")
+    image = read(bus_jpg)
+    [ours], [reference] = dnn.infer_batch([image]), yolo.infer_batch([image])
+    assert [b.label for b in ours] == [b.label for b in reference]
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert abs(mine.score - theirs.score) < 0.02
+        assert abs(mine.x1 - theirs.x1) < 2 and abs(mine.y2 - theirs.y2) < 2
+
+
+def test_opencv_dnn_refuses_a_file_that_is_not_onnx(tmp_path: Path) -> None:
+    from detectors.config import OpenCvDnnYoloModel
+    from detectors.opencv_dnn import OpenCvDnnYoloDetector, onnx_metadata
+
+    fake = tmp_path / "fake.onnx"
+    fake.write_bytes(b"\xff" * 64)
+    with pytest.raises(DetectorError):
+        onnx_metadata(fake)
+    with pytest.raises(DetectorError, match="cannot load"):
+        OpenCvDnnYoloDetector(OpenCvDnnYoloModel(name="x", path=fake, device="cpu")).load()
