@@ -39,12 +39,27 @@ import orjson
 
 from ingest.events import MAX_PERIOD_S, MAX_YEAR, MIN_YEAR
 
-SENSOR_COMMUNITY_SUFFIXES = {
-    "P0": ("pm1", "ug/m3"), "P1": ("pm10", "ug/m3"), "P2": ("pm25", "ug/m3"),
+AIRROHR_MEASURES: dict[str, tuple[str, str]] = {
+    "P0": ("pm1", "ug/m3"), "P1": ("pm10", "ug/m3"), "P2": ("pm25", "ug/m3"), "P4": ("pm4", "ug/m3"),
+    "P01": ("pm0_1", "ug/m3"), "P03": ("pm0_3", "ug/m3"), "P05": ("pm0_5", "ug/m3"), "P5": ("pm5", "ug/m3"),
+    "N01": ("nc0_1", "1/cm3"), "N03": ("nc0_3", "1/cm3"), "N05": ("nc0_5", "1/cm3"), "N1": ("nc1", "1/cm3"),
+    "N25": ("nc2_5", "1/cm3"), "N4": ("nc4", "1/cm3"), "N5": ("nc5", "1/cm3"), "N10": ("nc10", "1/cm3"),
+    "TS": ("typical_particle_size", "um"),
     "temperature": ("temperature", "C"), "humidity": ("humidity", "%"), "pressure": ("pressure", "hPa"),
+    "co2": ("co2", "ppm"), "height": ("altitude", "m"),
+    "noise_LAeq": ("noise_laeq", "dB(A)"), "noise_LA_min": ("noise_la_min", "dB(A)"),
+    "noise_LA_max": ("noise_la_max", "dB(A)"),
 }
-IGNORED_VALUE_TYPES = {"samples", "min_micro", "max_micro", "interval", "signal", "GPS_lat", "GPS_lon",
-                       "GPS_height", "GPS_date", "GPS_time"}
+"""What an airrohr value type measures, by the part after its sensor's prefix (SDS, PMS, HPM,
+NPM, IPS, SPS30 for dust; BME280, BMP280, BMP, HTU21D, SHT3X, SCD30, DS18B20 and the bare
+DHT22 names for climate; DNMS for noise; GPS). Mass in µg/m³, counts per cm³ (the firmware
+scales NextPM's per litre), noise in dB(A); pressure arrives in Pa and is kept in hPa."""
+AIRROHR_DEVICE_FIELDS = {"samples", "min_micro", "max_micro", "interval", "signal", "GPS_date", "GPS_time",
+                         "GPS_timestamp", "durP1", "ratioP1", "durP2", "ratioP2"}
+"""The device's own health (loop timing, Wi-Fi signal), GPS clock fields and the PPD42NS's
+pulse timings: kept as extras, not measurements."""
+PPD42NS_COUNTS = {"P1": ("ppd_p1", "1/L"), "P2": ("ppd_p2", "1/L")}
+"""The old Shinyei PPD42NS sends bare P1/P2 beside its ratios: particle counts, not PM mass."""
 
 
 class FormatError(ValueError):
@@ -59,6 +74,8 @@ class ParsedReading:
     time: datetime | None = None
     period_s: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    position: tuple[float, float] | None = None
+    """Where the device says it is (a GPS on board), else the registry's position is used."""
 
 
 MAX_READINGS_PER_MESSAGE = 1000
@@ -101,33 +118,69 @@ def _number(text: Any, what: str) -> float:
 def parse_sensor_community(
     body: bytes, sensor_header: str | None, send_interval_s: int = 145
 ) -> ParsedReading:
+    """An airrohr push (see the module). Every value type the firmware sends is taken: known
+    measurements under their names, anything else numeric under its own lower-case name with
+    no unit (stored and queryable, no AQI) and listed in `extras["unknown"]`; a value that is
+    not a number is left out with its reason (`extras["unreadable"]`). Only a message with no
+    value at all is refused."""
     data = _json(body)
     if not isinstance(data, dict) or not isinstance(data.get("sensordatavalues"), list):
         raise FormatError("missing the 'sensordatavalues' list")
     device = sensor_header or (f"esp8266-{data['esp8266id']}" if data.get("esp8266id") else None)
     if not device:
         raise FormatError("no sensor id (X-Sensor header or esp8266id)")
+    items = data["sensordatavalues"]
+    if len(items) > MAX_READINGS_PER_MESSAGE:
+        raise FormatError(f"{len(items)} values in one message (at most {MAX_READINGS_PER_MESSAGE})")
+    types = {str(item.get("value_type")) for item in items if isinstance(item, dict)}
+    ppd = bool(types & {"ratioP1", "ratioP2"})
     values: dict[str, float] = {}
     units: dict[str, str] = {}
-    for index, item in enumerate(data["sensordatavalues"]):
+    extras: dict[str, Any] = {"software_version": data.get("software_version")}
+    unknown: list[str] = []
+    unreadable: list[str] = []
+    latitude = longitude = None
+    for index, item in enumerate(items):
         if not isinstance(item, dict) or "value_type" not in item or "value" not in item:
             raise FormatError(f"sensordatavalues[{index}] needs value_type and value")
-        value_type = str(item["value_type"])
-        if value_type in IGNORED_VALUE_TYPES:
+        value_type = str(item["value_type"])[:64]
+        if value_type in AIRROHR_DEVICE_FIELDS:
+            extras[value_type] = item["value"]
             continue
-        suffix = value_type.split("_", 1)[-1]
-        mapped = SENSOR_COMMUNITY_SUFFIXES.get(suffix)
-        if mapped is None:
-            raise FormatError(f"unknown value_type {value_type!r}")
-        name, unit = mapped
-        value = _number(item["value"], value_type)
-        if name == "pressure" and value > 2000:  # BME280 reports Pa
-            value /= 100
+        try:
+            value = _number(item["value"], value_type)
+        except FormatError as exc:
+            unreadable.append(str(exc))
+            continue
+        if value_type in ("GPS_lat", "GPS_lon"):
+            latitude, longitude = (value, longitude) if value_type == "GPS_lat" else (latitude, value)
+            continue
+        prefix, _, measured = value_type.partition("_") if "_" in value_type else ("", "", value_type)
+        known = PPD42NS_COUNTS.get(measured) if ppd and not prefix else AIRROHR_MEASURES.get(measured)
+        if known is None:
+            name, unit = re.sub(r"[^a-z0-9_.+-]", "_", value_type.lower()), ""
+            unknown.append(value_type)
+        else:
+            name, unit = known
+            if name == "pressure" and value > 2000:  # BME280/BMP280/BMP send Pa
+                value /= 100
+            if name in values:  # a second sensor measuring the same: under its own prefix
+                name = f"{(prefix or 'dht22').lower()}_{name}"  # the DHT22's names are bare
         values[name], units[name] = value, unit
     if not values:
-        raise FormatError("no measured values")
-    return ParsedReading(device, values, units, period_s=send_interval_s,
-                         extras={"software_version": data.get("software_version")})
+        why = "; ".join(unreadable) or "no measured values"
+        raise FormatError(why)
+    if unknown:
+        extras["unknown"] = unknown
+    if unreadable:
+        extras["unreadable"] = unreadable
+    position = None
+    fixed = (latitude is not None and longitude is not None and -90 <= latitude <= 90
+             and -180 <= longitude <= 180 and (latitude, longitude) != (0.0, 0.0))  # no fix: 0, 0
+    if fixed:
+        assert latitude is not None and longitude is not None
+        position = (latitude, longitude)
+    return ParsedReading(device, values, units, period_s=send_interval_s, extras=extras, position=position)
 
 
 def parse_generic(body: bytes) -> list[ParsedReading]:

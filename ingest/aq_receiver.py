@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -21,7 +21,7 @@ from aiohttp import web
 from ingest.aq_formats import PUSH_FORMATS, FormatError, ParsedReading
 from ingest.aqi import overall_aqi
 from ingest.aqi_average import RollingAqi
-from ingest.events import Reading
+from ingest.events import GeoPoint, Reading
 from ingest.rejected import Rejected
 from ingest.sensors import SensorRegistry, SensorWatch, UnknownSensor
 from ingest.sink import EventSink
@@ -49,6 +49,7 @@ class AirQualityReceiver:
         self.clock = clock
         self.accepted = 0
         self.rejected = 0
+        self._unknown_reported: set[tuple[str, str]] = set()
 
     async def receive(self, protocol: str, body: bytes, sensor_header: str | None = None) -> tuple[int, str]:
         """Returns (HTTP status, message). Every rejection is also a dead letter."""
@@ -93,11 +94,23 @@ class AirQualityReceiver:
         rolling = self.rolling.add(spec.id, time, item.values, item.units,
                                    item.period_s or spec.expected_interval_s)
         aqi = overall_aqi(item.values, item.units, item.period_s) or rolling
+        self._report_unknown(spec.id, item.extras.get("unknown", ()))
+        position = (GeoPoint(lat=item.position[0], lon=item.position[1]) if item.position is not None
+                    else spec.position.point() if spec.position else None)
         return Reading(
             source_id=spec.id, time=time, values=item.values, units=item.units,
-            period_s=item.period_s, position=spec.position.point() if spec.position else None,
+            period_s=item.period_s, position=position,
             aqi=aqi[0] if aqi else None, aqi_pollutant=aqi[1] if aqi else None,
         )
+
+    def _report_unknown(self, sensor_id: str, value_types: Iterable[str]) -> None:
+        """A value type this receiver does not know is kept (no unit, no AQI) and said once
+        per sensor, not on every report."""
+        for value_type in value_types:
+            if (sensor_id, value_type) not in self._unknown_reported and len(self._unknown_reported) < 10_000:
+                self._unknown_reported.add((sensor_id, value_type))
+                log.warning("sensor %s sends value type %r, which is not known here: kept under its own "
+                            "name, without a unit or AQI", sensor_id, value_type)
 
     async def watch_missing(self, every_s: float = 30.0) -> None:
         """Until cancelled: report registered sensors that stopped reporting."""

@@ -193,3 +193,63 @@ async def test_the_receiver_takes_ttn_uplinks_of_registered_devices() -> None:
     status, reason = await receiver.receive("ttn", ttn_uplink({"pm2_5": 9.1}, device="stranger"))
     assert status == 404 and reason.startswith("ttn: unknown sensor 'stranger'")
     assert [item.reason for item, _ in sink.rejects] == [reason]
+
+
+def airrohr(*pairs: tuple[str, str]) -> bytes:
+    return json.dumps({"esp8266id": "13572468", "software_version": "NRZ-2021-134-B4",
+                       "sensordatavalues": [{"value_type": t, "value": v} for t, v in pairs]}).encode()
+
+
+def test_every_value_type_the_airrohr_firmware_sends_is_taken() -> None:
+    parsed = parse_sensor_community(airrohr(
+        ("SDS_P1", "17.3"), ("SDS_P2", "9.1"),
+        ("SPS30_P0", "5.1"), ("SPS30_P2", "8.2"), ("SPS30_P4", "8.9"), ("SPS30_P1", "9.3"),
+        ("SPS30_N05", "35.1"), ("SPS30_N1", "41.0"), ("SPS30_N25", "41.7"), ("SPS30_N4", "41.8"),
+        ("SPS30_N10", "41.8"), ("SPS30_TS", "0.52"),
+        ("NPM_P0", "4.0"), ("NPM_N1", "12.5"),
+        ("BME280_temperature", "11.80"), ("BME280_humidity", "81.43"), ("BME280_pressure", "100713.44"),
+        ("SHT3X_temperature", "11.5"), ("temperature", "12.0"),  # a DHT22 beside them
+        ("SCD30_co2", "612"), ("DNMS_noise_LAeq", "48.3"), ("DNMS_noise_LA_min", "41.2"),
+        ("DNMS_noise_LA_max", "63.0"),
+        ("GPS_lat", "48.778"), ("GPS_lon", "9.180"), ("GPS_height", "250.1"), ("GPS_date", "12/01/2026"),
+        ("samples", "5054082"), ("signal", "-71"),
+    ), None)
+    assert parsed.device_id == "esp8266-13572468"
+    values, units = parsed.values, parsed.units
+    assert (values["pm10"], values["pm25"]) == (17.3, 9.1)  # the first dust sensor takes the plain names
+    assert (values["sps30_pm25"], values["pm4"], values["nc0_5"], values["typical_particle_size"]) == (
+        8.2, 8.9, 35.1, 0.52)
+    assert values["pm1"] == 5.1 and values["npm_pm1"] == 4.0 and units["nc1"] == "1/cm3"
+    assert values["pressure"] == pytest.approx(1007.1344) and units["pressure"] == "hPa"
+    climate = (values["temperature"], values["sht3x_temperature"], values["dht22_temperature"])
+    assert climate == (11.8, 11.5, 12.0)
+    assert (values["co2"], units["co2"]) == (612.0, "ppm")
+    assert (values["noise_laeq"], units["noise_laeq"], values["noise_la_max"]) == (48.3, "dB(A)", 63.0)
+    assert parsed.position == (48.778, 9.18) and values["altitude"] == 250.1
+    assert parsed.extras["samples"] == "5054082" and "unknown" not in parsed.extras
+    assert not out_of_range(values, units)
+
+
+def test_an_unknown_value_type_is_kept_and_a_bad_value_costs_only_itself() -> None:
+    parsed = parse_sensor_community(airrohr(("SDS_P2", "9.1"), ("XYZ_radon", "41"), ("SDS_P1", "")), None)
+    assert parsed.values == {"pm25": 9.1, "xyz_radon": 41.0} and parsed.units["xyz_radon"] == ""
+    assert parsed.extras["unknown"] == ["XYZ_radon"]
+    assert parsed.extras["unreadable"] == ["SDS_P1: '' is not a number"]
+    ppd = parse_sensor_community(airrohr(("durP1", "1234"), ("ratioP1", "0.5"), ("P1", "261.2"),
+                                         ("durP2", "99"), ("ratioP2", "0.1"), ("P2", "51.6")), None)
+    assert ppd.values == {"ppd_p1": 261.2, "ppd_p2": 51.6} and ppd.units["ppd_p1"] == "1/L"
+    no_fix = parse_sensor_community(airrohr(("SDS_P2", "1"), ("GPS_lat", "0"), ("GPS_lon", "0")), None)
+    assert no_fix.position is None
+
+
+async def test_the_receiver_keeps_unknown_types_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    sink = MemorySink()
+    receiver = AirQualityReceiver(registry(), sink, clock=lambda: T0)
+    body = airrohr(("SPS30_P2", "8.2"), ("SPS30_P4", "8.9"), ("DNMS_noise_LAeq", "48.3"), ("XYZ_radon", "41"),
+                   ("GPS_lat", "48.778"), ("GPS_lon", "9.180"))
+    for _ in range(3):
+        assert (await receiver.receive("sensor-community", body, "esp8266-13572468"))[0] == 201
+    reading = sink.readings[-1]
+    assert reading.values["pm25"] == 8.2 and reading.values["xyz_radon"] == 41.0
+    assert reading.position is not None and (reading.position.lat, reading.position.lon) == (48.778, 9.18)
+    assert sum("XYZ_radon" in record.message for record in caplog.records) == 1
