@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -28,6 +28,21 @@ def main(ctx: click.Context, config: Path | None) -> None:
     """CityWatch: cameras, drones and air quality through Kafka, rules, alerts and notifications."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = Context(config)
+
+
+def serve_metrics(settings: Any, role: Literal["worker", "ingest"]) -> None:
+    """The process's Prometheus endpoint, if configured; a port in use is a clear error."""
+    from citywatch.metrics import serve
+
+    port = settings.metrics.port_for(role)
+    if port is None:
+        return
+    try:
+        serve(settings.metrics.host, port)
+    except OSError as exc:
+        key = "metrics.port" if role == "worker" else "metrics.ingest_port"
+        raise click.ClickException(f"the {role}'s metrics port {port} cannot be opened ({exc.strerror}): "
+                                   f"another process holds it; set {key}") from exc
 
 
 def _echo_json(data: Any) -> None:
@@ -81,7 +96,6 @@ def worker(ctx: Context) -> None:
     """Run a Faust worker with every agent (and the sources, unless worker.run_sources is off)."""
     from citywatch.app import build_app
     from citywatch.bounded_worker import BoundedStopWorker
-    from citywatch.metrics import serve
     from citywatch.runtime import ConfigurationError, check_channels
     from citywatch.table_store import TableSlot, discard_stale, end_offsets_from
     from citywatch.topics import TopicLayoutError, Topics, ensure_topics
@@ -105,8 +119,7 @@ def worker(ctx: Context) -> None:
     except (ConfigurationError, TopicLayoutError) as exc:
         raise click.ClickException(str(exc)) from exc
     app = build_app(settings, tables=tables)
-    if settings.metrics.port is not None:
-        serve(settings.metrics.host, settings.metrics.port)
+    serve_metrics(settings, "worker")
     BoundedStopWorker(app, loglevel=settings.worker.loglevel, stop_timeout_s=settings.worker.stop_timeout_s,
                       on_clean_stop=tables.mark_clean if tables else None).execute_from_commandline()
 
@@ -119,15 +132,15 @@ def worker(ctx: Context) -> None:
 def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
     """Run the configured sources, producing to Kafka, with a live status line per source."""
     from citywatch.ingest_status import status_lines
-    from citywatch.metrics import serve
     from citywatch.publisher import KafkaPublisher
     from citywatch.sources import SourceCounters, build_cameras, run_sources, runnable_sources
     from citywatch.topics import Topics, ensure_topics
 
     settings = ctx.settings
-    if settings.metrics.port is not None:
-        serve(settings.metrics.host, settings.metrics.port)
+    serve_metrics(settings, "ingest")
+    pushing = {sensor.id for sensor in settings.sources.sensors}
     known = {s.id for s in settings.sources.cameras} | {entry.id for _, entry in runnable_sources(settings)}
+    known |= pushing
     unknown = sorted(set(only) - known)
     if unknown:
         raise click.ClickException(
@@ -158,7 +171,8 @@ def ingest(ctx: Context, only: tuple[str, ...], status_every: float) -> None:
         await publisher.start()
         reporter = asyncio.create_task(report())
         try:
-            await run_sources(settings, publisher, counters, cameras, others, broken)
+            receivers = not only or bool(pushing & set(only))  # --source X starts only what X needs
+            await run_sources(settings, publisher, counters, cameras, others, broken, receivers)
         except asyncio.CancelledError:
             click.echo("ingest stopped", err=True)
         finally:
@@ -214,6 +228,34 @@ def demo(ctx: Context, duration: float | None, as_json: bool) -> None:
     from citywatch.demo import run_demo
 
     sys.exit(run_demo(ctx.config, ctx.settings, duration, as_json))
+
+
+@main.command()
+@pass_context
+def devservers(ctx: Context) -> None:
+    """The local SMTP server and Twilio endpoint alone, until Ctrl-C (for a worker run by hand)."""
+    from citywatch.devservers.serve import serve
+    from citywatch.local_ports import devserver_mismatches
+
+    settings = ctx.settings
+    mismatches = devserver_mismatches(settings)
+    if mismatches:
+        raise click.ClickException("the settings disagree on local ports:\n  " + "\n  ".join(mismatches))
+
+    async def run() -> None:
+        main = asyncio.current_task()
+        assert main is not None
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, main.cancel)
+        try:
+            await serve(settings, lambda text: click.echo(text, err=True))
+        except asyncio.CancelledError:
+            click.echo("dev servers stopped", err=True)
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:  # a port in use
+        raise click.ClickException(f"cannot start the dev servers: {exc}") from exc
 
 
 @main.group()

@@ -22,9 +22,11 @@ from typing import Any
 
 import asyncpg
 
+from citywatch.devservers.serve import local_devservers
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
 from citywatch.infra.manager import LocalInfra
+from citywatch.local_ports import devserver_mismatches, infra_mismatches
 from citywatch.settings import Settings, load_settings, secrets_file_for
 from citywatch.topics import Topics, ensure_topics
 from citywatch.watch import TopicWatcher
@@ -64,6 +66,9 @@ class Demo:
 
     async def run(self, duration: float | None) -> dict[str, Any]:
         s = self.settings
+        mismatches = infra_mismatches(s) + devserver_mismatches(s)
+        if mismatches:
+            raise RuntimeError("the settings disagree on local ports:\n  " + "\n  ".join(mismatches))
         infra = LocalInfra.create(s.infra.state_dir, s.infra.host, s.infra.broker_port, s.infra.db_port)
         status = infra.status()
         if status["tansu"]["healthy"] and status["timescaledb"]["healthy"]:
@@ -72,13 +77,7 @@ class Demo:
             addresses = await asyncio.to_thread(infra.up)
             self.started_infra = True
             self.say(f"started broker {addresses['broker']} and TimescaleDB {addresses['database']}")
-        smtp = LocalSmtpServer(s.devservers.host, s.devservers.smtp_port, s.devservers.mail_dir)
-        sms_cfg = s.channels.of(SMS)
-        twilio = LocalTwilioEndpoint(
-            s.devservers.host, s.devservers.twilio_port, s.devservers.sms_file,
-            account_sid=sms_cfg.account_sid if sms_cfg else None,
-            auth_token=sms_cfg.auth_token.get_secret_value() if sms_cfg and sms_cfg.auth_token else None,
-        )
+        smtp, twilio = local_devservers(s)
         mail_before = len(smtp.store.messages())
         sms_before = len(twilio.store.messages())
         topics = Topics(s.broker.topic_prefix)

@@ -143,10 +143,17 @@ class WorkerSettings(Strict):
 
 
 class MetricsSettings(Strict):
-    """Prometheus exposition of a worker's counters; off unless a port is given."""
+    """Prometheus exposition of a worker's counters; off unless a port is given. `citywatch
+    ingest` serves its own on `ingest_port` (default: `port` + 1), so both run on one config."""
 
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=1, le=65535)
+    ingest_port: int | None = Field(default=None, ge=1, le=65535)
+
+    def port_for(self, role: Literal["worker", "ingest"]) -> int | None:
+        if role == "worker" or (self.port is None and self.ingest_port is None):
+            return self.port
+        return self.ingest_port if self.ingest_port is not None else (self.port or 0) + 1
 
 
 class ConsoleSettings(Strict):

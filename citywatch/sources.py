@@ -168,10 +168,12 @@ async def run_sources(
     cameras: Sequence[CameraSource] | None = None,
     others: Sequence[Runnable] | None = None,
     broken: Sequence[BrokenSource] = (),
+    receivers: bool = True,
 ) -> None:
     """The given (default: all configured) sources concurrently, until cancelled; those that
     could not be built are reported offline on the telemetry topic. `others`: the sources of
-    the types that run them one by one (all but cameras)."""
+    the types that run them one by one (all but cameras); `receivers`: whether the HTTP and
+    MQTT receivers of pushing sensors run too."""
     if cameras is None or others is None:
         cameras, broken = build_cameras(settings)
         others = runnable_sources(settings)
@@ -189,7 +191,7 @@ async def run_sources(
         assert source_type.run is not None
         tasks.append(supervised(entry.id, partial(source_type.run, entry, context)))
     http, mqtt = settings.sources.http_receiver, settings.sources.mqtt
-    if http.enabled or mqtt.enabled:
+    if receivers and (http.enabled or mqtt.enabled):
         receiver = air_quality_receiver(settings, sink)
         tasks.append(supervised("sensor watch", receiver.watch_missing))
         if http.enabled:

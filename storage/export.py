@@ -33,11 +33,8 @@ def _plain(value: Any) -> Any:
 
 
 def _json_value(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in "{[":
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
+    """JSON columns arrive as objects (storage.search decodes them by type); a text that
+    looks like JSON stays text."""
     return _plain(value) if not isinstance(value, dict | list) else value
 
 

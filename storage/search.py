@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,8 @@ from uuid import UUID
 
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from storage.connection import Connection
 
 EventKind = Literal["readings", "detections", "alerts", "notifications", "source_events", "drone_telemetry",
                     "alert_acks"]
@@ -103,6 +106,21 @@ class Page:
     next_cursor: str | None
 
 
+async def fetch_decoded(connection: Connection, text: str, args: list[Any]) -> list[dict[str, Any]]:
+    """Rows as dicts, with json and jsonb columns as the objects they hold (asyncpg gives
+    their text): every output, the API's JSON as much as the CLI's, shows `values` as an
+    object. The columns are told by their type, never by what a text looks like."""
+    statement = await connection.prepare(text)
+    structured = [attribute.name for attribute in statement.get_attributes()
+                  if attribute.type.name in ("json", "jsonb")]
+    rows = [dict(row) for row in await statement.fetch(*args)]
+    for row in rows:
+        for name in structured:
+            if isinstance(row[name], str):
+                row[name] = json.loads(row[name])
+    return rows
+
+
 def encode_cursor(time: datetime, event_id: UUID) -> str:
     return base64.urlsafe_b64encode(f"{time.isoformat()}|{event_id}".encode()).decode()
 
@@ -178,7 +196,11 @@ def build(query: EventQuery) -> tuple[str, list[Any]]:
 
 async def search(db: asyncpg.Pool | asyncpg.Connection, query: EventQuery) -> Page:
     text, args = build(query)
-    rows = [dict(row) for row in await db.fetch(text, *args)]
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as connection:
+            rows = await fetch_decoded(connection, text, args)
+    else:
+        rows = await fetch_decoded(db, text, args)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     cursor = encode_cursor(rows[-1]["time"], rows[-1]["event_id"]) if more and rows else None

@@ -41,6 +41,7 @@ from citywatch.console.logs import install as install_log_redaction
 from citywatch.console.notify_api import notify_router
 from citywatch.console.pages import pages_router
 from citywatch.console.rules_api import rules_router
+from citywatch.console.strict_query import known_query_only
 from citywatch.console.throttle import LoginThrottle
 from citywatch.publisher import KafkaPublisher
 from citywatch.rule_checks import against
@@ -87,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
             await publisher.stop()
             await app.state.pool.close()
 
-    app = FastAPI(title="CityWatch console", lifespan=lifespan)
+    app = FastAPI(title="CityWatch console", lifespan=lifespan, dependencies=[Depends(known_query_only)])
     install_log_redaction()
     throttle = LoginThrottle()
 

@@ -50,7 +50,7 @@ async def test_boost_request_raises_the_sampling_rate(tmp_path: Path, bootstrap:
     config = tmp_path / "citywatch.yaml"
     config.write_text(f"""
 broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, partitions: 1}}
-metrics: {{port: {metrics}}}
+metrics: {{ingest_port: {metrics}}}
 sources:
   cameras:
     - {{id: cam-still, url: "{video}", fps: 4, idle_fps: 0.5, health_every_s: 1}}

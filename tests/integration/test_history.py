@@ -182,7 +182,9 @@ def test_rollups_are_read_only_where_they_give_the_same_answer() -> None:
 async def test_exports_round_trip(pg_pool: asyncpg.Pool, known: str) -> None:
     query = EventQuery.model_validate(window(kind="readings", sources=[f"aq-x-{known}"]))
     page = await search(pg_pool, query)
+    assert page.rows[0]["values"] == {"pm25": 160.0} and page.rows[0]["units"]["pm25"]  # objects, not text
     columns = COLUMNS["readings"]
+    assert json.loads(export(page.rows, columns, "json"))[0]["values"] == {"pm25": 160.0}
     rows = list(csv.DictReader(io.StringIO(export(page.rows, columns, "csv").decode())))
     assert len(rows) == 6 and json.loads(rows[0]["values"]) == {"pm25": 160.0}
     table = pq.read_table(io.BytesIO(export(page.rows, columns, "parquet")))
@@ -293,6 +295,10 @@ async def test_the_http_api_serves_events_aggregates_and_exports(
         near = client.get("/api/events/readings",
                           params={**span, "source": sensors, "near": "51.5,-0.125,500"})
         assert len(near.json()["rows"]) == 6
+        assert near.json()["rows"][0]["values"]["pm25"] == 160.0  # an object, as the CLI shows it
+        misspelt = client.get("/api/events/readings", params={**span, "sensor": sensors[0]})
+        assert misspelt.status_code == 422 and "unknown query parameter 'sensor'" in misspelt.text
+        assert "source" in misspelt.json()["detail"][0]["msg"]  # and the ones it knows
         series = client.get("/api/aggregates/detections_per_class",
                             params={**span, "source": f"cam-a-{known}", "class": "person"}).json()
         assert [row["frames"] for row in series] == [6, None, 6]

@@ -30,12 +30,15 @@ async def test_ingest_runs_the_chosen_source_with_status_lines(
     run = f"ing{uuid4().hex[:8]}"
     topics = Topics(run)
     await ensure_topics(bootstrap, topics, partitions=1)
-    metrics_port = free_port()
+    metrics_port, receiver_port = free_port(), free_port()
     config = tmp_path / "citywatch.yaml"
     config.write_text(f"""
 broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, partitions: 1}}
-metrics: {{port: {metrics_port}}}
+metrics: {{ingest_port: {metrics_port}}}
 sources:
+  sensors:
+    - {{id: aq-push, device_id: esp8266-1}}
+  http_receiver: {{enabled: true, port: {receiver_port}}}
   cameras:
     - {{id: cam-a, url: "{vtest_avi}", fps: 4, idle_fps: 2, health_every_s: 1}}
     - {{id: cam-b, url: "{tmp_path / 'missing.avi'}"}}
@@ -64,6 +67,9 @@ sources:
         if sending and any("cam-a" in line and "connected" in line for line in list(lines)):
             break
         await asyncio.sleep(0.5)
+    with pytest.raises(aiohttp.ClientConnectorError):  # --source cam-a needs no HTTP receiver
+        async with aiohttp.ClientSession() as session:
+            await session.post(f"http://127.0.0.1:{receiver_port}/readings", data=b"{}")
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)
     reader.join(timeout=10)
