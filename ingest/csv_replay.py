@@ -26,7 +26,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ingest.aqi import overall_aqi
+from ingest.aqi_average import RollingAqi
 from ingest.checkpoint import Checkpoint
+from ingest.csv_layout import SNIFF_BYTES, LayoutError, infer_time_format, parse_time, sniff_dialect
 from ingest.events import Reading, first_lines
 from ingest.identity import event_id_at, file_identity
 from ingest.rejected import Rejected
@@ -46,6 +48,7 @@ class ReplayStats:
     readings: int = 0
     rejected: int = 0
     empty_rows: int = 0
+    duplicates: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -64,12 +67,43 @@ class CsvReplaySensor:
         self.identity = file_identity(config.path)
         self.checkpoint = Checkpoint(checkpoint, self.identity) if checkpoint else None
         self._position = config.position.point() if config.position else None
+        self.rolling = RollingAqi()
+        with self._open() as handle:
+            self.dialect = sniff_dialect(handle.read(SNIFF_BYTES), config.delimiter)
+        self.time_column = self._time_column()
+        try:
+            self.time_format = config.time_format or infer_time_format(
+                (line, row.get(self.time_column) or "") for line, row in self.rows() if isinstance(row, dict))
+        except LayoutError as exc:
+            raise ValueError(f"{config.id}: {config.path.name}: {exc}") from exc
+
+    def _open(self) -> io.TextIOBase:
+        opener = gzip.open if self.config.path.suffix == ".gz" else open
+        handle = opener(self.config.path, "rt", newline="", encoding="utf-8-sig", errors="replace")
+        assert isinstance(handle, io.TextIOBase)
+        return handle
+
+    def _time_column(self) -> str:
+        """The configured time column, found in the header (case-insensitively where not exact);
+        a header without it, or without a configured value column, is an error naming them."""
+        cfg = self.config
+        with self._open() as handle:
+            header = next(csv.reader(handle, self.dialect), [])
+        names = [name.strip() for name in header]
+        found = cfg.time_column if cfg.time_column in names else next(
+            (name for name in names if name.lower() == cfg.time_column.lower()), None)
+        missing = [column for column in cfg.columns if column not in names]
+        if found is None or missing:
+            lacking = ", ".join(repr(c) for c in ([] if found else [cfg.time_column]) + missing)
+            delimiter = getattr(self.dialect, "delimiter", ",")
+            raise ValueError(f"{cfg.id}: {cfg.path.name}: the header has no column {lacking} (columns read "
+                             f"with delimiter {delimiter!r}: {', '.join(names)[:300]})")
+        return found
 
     def rows(self) -> Iterator[tuple[int, Row]]:
-        opener = gzip.open if self.config.path.suffix == ".gz" else open
-        with opener(self.config.path, "rt", newline="", encoding="utf-8", errors="replace") as handle:
-            assert isinstance(handle, io.TextIOBase)
-            reader = csv.DictReader(handle)
+        with self._open() as handle:
+            reader = csv.DictReader(handle, dialect=self.dialect)
+            reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
             line = 1
             while True:
                 line += 1
@@ -89,9 +123,11 @@ class CsvReplaySensor:
             return Rejected(cfg.id, f"{cfg.path.name}:{line}: {row}", b"")
         raw = ",".join(f"{k}={v}" for k, v in row.items()).encode()
         try:
-            stamp = datetime.strptime(row[cfg.time_column], cfg.time_format).replace(tzinfo=self._tz)
-        except (KeyError, TypeError, ValueError) as exc:
+            stamp = parse_time((row.get(self.time_column) or "").strip(), self.time_format)
+        except (TypeError, ValueError) as exc:
             return Rejected(cfg.id, f"{cfg.path.name}:{line}: bad time: {exc}", raw)
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=self._tz)
         values: dict[str, float] = {}
         units: dict[str, str] = {}
         for column, spec in cfg.columns.items():
@@ -111,8 +147,8 @@ class CsvReplaySensor:
             return None
         try:
             aqi = overall_aqi(values, units, cfg.period_s)
-            return Reading(
-                event_id=event_id_at(self.identity, cfg.id, "reading", line),
+            return Reading(  # one id per measurement time: a duplicated row is stored once
+                event_id=event_id_at(self.identity, cfg.id, "reading", stamp.isoformat()),
                 source_id=cfg.id,
                 time=stamp,
                 values=values,
@@ -124,6 +160,16 @@ class CsvReplaySensor:
             )
         except (ValueError, ArithmeticError) as exc:  # a time outside the years events may have ...
             return Rejected(cfg.id, f"{cfg.path.name}:{line}: {first_lines(str(exc), 3)}", raw)
+
+    def _with_rolling_aqi(self, reading: Reading) -> Reading:
+        """The AQI of the reading's own period where it is the pollutant's, else of a rolling
+        window's average once 75 % of it is covered, as for pushed readings (hourly PM2.5
+        gets its 24-hour index)."""
+        rolling = self.rolling.add(reading.source_id, reading.time, reading.values, reading.units,
+                                   self.config.period_s or 3600)
+        if reading.aqi is not None or rolling is None:
+            return reading
+        return reading.model_copy(update={"aqi": rolling[0], "aqi_pollutant": rolling[1]})
 
     async def run(self, sink: EventSink) -> None:
         """Play the file into the sink: readings, and every rejected row as a dead letter;
@@ -168,6 +214,10 @@ class CsvReplaySensor:
                 self.stats.rejected += 1
                 yield line, item
                 continue
+            if previous is not None and item.time == previous:
+                self.stats.duplicates += 1  # the same measurement time again: the first stands
+                continue
+            item = self._with_rolling_aqi(item)
             if previous is not None:
                 gap = (item.time - previous).total_seconds() / cfg.speed
                 if gap > 0:

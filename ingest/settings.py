@@ -97,8 +97,11 @@ class AirQualitySourceSettings(SourceEntry):
     format: Literal["csv"] = "csv"
     path: Path
     columns: dict[str, CsvColumnSettings] = Field(min_length=1)
-    time_column: str = "date"
-    time_format: str = "%Y-%m-%d %H:%M:%S"
+    time_column: str = Field(default="date", description="matched case-insensitively when not exact")
+    time_format: str | None = Field(
+        default=None, description="strptime layout, or 'iso'; default: inferred from the rows")
+    delimiter: str | None = Field(default=None, min_length=1, max_length=1,
+                                  description="default: sniffed (comma, semicolon, tab or pipe)")
     timezone: str = "UTC"
     period_s: int | None = Field(default=3600, gt=0)
     speed: float = Field(default=3600.0, gt=0, description="data seconds replayed per wall second")

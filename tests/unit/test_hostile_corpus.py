@@ -84,8 +84,15 @@ def test_every_hostile_flight_log_is_refused_with_a_format_error(path: Path) -> 
 
 @pytest.mark.parametrize("path", files("csv"), ids=lambda p: p.name)
 async def test_every_hostile_csv_costs_rows_never_the_replay(path: Path) -> None:
+    """Bad rows cost themselves; a file with no header naming its columns (empty, binary)
+    is refused at start with what it does have, and the source is reported offline."""
     columns = {"no2": CsvColumnSettings(field="no2", unit="ppb")}
-    sensor = CsvReplaySensor(AirQualitySourceSettings(id="aq-1", path=path, columns=columns, speed=1e9))
+    settings = AirQualitySourceSettings(id="aq-1", path=path, columns=columns, speed=1e9)
+    if path.name in ("binary.csv", "no-header.csv"):
+        with pytest.raises(ValueError, match=f"aq-1: {path.name}: the header has no column 'date', 'no2'"):
+            CsvReplaySensor(settings)
+        return
+    sensor = CsvReplaySensor(settings)
     sink = MemorySink()
     await sensor.run(sink)
     assert all(isinstance(r, Reading) for r in sink.readings)
