@@ -27,7 +27,7 @@ from ingest.aq_receiver import AirQualityReceiver
 from ingest.aq_receiver import serve as serve_http
 from ingest.backoff import Backoff
 from ingest.camera import CameraSource
-from ingest.dji_srt import load_srt
+from ingest.dji_srt import read_srt_file
 from ingest.events import DataQuality, Event, Reading
 from ingest.frame_codec import Frame, encode_frame
 from ingest.mavlink_log import load_tlog
@@ -100,7 +100,12 @@ def telemetry_track(cfg: CameraSourceSettings) -> TelemetryTrack | None:
     if telemetry is None:
         return None
     if telemetry.format == "dji_srt":
-        return load_srt(telemetry.path, telemetry.timezone)
+        read = read_srt_file(telemetry.path, telemetry.timezone, telemetry.start_time)
+        if read.without_position or read.unreadable or read.clock_from_flight:
+            log.warning("%s: %s has %d subtitles: %d without a position and %d unreadable were skipped, "
+                        "%d took the flight's clock", cfg.id, telemetry.path.name, read.subtitles,
+                        read.without_position, read.unreadable, read.clock_from_flight)
+        return read.track
     return load_tlog(telemetry.path)
 
 

@@ -1,110 +1,185 @@
-"""DJI flight telemetry from the `.SRT` subtitle file a DJI drone writes beside each video.
+"""DJI flight telemetry from the `.SRT` subtitle file a DJI aircraft writes beside each video.
 
-Two real layouts are read:
-- bracketed (Mavic 3, Air 2S, Mini 3/4 ...):
-    FrameCnt: 1, DiffTime: 33ms
-    2023-05-12 14:32:10.123
-    [iso: 100] [shutter: 1/1000.0] [fnum: 2.8] ... [latitude: 51.507351] [longitude: -0.127758]
-    [rel_alt: 50.300 abs_alt: 120.500] [gb_yaw: 45.2 gb_pitch: -30.0 gb_roll: 0.0]
-- older (Phantom 4, Mavic Pro/2):
-    HOME(149.0251,-20.2532) 2020.06.12 09:51:40
+One subtitle per frame (or second): its start is the frame's video time, its text what the
+aircraft knew then. DJI has shipped several layouts across aircraft and firmware; each is
+read by what it says, not by which model wrote it:
+- bracketed key/value (Mavic 2/3, Air 2S, Mini 2-4, Matrice 30/300, Phantom 4 Pro v2 ...):
+    2023-05-12 14:32:10.123   (or 2021-03-14 14:34:20,384,165: milliseconds, microseconds)
+    [iso : 100] [latitude: 51.507351] [longitude: -0.127758] [rel_alt: 50.300 abs_alt: 120.500]
+  with `longtitude` (DJI's spelling in several firmwares), spaces on either side of the
+  colon, one `altitude` instead of rel/abs, and the heading as `gb_yaw`, `drone_yaw` or
+  `[Drone: Yaw:1.9, Pitch:-3.1, Roll:1.5]`;
+- DJI GO (Phantom 3/4, Inspire 1):
+    HOME(149.0251,-20.2532) 2017.08.05 14:11:51
     GPS(149.0251,-20.2532,19) BAROMETER:1.9
-Each subtitle's start time is the video time of its frame. A block that cannot be read
-is an error naming the block, not a silently missing point.
+  the tuple is (longitude, latitude, satellites): the height is the barometer's;
+- DJI GO 4 (Mavic Pro, Spark):
+    F/2.8, SS 1000, ISO 100, EV 0, GPS (-81.3712, 41.3401, 19), D 24.50m, H 60.00m, H.S 0.00m/s
+  a tuple with spaces, height `H`, horizontal speed `H.S`, and no clock at all.
+
+A subtitle without a position (no fix yet: `GPS(N/A,N/A,3)`, 0/0, or no GPS in its layout)
+is skipped and counted, never fatal. Times are local, in the zone the settings name; a
+subtitle without a clock of its own takes the flight's clock (the median offset between the
+other subtitles' clocks and their video times), and a file with no clock anywhere needs the
+flight's start time in the settings: it is an error, never the wall clock.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from ingest.telemetry_track import TelemetryPoint, TelemetryTrack
 
 _TIMING = re.compile(r"(\d+):(\d+):(\d+)[,.](\d+)\s*-->")
-_FIELD = re.compile(r"\[?\b([a-z_]+)\s*:\s*(-?[\d.]+)(?![\w.])")  # 1e999 is no number here
-_STAMP = re.compile(r"(\d{4})[-.](\d{2})[-.](\d{2})\s+(\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?")
-_OLD_GPS = re.compile(r"GPS\((-?[\d.]+),\s*(-?[\d.]+),\s*(-?[\d.]+)\)")
-_BARO = re.compile(r"BAROMETER:\s*(-?[\d.]+)")
+_TAG = re.compile(r"</?font[^>]*>", re.IGNORECASE)
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+_KEYED = re.compile(rf"\b([A-Za-z_]+)\s*:\s*({_NUMBER})(?![\w.])")
+_STAMP = re.compile(r"(\d{4})[-./](\d{1,2})[-./](\d{1,2})[ T]+(\d{1,2}):(\d{2}):(\d{2})"
+                    r"(?:[.,](\d{1,6})(?:,(\d{1,3}))?)?")
+_GPS = re.compile(r"GPS\s*\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*(?:,\s*([^,()]*?)\s*)?\)")
+_BARO = re.compile(rf"BAROMETER\s*:\s*({_NUMBER})")
+_HEIGHT = re.compile(rf"(?<![\w.])H\s+({_NUMBER})\s*m\b")
+_SPEED = re.compile(rf"(?<![\w])H\.S\s+({_NUMBER})\s*m/s")
+_DRONE_YAW = re.compile(rf"Drone\s*:\s*Yaw\s*:\s*({_NUMBER})", re.IGNORECASE)
 
 
 class SrtError(ValueError):
     pass
 
 
-def parse_srt(text: str, timezone: str = "UTC") -> TelemetryTrack:
-    """DJI records local time without a zone: pass the flight's time zone."""
+@dataclass(frozen=True)
+class SrtTrack:
+    """The flight, and what of the file could not be used (said, not hidden)."""
+
+    track: TelemetryTrack
+    subtitles: int
+    without_position: int
+    unreadable: int
+    clock_from_flight: int
+    """Subtitles that had no clock of their own and took the flight's."""
+
+
+def parse_srt(text: str, timezone: str = "UTC", start: datetime | None = None) -> TelemetryTrack:
+    """The track of a DJI subtitle file; `timezone`: the zone of the aircraft's clock;
+    `start`: the flight's start, for a layout that writes no clock."""
+    return read_srt(text, timezone, start).track
+
+
+def read_srt(text: str, timezone: str = "UTC", start: datetime | None = None) -> SrtTrack:
     tz = ZoneInfo(timezone)
-    points = []
+    points: list[TelemetryPoint] = []
+    subtitles = without_position = unreadable = 0
     for block in re.split(r"\r?\n\s*\r?\n", text.strip()):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
         if not lines:
             continue
-        timing = next((_TIMING.search(line) for line in lines if _TIMING.search(line)), None)
-        if timing is None:
-            raise SrtError(f"subtitle {lines[0]!r}: no timing line")
-        h, m, s, ms = (int(g) for g in timing.groups())
-        t = h * 3600 + m * 60 + s + ms / 1000
-        body = " ".join(lines[2:]) if len(lines) > 2 else ""
-        point = _bracketed(body, t, tz) or _older(body, t, tz)
+        subtitles += 1
+        index = next((i for i, line in enumerate(lines) if _TIMING.search(line)), None)
+        if index is None:
+            unreadable += 1
+            continue
+        timing = _TIMING.search(lines[index])
+        assert timing is not None
+        h, m, s, fraction = timing.groups()
+        t = int(h) * 3600 + int(m) * 60 + int(s) + int(fraction.ljust(3, "0")[:3]) / 1000
+        point = subtitle_point(_TAG.sub(" ", " ".join(lines[index + 1:])), t, tz)
         if point is None:
-            raise SrtError(f"subtitle {lines[0]!r} at {t:.3f} s: no GPS position")
-        if point.lat == 0 and point.lon == 0:
-            continue  # DJI writes 0, 0 until the GPS has a fix
-        _check(point, lines[0])
+            without_position += 1
+            continue
+        if not _finite_on_earth(point):
+            unreadable += 1
+            continue
         points.append(point)
     if not points:
-        raise SrtError("no subtitles with telemetry")
-    return TelemetryTrack(points)
+        raise SrtError(f"no subtitle with a position ({subtitles} subtitles: {without_position} without a "
+                       f"position, {unreadable} unreadable)")
+    timed, clock_from_flight = _with_clock(points, start, tz)
+    return SrtTrack(TelemetryTrack(timed), subtitles, without_position, unreadable, clock_from_flight)
 
 
-def _check(point: TelemetryPoint, subtitle: str) -> None:
-    numbers = [point.lat, point.lon, point.altitude_m, point.relative_altitude_m, point.heading_deg]
-    if not all(math.isfinite(n) for n in numbers if n is not None):
-        raise SrtError(f"subtitle {subtitle!r}: a value is not a finite number")
-    if not (-90 <= point.lat <= 90 and -180 <= point.lon <= 180):
-        raise SrtError(f"subtitle {subtitle!r}: position {point.lat}, {point.lon} is not on Earth")
+def subtitle_point(body: str, t: float, tz: ZoneInfo) -> TelemetryPoint | None:
+    """One subtitle's text to a point (None: no position in it)."""
+    keyed = {key.lower(): float(value) for key, value in _KEYED.findall(body)}
+    lat = keyed.get("latitude")
+    lon = keyed.get("longitude", keyed.get("longtitude"))
+    relative = keyed.get("rel_alt")
+    absolute = keyed.get("abs_alt", keyed.get("altitude"))
+    speed = None
+    if lat is None or lon is None:
+        gps = _GPS.search(body)
+        if gps is None:
+            return None
+        try:
+            lon, lat = float(gps.group(1)), float(gps.group(2))  # DJI's order: longitude first
+        except ValueError:
+            return None  # GPS(N/A,N/A,3): no fix yet
+        height = _BARO.search(body) or _HEIGHT.search(body)
+        relative = float(height.group(1)) if height else None
+        absolute = None  # the tuple's third number is the satellite count, not a height
+        moving = _SPEED.search(body)
+        speed = float(moving.group(1)) if moving else None
+    if lat == 0 and lon == 0:
+        return None  # what DJI writes until the GPS has a fix
+    yaw = _DRONE_YAW.search(body)
+    heading = float(yaw.group(1)) if yaw else keyed.get("drone_yaw", keyed.get("gb_yaw"))
+    return TelemetryPoint(
+        t=t, lat=lat, lon=lon, time=_clock(body, tz), altitude_m=absolute, relative_altitude_m=relative,
+        heading_deg=heading % 360 if heading is not None and math.isfinite(heading) else None,
+        speed_m_s=speed)
 
 
-def _time(body: str, tz: ZoneInfo) -> datetime | None:
+def _clock(body: str, tz: ZoneInfo) -> datetime | None:
     match = _STAMP.search(body)
     if match is None:
         return None
-    year, month, day, hour, minute, second, fraction = match.groups()
-    micro = int((fraction or "0").ljust(6, "0")[:6])
-    return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
-
-
-def _bracketed(body: str, t: float, tz: ZoneInfo) -> TelemetryPoint | None:
-    fields = {k: float(v) for k, v in _FIELD.findall(body)}
-    if "latitude" not in fields or "longitude" not in fields:
-        return None
-    heading = fields.get("gb_yaw", fields.get("drone_yaw"))
-    return TelemetryPoint(
-        t=t, lat=fields["latitude"], lon=fields["longitude"], time=_time(body, tz),
-        altitude_m=fields.get("abs_alt"), relative_altitude_m=fields.get("rel_alt"),
-        heading_deg=heading % 360 if heading is not None else None,
-    )
-
-
-def _older(body: str, t: float, tz: ZoneInfo) -> TelemetryPoint | None:
-    gps = _OLD_GPS.search(body)
-    if gps is None:
-        return None
-    # DJI writes GPS(lon, lat, x); x is GPS altitude or a satellite count depending on the model,
-    # so the barometric altitude is the one used.
-    lon, lat, _ = (float(g) for g in gps.groups())
-    baro = _BARO.search(body)
-    return TelemetryPoint(t=t, lat=lat, lon=lon, time=_time(body, tz),
-                          relative_altitude_m=float(baro.group(1)) if baro else None)
-
-
-def load_srt(path: Path, timezone: str = "UTC") -> TelemetryTrack:
+    year, month, day, hour, minute, second, fraction, micro = match.groups()
+    if micro is not None:  # 14:34:20,384,165: milliseconds, then microseconds
+        microseconds = int(fraction.ljust(3, "0")[:3]) * 1000 + int(micro.ljust(3, "0")[:3])
+    else:
+        microseconds = int((fraction or "0").ljust(6, "0")[:6])
     try:
-        return parse_srt(path.read_text(encoding="utf-8-sig"), timezone)
+        return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), microseconds,
+                        tzinfo=tz)
+    except ValueError:
+        return None  # 2020-13-45: not a clock
+
+
+def _finite_on_earth(point: TelemetryPoint) -> bool:
+    numbers = [point.lat, point.lon, point.altitude_m, point.relative_altitude_m, point.speed_m_s]
+    return (all(math.isfinite(n) for n in numbers if n is not None)
+            and -90 <= point.lat <= 90 and -180 <= point.lon <= 180)
+
+
+def _with_clock(points: list[TelemetryPoint], start: datetime | None,
+                tz: ZoneInfo) -> tuple[list[TelemetryPoint], int]:
+    """Every point with a clock: its own, else the flight's (see the module)."""
+    offsets = [point.time - timedelta(seconds=point.t) for point in points if point.time is not None]
+    if offsets:
+        flight_start = sorted(offsets)[len(offsets) // 2]  # the median: one bad clock cannot move it
+    elif start is not None:
+        flight_start = start if start.tzinfo is not None else start.replace(tzinfo=tz)
+    else:
+        raise SrtError("no subtitle carries a clock (this layout writes none): set the flight's start "
+                       "time (telemetry.start_time)")
+    missing = sum(point.time is None for point in points)
+    return [point if point.time is not None
+            else replace(point, time=flight_start + timedelta(seconds=point.t)) for point in points], missing
+
+
+def load_srt(path: Path, timezone: str = "UTC", start: datetime | None = None) -> TelemetryTrack:
+    return read_srt_file(path, timezone, start).track
+
+
+def read_srt_file(path: Path, timezone: str = "UTC", start: datetime | None = None) -> SrtTrack:
+    try:
+        return read_srt(path.read_text(encoding="utf-8-sig"), timezone, start)
     except SrtError as exc:
         raise SrtError(f"{path.name}: {exc}") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise SrtError(f"{path.name}: not a DJI subtitle file ({exc})") from exc
+

@@ -4,6 +4,7 @@ them under `sources`."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -43,6 +44,8 @@ class DroneTelemetrySettings(Strict):
     path: Path
     timezone: str = Field(default="UTC", description="DJI SRT times are local, without a zone")
     offset_s: float = Field(default=0.0, description="telemetry time = video time + offset")
+    start_time: datetime | None = Field(
+        default=None, description="the flight's start, for a log that writes no clock (DJI GO 4's layout)")
 
 
 class CameraSourceSettings(SourceEntry):
