@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -21,7 +22,9 @@ from aiohttp import web
 from ingest.aq_formats import PUSH_FORMATS, FormatError, ParsedReading
 from ingest.aqi import overall_aqi
 from ingest.aqi_average import RollingAqi
+from ingest.corrections import correct_pm25
 from ingest.events import GeoPoint, Reading
+from ingest.nowcast import NowCastTracker
 from ingest.rejected import Rejected
 from ingest.sensors import SensorRegistry, SensorWatch, UnknownSensor
 from ingest.sink import EventSink
@@ -46,6 +49,7 @@ class AirQualityReceiver:
         self.sink = sink
         self.watch = watch or SensorWatch()
         self.rolling = RollingAqi()
+        self.nowcast = NowCastTracker()
         self.clock = clock
         self.accepted = 0
         self.rejected = 0
@@ -82,6 +86,8 @@ class AirQualityReceiver:
 
     def _to_reading(self, item: ParsedReading) -> Reading:
         spec = self.registry.lookup(item.device_id)
+        values, units = correct_pm25(item.values, item.units, spec.pm25_correction)
+        item = replace(item, values=values, units=units)
         problems = out_of_range(item.values, item.units)
         if problems:
             raise ValueError(f"sensor {spec.id}: " + "; ".join(problems))
@@ -94,6 +100,7 @@ class AirQualityReceiver:
         rolling = self.rolling.add(spec.id, time, item.values, item.units,
                                    item.period_s or spec.expected_interval_s)
         aqi = overall_aqi(item.values, item.units, item.period_s) or rolling
+        nowcast = self.nowcast.add(spec.id, time, item.values, item.units)
         self._report_unknown(spec.id, item.extras.get("unknown", ()))
         position = (GeoPoint(lat=item.position[0], lon=item.position[1]) if item.position is not None
                     else spec.position.point() if spec.position else None)
@@ -101,6 +108,7 @@ class AirQualityReceiver:
             source_id=spec.id, time=time, values=item.values, units=item.units,
             period_s=item.period_s, position=position,
             aqi=aqi[0] if aqi else None, aqi_pollutant=aqi[1] if aqi else None,
+            nowcast_aqi=nowcast[0] if nowcast else None, nowcast_pollutant=nowcast[1] if nowcast else None,
         )
 
     def _report_unknown(self, sensor_id: str, value_types: Iterable[str]) -> None:

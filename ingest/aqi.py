@@ -108,7 +108,7 @@ def sub_index(pollutant: str, value: float, unit: str, period_s: int) -> int | N
         if conc <= c_hi:
             # Truncation keeps conc out of the gaps between rows (9.0 < C < 9.1 cannot occur).
             index: float = (i_hi - i_lo) / (c_hi - c_lo) * (max(conc, c_lo) - c_lo) + i_lo
-            return round(index)
+            return math.floor(index + 0.5 + 1e-9)  # the EPA rounds half up (Python's round() halves to even)
     return 500  # beyond the index: the EPA caps the reported value
 
 

@@ -31,6 +31,7 @@ from ingest.checkpoint import Checkpoint
 from ingest.csv_layout import SNIFF_BYTES, LayoutError, infer_time_format, parse_time, sniff_dialect
 from ingest.events import Reading, first_lines
 from ingest.identity import event_id_at, file_identity
+from ingest.nowcast import NowCastTracker
 from ingest.rejected import Rejected
 from ingest.settings import AirQualitySourceSettings
 from ingest.sink import EventSink
@@ -68,6 +69,7 @@ class CsvReplaySensor:
         self.checkpoint = Checkpoint(checkpoint, self.identity) if checkpoint else None
         self._position = config.position.point() if config.position else None
         self.rolling = RollingAqi()
+        self.nowcast = NowCastTracker()
         with self._open() as handle:
             self.dialect = sniff_dialect(handle.read(SNIFF_BYTES), config.delimiter)
         self.time_column = self._time_column()
@@ -164,12 +166,16 @@ class CsvReplaySensor:
     def _with_rolling_aqi(self, reading: Reading) -> Reading:
         """The AQI of the reading's own period where it is the pollutant's, else of a rolling
         window's average once 75 % of it is covered, as for pushed readings (hourly PM2.5
-        gets its 24-hour index)."""
+        gets its 24-hour index); and the NowCast, as AirNow reports it each hour."""
         rolling = self.rolling.add(reading.source_id, reading.time, reading.values, reading.units,
                                    self.config.period_s or 3600)
-        if reading.aqi is not None or rolling is None:
-            return reading
-        return reading.model_copy(update={"aqi": rolling[0], "aqi_pollutant": rolling[1]})
+        update: dict[str, object] = {}
+        if reading.aqi is None and rolling is not None:
+            update |= {"aqi": rolling[0], "aqi_pollutant": rolling[1]}
+        nowcast = self.nowcast.add(reading.source_id, reading.time, reading.values, reading.units)
+        if nowcast is not None:
+            update |= {"nowcast_aqi": nowcast[0], "nowcast_pollutant": nowcast[1]}
+        return reading.model_copy(update=update) if update else reading
 
     async def run(self, sink: EventSink) -> None:
         """Play the file into the sink: readings, and every rejected row as a dead letter;

@@ -119,6 +119,9 @@ class Reading(Event):
     position: GeoPoint | None = None
     aqi: int | None = Field(default=None, ge=0, le=500)
     aqi_pollutant: ValueName | None = None
+    nowcast_aqi: int | None = Field(default=None, ge=0, le=500,
+                                    description="the EPA NowCast index, as AirNow reports it each hour")
+    nowcast_pollutant: ValueName | None = None
 
     @field_validator("values")
     @classmethod
@@ -128,13 +131,16 @@ class Reading(Event):
         return value
 
     def field(self, name: str) -> float | None:
-        """A value by name; 'aqi' is the derived index. Rules read fields through this."""
+        """A value by name; 'aqi' and 'nowcast_aqi' are the derived indexes. Rules read fields
+        through this."""
         if name == "aqi":
             return None if self.aqi is None else float(self.aqi)
+        if name == "nowcast_aqi":
+            return None if self.nowcast_aqi is None else float(self.nowcast_aqi)
         return self.values.get(name)
 
     def describe(self) -> dict[str, Any]:
-        return {"values": self.values, "units": self.units, "aqi": self.aqi}
+        return {"values": self.values, "units": self.units, "aqi": self.aqi, "nowcast_aqi": self.nowcast_aqi}
 
 
 class SourceHealth(Event):

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from ingest.aq_formats import PUSH_FORMATS
 from ingest.backpressure import Policy
+from ingest.corrections import PmCorrection
 from ingest.settings_base import Secret, Strict
 from ingest.source_types import SourceEntry, SourceType
 
@@ -119,6 +120,8 @@ class SensorSettings(SourceEntry):
 
     device_id: str = Field(min_length=1, description="e.g. esp8266-13572468 (Sensor.Community X-Sensor)")
     name: str = ""
+    pm25_correction: PmCorrection | None = Field(
+        default=None, description="us-epa-2021: Barkjohn et al., for PurpleAir-type (Plantower) sensors")
     expected_interval_s: float = Field(default=150.0, gt=0)
 
 

@@ -27,7 +27,8 @@ def _reading(row: asyncpg.Record) -> Reading:
     position = GeoPoint(lat=row["lat"], lon=row["lon"]) if row["lat"] is not None else None
     return Reading(event_id=row["event_id"], source_id=row["source_id"], time=row["time"],
                    values=_json(row["values"]), units=_json(row["units"]), period_s=row["period_s"],
-                   aqi=row["aqi"], aqi_pollutant=row["aqi_pollutant"], position=position)
+                   aqi=row["aqi"], aqi_pollutant=row["aqi_pollutant"], position=position,
+                   nowcast_aqi=row["nowcast_aqi"], nowcast_pollutant=row["nowcast_pollutant"])
 
 
 def _detection(row: asyncpg.Record) -> Detection:

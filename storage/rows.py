@@ -35,7 +35,8 @@ def _json(value: Any) -> str:
 def _reading(e: Reading) -> tuple[Any, ...]:
     pos = e.position
     return (e.time, e.event_id, e.source_id, _json(e.values), _json(e.units),
-            e.period_s, e.aqi, e.aqi_pollutant, pos.lat if pos else None, pos.lon if pos else None)
+            e.period_s, e.aqi, e.aqi_pollutant, pos.lat if pos else None, pos.lon if pos else None,
+            e.nowcast_aqi, e.nowcast_pollutant)
 
 
 def _detection(e: Detection) -> tuple[Any, ...]:
@@ -96,7 +97,7 @@ _SOURCE_EVENT_COLUMNS = ("time", "event_id", "source_id", "kind", "issue", "acti
 TABLES: dict[type[Event], TableSpec] = {
     Reading: TableSpec("readings", (
         "time", "event_id", "source_id", "values", "units", "period_s", "aqi", "aqi_pollutant",
-        "lat", "lon"), _reading),
+        "lat", "lon", "nowcast_aqi", "nowcast_pollutant"), _reading),
     Detection: TableSpec("detections", (
         "time", "event_id", "source_id", "frame_event_id", "model", "model_version", "box_count",
         "labels", "boxes", "inference_ms", "snapshot", "crossings", "frame_width", "frame_height", "kind",

@@ -26,7 +26,8 @@ MAX_PAGE = 10_000
 
 # What each kind returns (and may be filtered on), in order.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "readings": ("time", "event_id", "source_id", "values", "units", "aqi", "aqi_pollutant", "lat", "lon"),
+    "readings": ("time", "event_id", "source_id", "values", "units", "aqi", "aqi_pollutant", "nowcast_aqi",
+                 "nowcast_pollutant", "lat", "lon"),
     "detections": ("time", "event_id", "source_id", "model", "box_count", "labels", "inference_ms",
                    "snapshot", "kind"),
     "alerts": ("time", "event_id", "alert_id", "rule_id", "state", "severity", "source_id", "group_key",

@@ -29,7 +29,7 @@ async def test_writer_stores_each_event_once(pg_pool: asyncpg.Pool) -> None:
     now = datetime.now(UTC)
     source = f"test-{uuid4()}"
     reading = Reading(source_id=source, time=now, values={"no2": 120.0}, units={"no2": "ug/m3"},
-                      period_s=3600, aqi=60, aqi_pollutant="no2")
+                      period_s=3600, aqi=60, aqi_pollutant="no2", nowcast_aqi=58, nowcast_pollutant="no2")
     detection = Detection(source_id=source, time=now, frame_event_id=uuid4(), model="m", model_version="1",
                           frame_width=10, frame_height=10, inference_ms=3.5,
                           boxes=(Box(label="person", class_id=0, score=0.9, x1=0, y1=0, x2=5, y2=5),))
@@ -38,8 +38,9 @@ async def test_writer_stores_each_event_once(pg_pool: asyncpg.Pool) -> None:
     writer = EventWriter(pg_pool)
     assert await writer.write([reading, detection, alert]) == 3
     assert await writer.write([reading, detection, alert]) == 0  # redelivered: nothing new
-    row = await pg_pool.fetchrow("SELECT values->>'no2' AS no2, aqi FROM readings WHERE source_id=$1", source)
-    assert row is not None and (float(row["no2"]), row["aqi"]) == (120.0, 60)
+    row = await pg_pool.fetchrow(
+        "SELECT values->>'no2' AS no2, aqi, nowcast_aqi FROM readings WHERE source_id=$1", source)
+    assert row is not None and (float(row["no2"]), row["aqi"], row["nowcast_aqi"]) == (120.0, 60, 58)
     labels = await pg_pool.fetchval("SELECT labels FROM detections WHERE source_id=$1", source)
     assert labels == ["person"]
     assert await pg_pool.fetchval("SELECT count(*) FROM alerts WHERE source_id=$1", source) == 1

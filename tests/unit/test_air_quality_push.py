@@ -253,3 +253,25 @@ async def test_the_receiver_keeps_unknown_types_and_says_so_once(caplog: pytest.
     assert reading.values["pm25"] == 8.2 and reading.values["xyz_radon"] == 41.0
     assert reading.position is not None and (reading.position.lat, reading.position.lon) == (48.778, 9.18)
     assert sum("XYZ_radon" in record.message for record in caplog.records) == 1
+
+
+async def test_the_epa_correction_keeps_the_raw_value_beside_the_corrected() -> None:
+    from ingest.corrections import correct_pm25
+
+    values, units = correct_pm25({"pm25": 30.0, "humidity": 60.0}, {"pm25": "ug/m3", "humidity": "%"},
+                                 "us-epa-2021")
+    expected = 0.524 * 30 - 0.0862 * 60 + 5.75
+    assert values == {"pm25": pytest.approx(expected), "humidity": 60.0, "pm25_raw": 30.0}
+    assert units["pm25_raw"] == "ug/m3"
+    no_humidity = correct_pm25({"pm25": 30.0}, {"pm25": "ug/m3"}, "us-epa-2021")
+    assert no_humidity == ({"pm25": 30.0}, {"pm25": "ug/m3"})
+    assert correct_pm25({"pm25": 0.5, "humidity": 99.0}, {"pm25": "ug/m3", "humidity": "%"},
+                        "us-epa-2021")[0]["pm25"] == 0.0  # never below zero
+    sink = MemorySink()
+    receiver = AirQualityReceiver(SensorRegistry([SensorSettings(
+        id="aq-pa", device_id="esp8266-13572468", pm25_correction="us-epa-2021")]), sink, clock=lambda: T0)
+    body = airrohr(("PMS_P2", "30.0"), ("BME280_humidity", "60.0"), ("BME280_temperature", "20.0"))
+    assert (await receiver.receive("sensor-community", body, "esp8266-13572468"))[0] == 201
+    [reading] = sink.readings
+    assert reading.values["pm25_raw"] == 30.0 and reading.values["pm25"] == pytest.approx(16.298)
+    assert reading.nowcast_aqi is None  # one reading: the NowCast needs 2 of the last 3 hours

@@ -90,3 +90,5 @@ async def test_hourly_pm25_gets_its_24_hour_aqi_once_the_day_is_covered(tmp_path
     assert got.index(with_aqi[0]) == 17  # 18 of 24 hours: 75 % of the window
     # 35.0 µg/m³ on the EPA's 2024 breakpoints (9.1-35.4 is AQI 51-100): 51 + 49 / 26.3 * 25.9
     assert with_aqi[0].aqi_pollutant == "pm25" and with_aqi[0].aqi == 99
+    # the NowCast is reported from the second hour (2 of the last 3 hours hold data)
+    assert [r.nowcast_aqi for r in got[:3]] == [None, 99, 99]
