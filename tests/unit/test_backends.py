@@ -85,9 +85,8 @@ def test_every_spec_names_a_backend_that_is_a_detector() -> None:
     import importlib
     from typing import get_args
 
-    from detectors.base import Detector
-
     from detectors import config
+    from detectors.base import Detector
 
     specs = get_args(get_args(ModelSpec)[0])
     declared = {value for value in vars(config).values() if isinstance(value, type)
