@@ -21,6 +21,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from citywatch.console.auth import (
@@ -40,6 +41,7 @@ from citywatch.console.live import LiveFeed, sse
 from citywatch.console.logs import install as install_log_redaction
 from citywatch.console.notify_api import notify_router
 from citywatch.console.pages import pages_router
+from citywatch.console.problems import conforming_errors
 from citywatch.console.rules_api import rules_router
 from citywatch.console.strict_query import known_query_only
 from citywatch.console.throttle import LoginThrottle
@@ -98,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     for error in (asyncpg.DataError, asyncpg.exceptions._base.DataError, OverflowError):
         app.add_exception_handler(error, out_of_range)
+    app.add_exception_handler(StarletteHTTPException, conforming_errors)
     public = settings.console.public_url or ""
     app.add_middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie="citywatch",
                        max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=public.startswith("https://"))
