@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, MutableMapping
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,7 @@ from notifier.dispatcher import Dispatcher, RetryPolicy
 from notifier.email import read_image_file
 from notifier.log import NotificationLog, OutboxPolicy
 from rules.engine import RuleEngine, Scope
+from rules.events import Alert
 from rules.library import LibraryChange, RuleLibrary
 from rules.model import Rule
 from rules.reload import RuleDirectoryWatcher
@@ -40,6 +42,7 @@ from storage.snapshots import PgSnapshots, event_id_of
 from storage.writer import EventWriter
 
 log = logging.getLogger(__name__)
+EVIDENCE_LOOKUP_S = 1.0
 
 
 class ConfigurationError(RuntimeError):
@@ -180,6 +183,25 @@ class Runtime:
         if self.settings.pipelines.snapshot_store == "folder":
             return FolderSnapshots(self.settings.snapshot_folder)
         return self._snapshots
+
+    async def with_evidence(self, alert: Alert) -> Alert:
+        """An alert whose deciding frame carried no snapshot takes its source's latest one in
+        its window (from its start, less one snapshot interval, to its time), so the email
+        shows the scene; best effort within EVIDENCE_LOOKUP_S, never holding a notification."""
+        if alert.evidence.snapshot is not None or self.settings.pipelines.snapshot_store == "folder":
+            return alert
+        interval = max(self.settings.pipelines.snapshot_min_interval_s, 1.0)
+        since = alert.started_at - timedelta(seconds=interval)
+        try:
+            reference = await asyncio.wait_for(self._snapshots.nearest(alert.source_id, since, alert.time),
+                                               EVIDENCE_LOOKUP_S)
+        except Exception as exc:  # the picture is optional, the notification is not
+            log.warning("no nearest snapshot for alert %s: %s: %s", alert.alert_id, type(exc).__name__, exc)
+            return alert
+        if reference is None:
+            return alert
+        evidence = alert.evidence.model_copy(update={"snapshot": reference})
+        return alert.model_copy(update={"evidence": evidence})
 
     async def load_snapshot(self, reference: str) -> bytes | None:
         """The JPEG a detection's or alert's snapshot reference names, wherever it was kept."""

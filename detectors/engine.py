@@ -189,7 +189,7 @@ class DetectionEngine:
     async def _snapshot(self, event: Detection, image: Image, demand: Demand) -> Detection:
         assert self.snapshots is not None
         relevant = event.model in demand.models or any(b.label in demand.classes for b in event.boxes)
-        if not event.boxes or not relevant or not self.snapshots.due(event.source_id, event.time):
+        if not event.boxes or not relevant or not self.snapshots.due(event.source_id, event.time, event):
             return event
         reference = await self.snapshots.take(event, image)
         return event if reference is None else event.model_copy(update={"snapshot": reference})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -73,21 +74,38 @@ class FolderSnapshots:
 
 
 class SnapshotTaker:
-    """Decides when a source is due a snapshot, draws it and hands it to the sink."""
+    """Decides when a source is due a snapshot, draws it and hands it to the sink.
 
-    def __init__(self, sink: SnapshotSink, min_interval_s: float = 5.0, jpeg_quality: int = 85) -> None:
+    A source is due every `min_interval_s`, and sooner (but at most every `min_gap_s`) when
+    its frame shows more than the last snapshot did: more boxes of a label, or a tracked
+    object the last one did not have. The frame where a crowd reaches the size a rule waits
+    for, or where a new person enters, is the one an alert's evidence should show; a fixed
+    interval alone gave most alerts no picture (2 of 18 camera alert emails had one)."""
+
+    def __init__(self, sink: SnapshotSink, min_interval_s: float = 5.0, jpeg_quality: int = 85,
+                 min_gap_s: float = 1.0) -> None:
         self.sink = sink
         self.min_interval_s = min_interval_s
+        self.min_gap_s = min_gap_s
         self.jpeg_quality = jpeg_quality
-        self._last: dict[str, datetime] = {}
+        self._last: dict[str, tuple[datetime, Counter[str], frozenset[int]]] = {}
 
-    def due(self, source_id: str, time: datetime) -> bool:
+    def due(self, source_id: str, time: datetime, detection: Detection | None = None) -> bool:
         last = self._last.get(source_id)
-        return last is None or (time - last).total_seconds() >= self.min_interval_s
+        if last is None:
+            return True
+        elapsed = (time - last[0]).total_seconds()
+        if elapsed >= self.min_interval_s:
+            return True
+        if detection is None or elapsed < self.min_gap_s:
+            return False
+        counts, tracks = _content(detection)
+        return any(counts[label] > last[1][label] for label in counts) or not tracks <= last[2]
 
     async def take(self, detection: Detection, image: Image) -> str | None:
         """The snapshot's reference, or None when it could not be kept (see the module)."""
-        self._last[detection.source_id] = detection.time
+        counts, tracks = _content(detection)
+        self._last[detection.source_id] = (detection.time, counts, tracks)
         try:
             jpeg = await asyncio.to_thread(render, detection, image, self.jpeg_quality)
             return await asyncio.wait_for(self.sink.keep(detection, jpeg), KEEP_TIMEOUT_S)
@@ -95,3 +113,8 @@ class SnapshotTaker:
             log.warning("evidence snapshot of %s (%s) not kept: %s: %s; the detection goes on without it",
                         detection.source_id, detection.event_id, type(exc).__name__, exc)
             return None
+
+
+def _content(detection: Detection) -> tuple[Counter[str], frozenset[int]]:
+    return (Counter(box.label for box in detection.boxes),
+            frozenset(box.track_id for box in detection.boxes if box.track_id is not None))

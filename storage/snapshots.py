@@ -9,6 +9,7 @@ the detections' retention (storage/retention.py). References are `snapshot:<even
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -52,6 +53,15 @@ class PgSnapshots:
             "INSERT INTO snapshots (time, event_id, source_id, jpeg) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT DO NOTHING", detection.time, detection.event_id, detection.source_id, jpeg)
         return reference_of(detection.event_id)
+
+    async def nearest(self, source_id: str, since: datetime, until: datetime) -> str | None:
+        """The latest snapshot of `source_id` taken within [since, until]: an alert whose
+        deciding frame carried none shows the nearest picture of its source in its window."""
+        pool = await self._pool()
+        event_id: UUID | None = await pool.fetchval(
+            "SELECT event_id FROM snapshots WHERE source_id = $1 AND time >= $2 AND time <= $3"
+            " ORDER BY time DESC LIMIT 1", source_id, since, until)
+        return reference_of(event_id) if event_id is not None else None
 
     async def load(self, reference: str) -> bytes | None:
         """The JPEG a reference names, or None when it names none (or retention took it)."""

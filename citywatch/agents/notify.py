@@ -57,6 +57,7 @@ def register(ctx: AgentContext, escalation_state: Any, claims: Any, outbox: Any)
 
     async def deliver(alert: Alert, deliveries: list[Delivery] | None) -> None:
         dispatcher = await ctx.runtime.dispatcher(notification_log)
+        alert = await ctx.runtime.with_evidence(alert)
         await publish_outcomes(await dispatcher.dispatch(alert, deliveries), "notification")
 
     async def on_tick(partition: int, now: datetime) -> None:

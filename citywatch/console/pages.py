@@ -107,6 +107,12 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
             if isinstance(row["evidence"], str):
                 row["evidence"] = json.loads(row["evidence"])
         place = places.get(first["source_id"])
+        evidence = transitions[-1]["evidence"]
+        if isinstance(evidence, dict) and not evidence.get("snapshot"):  # the nearest picture in its window
+            interval = max(settings.pipelines.snapshot_min_interval_s, 1.0)
+            since = first["started_at"] - timedelta(seconds=interval)
+            evidence["snapshot"] = await PgSnapshots.on(pool).nearest(first["source_id"], since,
+                                                                      transitions[-1]["time"])
         return _page(templates, request, "alert.html", user, alert=transitions[-1], last=transitions[-1],
                      timeline=timeline, place=place, places=places, can_act=user.can("operator"))
 

@@ -135,3 +135,28 @@ async def test_a_database_that_is_away_costs_the_email_its_picture_not_the_email
         await smtp_channel(smtp, load_image=load).send("ops@example.org",
                                                        render("email", alert_with(f"snapshot:{uuid4()}")))
     assert inline_images(smtp) == [[], []]  # both emails sent, without the picture
+
+
+async def test_an_alert_without_its_own_picture_takes_its_sources_nearest_in_its_window(
+    pg_pool: asyncpg.Pool, bus_bytes: bytes, tmp_path: Path,
+) -> None:
+    from citywatch.runtime import Runtime
+    from citywatch.settings import load_settings
+
+    source, now = f"cam-near-{uuid4().hex[:6]}", datetime.now(UTC)
+    earlier, inside, other = (detection(source, now - timedelta(seconds=60)),
+                              detection(source, now - timedelta(seconds=3)), detection("cam-else", now))
+    for seen in (earlier, inside, other):
+        await store(pg_pool).keep(seen, bus_bytes)
+    config = tmp_path / "citywatch.yaml"
+    config.write_text("pipelines: {snapshot_min_interval_s: 5}\n")
+    runtime = Runtime(load_settings(config, environ={}))
+    runtime._snapshots = store(pg_pool)
+    bare = alert_with(None).model_copy(update={"source_id": source, "started_at": now - timedelta(seconds=2)})
+    shown = await runtime.with_evidence(bare)
+    assert shown.evidence.snapshot == f"snapshot:{inside.event_id}"  # in [start - 5 s, time], the latest
+    late = bare.model_copy(update={"started_at": now - timedelta(seconds=1),
+                                   "time": now - timedelta(seconds=10)})
+    assert (await runtime.with_evidence(late)).evidence.snapshot is None  # nothing in its window
+    own = alert_with("snapshot:its-own")
+    assert (await runtime.with_evidence(own)).evidence.snapshot == "snapshot:its-own"

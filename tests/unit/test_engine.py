@@ -244,3 +244,28 @@ async def test_detections_carry_the_position_of_their_frame() -> None:
     finally:
         await engine.close()
     assert [d.position for d in result.detections] == [GeoPoint(lat=52.52, lon=13.405)]
+
+
+def test_a_source_is_due_a_snapshot_when_its_frame_shows_more_than_the_last_one() -> None:
+    from collections import Counter
+    from uuid import uuid4
+
+    from detectors.events import Detection
+    from detectors.snapshots import FolderSnapshots, SnapshotTaker
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def seen(seconds: float, people: int, tracks: tuple[int, ...] = ()) -> Detection:
+        boxes = tuple(Box(label="person", class_id=0, score=0.9, x1=0, y1=0, x2=1, y2=1,
+                          track_id=tracks[i] if i < len(tracks) else None) for i in range(people))
+        return Detection(source_id="cam-1", time=start + timedelta(seconds=seconds), frame_event_id=uuid4(),
+                         model="m", model_version="1", frame_width=10, frame_height=10, boxes=boxes,
+                         inference_ms=1.0)
+
+    taker = SnapshotTaker(FolderSnapshots(Path("/nonexistent")), min_interval_s=30, min_gap_s=1)
+    taker._last["cam-1"] = (start, Counter({"person": 1}), frozenset({7}))  # a snapshot of one person
+    assert not taker.due("cam-1", start + timedelta(seconds=2), seen(2, 1, (7,)))  # the same scene
+    assert taker.due("cam-1", start + timedelta(seconds=2), seen(2, 3, (7,)))  # the crowd grew
+    assert taker.due("cam-1", start + timedelta(seconds=2), seen(2, 1, (8,)))  # someone new
+    assert not taker.due("cam-1", start + timedelta(seconds=0.5), seen(0.5, 3))  # within the gap
+    assert taker.due("cam-1", start + timedelta(seconds=30), seen(30, 1, (7,)))  # the interval
