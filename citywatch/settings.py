@@ -260,7 +260,7 @@ class Settings(Strict):
         for item, camera in zip(data["sources"]["cameras"], self.sources.cameras, strict=True):
             if camera.is_file:
                 item["url"] = str(fix(Path(camera.url)))
-            if camera.telemetry is not None:
+            if camera.telemetry is not None and camera.telemetry.path is not None:
                 item["telemetry"]["path"] = fix(camera.telemetry.path)
         for item in data["sources"]["air_quality"]:
             item["path"] = fix(Path(item["path"]))

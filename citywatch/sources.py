@@ -30,6 +30,7 @@ from ingest.camera import CameraSource
 from ingest.dji_srt import read_srt_file
 from ingest.events import DataQuality, Event, Reading
 from ingest.frame_codec import Frame, encode_frame
+from ingest.mavlink_live import LiveMavlink
 from ingest.mavlink_log import load_tlog
 from ingest.rejected import Rejected
 from ingest.sensors import SensorRegistry, SensorWatch
@@ -94,11 +95,19 @@ class PublisherSink:
             self.counters.counts["rejected"] += 1
 
 
+def live_link(cfg: CameraSourceSettings) -> LiveMavlink | None:
+    """A drone's live MAVLink link, where its settings give one."""
+    telemetry = cfg.telemetry
+    if telemetry is None or telemetry.format != "mavlink_live" or telemetry.address is None:
+        return None
+    return LiveMavlink(telemetry.address, telemetry.stale_after_s)
+
+
 def telemetry_track(cfg: CameraSourceSettings) -> TelemetryTrack | None:
     """The drone's flight log, read at start-up (a broken log is an error now, not mid-flight)."""
     telemetry = cfg.telemetry
-    if telemetry is None:
-        return None
+    if telemetry is None or telemetry.path is None:
+        return None  # none, or a live link (live_link)
     if telemetry.format == "dji_srt":
         read = read_srt_file(telemetry.path, telemetry.timezone, telemetry.start_time)
         if read.without_position or read.unreadable or read.clock_from_flight:
@@ -137,7 +146,7 @@ def build_cameras(
         if only and cfg.id not in only:
             continue
         try:
-            cameras.append(CameraSource(cfg, telemetry_track(cfg)))
+            cameras.append(CameraSource(cfg, telemetry_track(cfg), live=live_link(cfg)))
         except Exception as exc:
             log.error("source %s cannot start: %s", cfg.id, exc)
             broken.append(BrokenSource(cfg.id, cfg.kind, f"{type(exc).__name__}: {exc}"))

@@ -31,6 +31,7 @@ from ingest.frame_codec import Frame
 from ingest.geofence import Geofence, GeofenceMonitor
 from ingest.identity import event_id_at, file_identity
 from ingest.jpeg import encode_jpeg
+from ingest.mavlink_live import LiveMavlink
 from ingest.motion import MotionGate, thumbnail
 from ingest.quality import ImageQualityMonitor
 from ingest.rate import AdaptiveRate, RateConfig
@@ -92,9 +93,12 @@ class CameraSource:
         telemetry: TelemetryTrack | None = None,
         clock: Callable[[], float] = time.monotonic,
         reader_factory: Callable[[CameraSourceSettings], FrameReader] | None = None,
+        live: LiveMavlink | None = None,
     ) -> None:
         self.config = config
         self.telemetry = telemetry
+        self.live = live
+        """A drone's live MAVLink link: its frames take the position at their capture time."""
         self.stats = CameraStats()
         self.rate = AdaptiveRate(sampling_rate(config))
         self._clock = clock
@@ -123,6 +127,8 @@ class CameraSource:
 
     async def run(self, sink: EventSink) -> None:
         """Until cancelled (or a non-looping file ends)."""
+        if self.live is not None:
+            await asyncio.to_thread(self.live.start)
         publisher = asyncio.create_task(self._publish(sink))
         health = asyncio.create_task(self._report_health(sink))
         try:
@@ -133,6 +139,8 @@ class CameraSource:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if self.live is not None:
+                await asyncio.to_thread(self.live.stop)
             await sink.telemetry(self.health())
 
     async def _capture(self, sink: EventSink) -> None:
@@ -178,7 +186,10 @@ class CameraSource:
         captured_at = datetime.now(UTC)
         pending = _Pending(image, captured_at, self._position)
         track = self.telemetry
-        if track is not None and video_time is not None:
+        live = self.live.at_time(captured_at) if self.live is not None else None
+        if live is not None:
+            pending = await self._locate(live, image, sink, 0.0)
+        elif track is not None and video_time is not None:
             point = track.at(video_time + (self.config.telemetry.offset_s if self.config.telemetry else 0.0))
             pending = await self._locate(point, image, sink, video_time)
             captured_at = pending.captured_at

@@ -41,12 +41,23 @@ Point = tuple[float, float]
 class DroneTelemetrySettings(Strict):
     """A drone video's flight log: DJI's .SRT beside the video, or a MAVLink .tlog."""
 
-    format: Literal["dji_srt", "mavlink_tlog"]
-    path: Path
+    format: Literal["dji_srt", "mavlink_tlog", "mavlink_live"]
+    path: Path | None = Field(default=None, description="the flight log (dji_srt, mavlink_tlog)")
+    address: str | None = Field(
+        default=None, description="mavlink_live: where to listen, e.g. udpin:0.0.0.0:14550 (pymavlink)")
+    stale_after_s: float = Field(default=3.0, gt=0, description="mavlink_live: no position after silence")
     timezone: str = Field(default="UTC", description="DJI SRT times are local, without a zone")
     offset_s: float = Field(default=0.0, description="telemetry time = video time + offset")
     start_time: datetime | None = Field(
         default=None, description="the flight's start, for a log that writes no clock (DJI GO 4's layout)")
+
+    @model_validator(mode="after")
+    def _where(self) -> DroneTelemetrySettings:
+        if self.format == "mavlink_live" and not self.address:
+            raise ValueError("mavlink_live needs an address (e.g. udpin:0.0.0.0:14550)")
+        if self.format != "mavlink_live" and self.path is None:
+            raise ValueError(f"{self.format} needs the path of the flight log")
+        return self
 
 
 class CameraSourceSettings(SourceEntry):
