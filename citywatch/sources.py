@@ -109,7 +109,7 @@ def telemetry_track(cfg: CameraSourceSettings) -> TelemetryTrack | None:
     if telemetry is None or telemetry.path is None:
         return None  # none, or a live link (live_link)
     if telemetry.format == "dji_srt":
-        read = read_srt_file(telemetry.path, telemetry.timezone, telemetry.start_time)
+        read = read_srt_file(telemetry.path, telemetry.timezone, telemetry.start_time, telemetry.gps_order)
         if read.without_position or read.unreadable or read.clock_from_flight:
             log.warning("%s: %s has %d subtitles: %d without a position and %d unreadable were skipped, "
                         "%d took the flight's clock", cfg.id, telemetry.path.name, read.subtitles,

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from ingest.telemetry_track import TelemetryPoint, TelemetryTrack
@@ -42,14 +43,50 @@ _KEYED = re.compile(rf"\b([A-Za-z_]+)\s*:\s*({_NUMBER})(?![\w.])")
 _STAMP = re.compile(r"(\d{4})[-./](\d{1,2})[-./](\d{1,2})[ T]+(\d{1,2}):(\d{2}):(\d{2})"
                     r"(?:[.,](\d{1,6})(?:,(\d{1,3}))?)?")
 _GPS = re.compile(r"GPS\s*\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*(?:,\s*([^,()]*?)\s*)?\)")
-_BARO = re.compile(rf"BAROMETER\s*:\s*({_NUMBER})")
+_BARO = re.compile(rf"BAROMETER\s*[(:]\s*({_NUMBER})")
 _HEIGHT = re.compile(rf"(?<![\w.])H\s+({_NUMBER})\s*m\b")
 _SPEED = re.compile(rf"(?<![\w])H\.S\s+({_NUMBER})\s*m/s")
+_KEYED_POSITION = re.compile(r"\[\s*latitude\s*:", re.IGNORECASE)
 _DRONE_YAW = re.compile(rf"Drone\s*:\s*Yaw\s*:\s*({_NUMBER})", re.IGNORECASE)
 
 
 class SrtError(ValueError):
     pass
+
+
+GpsOrder = Literal["lat_lon", "lon_lat"]
+_LAT_FIRST_MARKS = re.compile(r"BAROMETER\s*\(|\bF\.PRY\b|\bG\.PRY\b")
+"""Layouts whose GPS tuple is (latitude, longitude, altitude): Avata 2's `BAROMETER(91.2)`,
+the Phantom 4 RTK's compact line with `F.PRY`/`G.PRY`."""
+_UNIT_ALTITUDE = re.compile(rf"GPS\s*\([^,()]+,[^,()]+,\s*{_NUMBER}\s*[A-Za-z]+\s*\)")
+"""Matrice 300's legacy `GPS(lat,lon,0.0M)`: a height with its unit, latitude first."""
+
+
+def gps_order(bodies: list[str], given: GpsOrder | None = None) -> GpsOrder:
+    """Which way round a file's GPS tuples are. DJI GO (Phantom 3/4, Inspire) and DJI GO 4
+    (Mavic Pro, Spark) write (longitude, latitude, satellites); Avata 2, Matrice 300 and the
+    Phantom 4 RTK write (latitude, longitude, height). The settings' `gps_order` decides,
+    else a value beyond 90° (only a longitude can be), else the layout's own marks; a file
+    where nothing tells is refused rather than put in the wrong hemisphere."""
+    if given is not None:
+        return given
+    tuples = [match for body in bodies if (match := _GPS.search(body))]
+    for match in tuples:
+        try:
+            first, second = abs(float(match.group(1))), abs(float(match.group(2)))
+        except ValueError:
+            continue
+        if first > 90 >= second:
+            return "lon_lat"
+        if second > 90 >= first:
+            return "lat_lon"
+    if any(_LAT_FIRST_MARKS.search(body) or _UNIT_ALTITUDE.search(body) for body in bodies):
+        return "lat_lon"
+    if any(re.search(r"\bHOME\s*\(", body) or _SPEED.search(body) or re.search(r"BAROMETER\s*:", body)
+           for body in bodies):
+        return "lon_lat"
+    raise SrtError("the GPS tuples do not say which number is the latitude: set telemetry.gps_order "
+                   "(lat_lon or lon_lat)")
 
 
 @dataclass(frozen=True)
@@ -64,16 +101,20 @@ class SrtTrack:
     """Subtitles that had no clock of their own and took the flight's."""
 
 
-def parse_srt(text: str, timezone: str = "UTC", start: datetime | None = None) -> TelemetryTrack:
+def parse_srt(text: str, timezone: str = "UTC", start: datetime | None = None,
+              order: GpsOrder | None = None) -> TelemetryTrack:
     """The track of a DJI subtitle file; `timezone`: the zone of the aircraft's clock;
-    `start`: the flight's start, for a layout that writes no clock."""
-    return read_srt(text, timezone, start).track
+    `start`: the flight's start, for a layout that writes no clock; `order`: the GPS
+    tuples' order where the file cannot tell (gps_order)."""
+    return read_srt(text, timezone, start, order).track
 
 
-def read_srt(text: str, timezone: str = "UTC", start: datetime | None = None) -> SrtTrack:
+def read_srt(text: str, timezone: str = "UTC", start: datetime | None = None,
+             order: GpsOrder | None = None) -> SrtTrack:
     tz = ZoneInfo(timezone)
     points: list[TelemetryPoint] = []
     subtitles = without_position = unreadable = 0
+    timed_bodies: list[tuple[float, str]] = []
     for block in re.split(r"\r?\n\s*\r?\n", text.strip()):
         lines = [line.strip() for line in block.splitlines() if line.strip()]
         if not lines:
@@ -87,7 +128,12 @@ def read_srt(text: str, timezone: str = "UTC", start: datetime | None = None) ->
         assert timing is not None
         h, m, s, fraction = timing.groups()
         t = int(h) * 3600 + int(m) * 60 + int(s) + int(fraction.ljust(3, "0")[:3]) / 1000
-        point = subtitle_point(_TAG.sub(" ", " ".join(lines[index + 1:])), t, tz)
+        timed_bodies.append((t, _TAG.sub(" ", " ".join(lines[index + 1:]))))
+    tuple_bodies = [body for _, body in timed_bodies
+                    if not _KEYED_POSITION.search(body) and _GPS.search(body)]
+    tuple_order = gps_order(tuple_bodies, order) if tuple_bodies else "lon_lat"
+    for t, body in timed_bodies:
+        point = subtitle_point(body, t, tz, tuple_order)
         if point is None:
             without_position += 1
             continue
@@ -102,8 +148,8 @@ def read_srt(text: str, timezone: str = "UTC", start: datetime | None = None) ->
     return SrtTrack(TelemetryTrack(timed), subtitles, without_position, unreadable, clock_from_flight)
 
 
-def subtitle_point(body: str, t: float, tz: ZoneInfo) -> TelemetryPoint | None:
-    """One subtitle's text to a point (None: no position in it)."""
+def subtitle_point(body: str, t: float, tz: ZoneInfo, order: GpsOrder = "lon_lat") -> TelemetryPoint | None:
+    """One subtitle's text to a point (None: no position in it); `order`: of a GPS tuple."""
     keyed = {key.lower(): float(value) for key, value in _KEYED.findall(body)}
     lat = keyed.get("latitude")
     lon = keyed.get("longitude", keyed.get("longtitude"))
@@ -115,12 +161,13 @@ def subtitle_point(body: str, t: float, tz: ZoneInfo) -> TelemetryPoint | None:
         if gps is None:
             return None
         try:
-            lon, lat = float(gps.group(1)), float(gps.group(2))  # DJI's order: longitude first
+            first, second = float(gps.group(1)), float(gps.group(2))
         except ValueError:
             return None  # GPS(N/A,N/A,3): no fix yet
+        lat, lon = (first, second) if order == "lat_lon" else (second, first)
         height = _BARO.search(body) or _HEIGHT.search(body)
         relative = float(height.group(1)) if height else None
-        absolute = None  # the tuple's third number is the satellite count, not a height
+        absolute = None  # the tuple's third number: satellites (lon_lat layouts) or a GPS height
         moving = _SPEED.search(body)
         speed = float(moving.group(1)) if moving else None
     if lat == 0 and lon == 0:
@@ -171,13 +218,15 @@ def _with_clock(points: list[TelemetryPoint], start: datetime | None,
             else replace(point, time=flight_start + timedelta(seconds=point.t)) for point in points], missing
 
 
-def load_srt(path: Path, timezone: str = "UTC", start: datetime | None = None) -> TelemetryTrack:
-    return read_srt_file(path, timezone, start).track
+def load_srt(path: Path, timezone: str = "UTC", start: datetime | None = None,
+             order: GpsOrder | None = None) -> TelemetryTrack:
+    return read_srt_file(path, timezone, start, order).track
 
 
-def read_srt_file(path: Path, timezone: str = "UTC", start: datetime | None = None) -> SrtTrack:
+def read_srt_file(path: Path, timezone: str = "UTC", start: datetime | None = None,
+                  order: GpsOrder | None = None) -> SrtTrack:
     try:
-        return read_srt(path.read_text(encoding="utf-8-sig"), timezone, start)
+        return read_srt(path.read_text(encoding="utf-8-sig"), timezone, start, order)
     except SrtError as exc:
         raise SrtError(f"{path.name}: {exc}") from exc
     except (UnicodeDecodeError, ValueError) as exc:

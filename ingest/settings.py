@@ -48,6 +48,8 @@ class DroneTelemetrySettings(Strict):
     stale_after_s: float = Field(default=3.0, gt=0, description="mavlink_live: no position after silence")
     timezone: str = Field(default="UTC", description="DJI SRT times are local, without a zone")
     offset_s: float = Field(default=0.0, description="telemetry time = video time + offset")
+    gps_order: Literal["lat_lon", "lon_lat"] | None = Field(
+        default=None, description="dji_srt GPS(...) tuples, where the file cannot tell (ingest/dji_srt.py)")
     start_time: datetime | None = Field(
         default=None, description="the flight's start, for a log that writes no clock (DJI GO 4's layout)")
 

@@ -75,9 +75,19 @@ LAYOUTS: dict[str, Callable[[Fix], str]] = {
     "dji-go-4": lambda f: (
         f"F/2.8, SS 1000, ISO 100, EV 0, GPS ({f.lon:.6f}, {f.lat:.6f}, 19), D 24.50m, "
         f"H {f.rel:.2f}m, H.S 3.20m/s, V.S 0.00m/s"),
+    "avata-2": lambda f: (
+        f"{clock(f)}\nF/2.8, SS 100.0, ISO 100, EV 0.0, GPS({f.lat:.6f},{f.lon:.6f},{f.abs:.1f}), "
+        f"BAROMETER({f.rel:.1f})"),
+    "matrice-300-legacy": lambda f: (
+        f"{clock(f)}\nGPS({f.lat:.6f},{f.lon:.6f},0.0M) BAROMETER:{f.rel:.1f}M"),
+    "phantom-4-rtk": lambda f: (
+        f"{clock(f)}\nF/5.6, SS 320, ISO 100, EV 0, GPS ({f.lat:.6f}, {f.lon:.6f}, {f.abs:.1f}), "
+        f"HOME (41.340100, -81.371200, 0.0), D 24.5m, H {f.rel:.2f}m, H.S 3.2m/s, V.S 0.0m/s, "
+        f"F.PRY (1.2°, 3.4°, 90.0°), G.PRY (-90.0°, 0.0°, 90.0°)"),
 }
 HAS = {"modern": {"rel", "abs", "yaw"}, "legacy-spaced": {"abs"}, "matrice": {"rel", "abs", "yaw"},
-       "dji-go": {"rel"}, "dji-go-spaced": {"rel"}, "dji-go-4": {"rel"}}
+       "dji-go": {"rel"}, "dji-go-spaced": {"rel"}, "dji-go-4": {"rel"}, "avata-2": {"rel"},
+       "matrice-300-legacy": {"rel"}, "phantom-4-rtk": {"rel"}}
 
 
 def srt(layout: str, extra: dict[int, str] | None = None, newline: str = "\n") -> str:
@@ -102,8 +112,8 @@ def test_every_layout_reads_back_to_the_flight(layout: str) -> None:
         assert point.heading_deg == (pytest.approx(fix.yaw) if "yaw" in HAS[layout] else None)
         expected = (START + timedelta(seconds=fix.t)).replace(tzinfo=zone)
         precision = {"dji-go": timedelta(seconds=1), "dji-go-spaced": timedelta(seconds=1),
-                     "modern": timedelta(milliseconds=1), "matrice": timedelta(milliseconds=1)}.get(
-                         layout, timedelta(microseconds=1))
+                     "legacy-spaced": timedelta(microseconds=1), "dji-go-4": timedelta(microseconds=1)}.get(
+                         layout, timedelta(milliseconds=1))
         assert point.time is not None and abs(point.time - expected) < precision
     assert points[0].time is not None and points[0].time.utcoffset() == timedelta(hours=2)  # CEST
 
@@ -129,3 +139,15 @@ def test_a_subtitle_without_a_clock_takes_the_flights_and_a_clockless_file_needs
         read_srt(srt("dji-go-4"))
     aware = read_srt(srt("dji-go-4"), "UTC", START.replace(tzinfo=UTC)).track.points[-1]
     assert aware.time == START.replace(tzinfo=UTC) + timedelta(seconds=3.5) and aware.speed_m_s == 3.2
+
+
+def test_a_tuple_whose_order_nothing_tells_is_refused_unless_the_settings_say() -> None:
+    plain = "\n\n".join(f"{i}\n{timing(f.t)}\n{clock(f)}\nGPS({f.lat:.6f},{f.lon:.6f},19)"
+                        for i, f in enumerate(FLIGHT, start=1))
+    with pytest.raises(SrtError, match=r"set telemetry\.gps_order"):
+        read_srt(plain)
+    read = read_srt(plain, order="lat_lon")
+    first = read.track.points[0]
+    assert (first.lat, first.lon) == pytest.approx((FLIGHT[0].lat, FLIGHT[0].lon))
+    far_west = plain.replace("-81.37", "-121.37")  # a longitude beyond 90°: the file tells
+    assert read_srt(far_west).track.points[0].lon < -121
