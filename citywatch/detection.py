@@ -37,6 +37,7 @@ def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list,
     engine: DetectionEngine
 
     def on_batch(model: str, size: int, seconds: float) -> None:
+        metrics.MODEL_LOADED.labels(model).set(1)  # loaded for the frame in hand, if it was not
         metrics.BATCH_SIZE.labels(model).observe(size)
         metrics.INFERENCE_SECONDS.labels(model).observe(seconds)
         metrics.FRAMES_INFERRED.labels(model).inc(size)
@@ -61,5 +62,7 @@ def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list,
                  if pipelines.snapshots and snapshot_sink is not None else None)
     engine = DetectionEngine(models, settings.steps_for, lambda s: scene_for(settings, s), on_batch, on_skip,
                              demand_for=demand_for, snapshots=snapshots, on_shadow=on_shadow,
-                             max_pixels=pipelines.max_frame_pixels)
+                             max_pixels=pipelines.max_frame_pixels,
+                             sources=(lambda: [c.id for c in settings.sources.cameras])
+                             if pipelines.prune_by_rules else None)
     return engine

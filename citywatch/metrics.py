@@ -26,6 +26,8 @@ SHADOW_AGREEMENT = Histogram("citywatch_shadow_agreement",
                              "Box agreement of a candidate model with the current one",
                              ["model", "candidate"], buckets=(0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0))
 QUEUE_DEPTH = Gauge("citywatch_model_queue_depth", "Frames waiting for a model", ["model"])
+MODEL_LOADED = Gauge("citywatch_model_loaded", "1 while the model is in memory (no rule needing it: 0)",
+                     ["model"])
 FRAMES_SKIPPED = Counter("citywatch_model_frames_skipped_total",
                          "Frames a model did not run on, by reason (stride, cascade, rules)",
                          ["model", "reason"])

@@ -39,6 +39,16 @@ class Detector(ABC):
     def infer_batch(self, images: Sequence[Image]) -> list[list[Box]]:
         """Detect objects in each image; one list of boxes per image, in image pixels."""
 
+    def known_classes(self) -> Sequence[str] | None:
+        """The class names without loading the model, where the backend can tell (None: only
+        once loaded). Rules decide from them whether a model is needed at all."""
+        return list(self.classes) or None
+
+    def unload(self) -> None:
+        """Free the model's memory; the next `load` reads it again. Default: keep it (a
+        backend with nothing worth freeing)."""
+        return
+
     def warm_up(self) -> None:
         """Run once on a blank frame so the first real frame is not slow."""
         self.infer_batch([np.zeros((480, 640, 3), dtype=np.uint8)])

@@ -93,8 +93,15 @@ class DetectionEngine:
         snapshots: SnapshotTaker | None = None,
         on_shadow: ShadowObserver | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        sources: Callable[[], Iterable[str]] | None = None,
     ) -> None:
+        """`sources`: the sources that send frames; with it, a model that none of their rules
+        needs is not loaded (see `needed_models`), without it every model is."""
         self.models = dict(models)
+        self._sources = sources
+        self.loaded: set[str] = set()
+        self._classes_seen: dict[str, list[str]] = {}
+        self._loading: asyncio.Lock | None = None
         self.max_pixels = max_pixels
         self._steps_for = steps_for or (lambda _source: [StepSpec(model=name) for name in self.models])
         self._scene_for = scene_for or (lambda _source: None)
@@ -115,9 +122,54 @@ class DetectionEngine:
         return [m.detector for m in self.models.values()]
 
     def load(self) -> None:
-        for detector in self.detectors:
-            detector.load()
+        """The models some source's rules need now; the others wait until one does."""
+        for name in sorted(self.needed_models()):
+            self._load(name, warm=True)
+
+    def _load(self, name: str, warm: bool = False) -> None:
+        """`warm`: run it once on a blank frame (at start-up; a model loaded for the frame
+        in hand gets that frame first)."""
+        detector = self.models[name].detector
+        detector.load()
+        if warm:
             detector.warm_up()
+        self.loaded.add(name)
+        self._classes_seen[name] = list(detector.classes)  # known from now on, loaded or not
+
+    def needed_models(self) -> set[str]:
+        """Every model the current rules need on some source (with the models they cascade
+        from or are shadowed by); every model where the engine does not know its sources."""
+        if self._sources is None:
+            return set(self.models)
+        needed: set[str] = set()
+        for source in self._sources():
+            for step in self._needed_steps(self._steps_for(source), self._demand_for(source)):
+                needed.add(step.model)
+                if step.shadow is not None:
+                    needed.add(step.shadow.model)
+        return needed
+
+    def retarget(self) -> tuple[set[str], set[str]]:
+        """After the rules changed: free the models no rule needs any more. Those newly
+        needed load at their first frame. Returns (still loaded, freed)."""
+        needed = self.needed_models()
+        freed = {name for name in self.loaded if name not in needed}
+        for name in freed:
+            self.models[name].detector.unload()
+            self.loaded.discard(name)
+        return set(self.loaded), freed
+
+    async def _ensure_loaded(self, names: Iterable[str]) -> None:
+        """Load, once, the models a frame is about to use that nobody needed before."""
+        missing = [name for name in names if name not in self.loaded]
+        if not missing:
+            return
+        if self._loading is None:
+            self._loading = asyncio.Lock()
+        async with self._loading:
+            for name in missing:
+                if name not in self.loaded:
+                    await asyncio.to_thread(self._load, name)
 
     async def run(self, frames: Sequence[Frame]) -> RunResult:
         """Each frame on its own: one that cannot be decoded, or that a model or tracker fails
@@ -148,6 +200,8 @@ class DetectionEngine:
         for step in steps:
             if step not in due:
                 self._skip(step.model, "stride")
+        await self._ensure_loaded({name for s in due for name in (s.model, *(
+            [s.shadow.model] if s.shadow is not None else []))})
         found: dict[str, tuple[list[Box], float]] = {}
         independent = [s for s in due if s.when is None]
         outputs = await asyncio.gather(*(self.schedulers[s.model].infer(image) for s in independent))
@@ -172,18 +226,26 @@ class DetectionEngine:
 
     def _prune(self, steps: Sequence[StepSpec], demand: Demand | None) -> list[StepSpec]:
         """Only the steps some rule needs for this source, and the steps those cascade from."""
+        kept = self._needed_steps(steps, demand)
+        for step in steps:
+            if step not in kept:
+                self._skip(step.model, "rules")
+        return kept
+
+    def _wanted(self, step: StepSpec, demand: Demand) -> bool:
+        """A rule wants this step's model; a model whose classes are unknown until it loads
+        is wanted (a model pruned for not knowing would leave a rule that never fires)."""
+        detector = self.models[step.model].detector
+        classes = step.classes or self._classes_seen.get(step.model) or detector.known_classes()
+        return classes is None or demand.wants(step.model, classes)
+
+    def _needed_steps(self, steps: Sequence[StepSpec], demand: Demand | None) -> list[StepSpec]:
         if demand is None:
             return list(steps)
-        needed = {
-            s.model for s in steps
-            if demand.wants(s.model, s.classes or self.models[s.model].detector.classes)
-        }
+        needed = {s.model for s in steps if self._wanted(s, demand)}
         for step in reversed(steps):
             if step.model in needed and step.when is not None:
                 needed.add(step.when.model)
-        for step in steps:
-            if step.model not in needed:
-                self._skip(step.model, "rules")
         return [s for s in steps if s.model in needed]
 
     async def _snapshot(self, event: Detection, image: Image, demand: Demand) -> Detection:

@@ -16,7 +16,7 @@ import onnxruntime as ort
 from detectors.base import Detector, DetectorError, Image
 from detectors.config import Device, OnnxYoloModel
 from detectors.events import Box
-from detectors.model_file import verify_model_file
+from detectors.model_file import onnx_metadata, verify_model_file
 from detectors.yolo_head import Letterbox, class_names, decode, letterbox
 
 
@@ -63,6 +63,15 @@ class OnnxYoloDetector(Detector):
     @property
     def classes(self) -> Sequence[str]:
         return self._classes
+
+    def known_classes(self) -> Sequence[str] | None:
+        try:
+            return class_names(onnx_metadata(self.config.path)) or None
+        except (OSError, DetectorError):
+            return None
+
+    def unload(self) -> None:
+        self._session = None
 
     def infer_batch(self, images: Sequence[Image]) -> list[list[Box]]:
         if self._session is None:

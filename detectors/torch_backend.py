@@ -49,6 +49,9 @@ class TorchDetector(Detector):
     def classes(self) -> Sequence[str]:
         return self.spec.classes
 
+    def unload(self) -> None:
+        self._module = None
+
     def infer_batch(self, images: Sequence[Image]) -> list[list[Box]]:
         import torch
 

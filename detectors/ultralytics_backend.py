@@ -56,6 +56,9 @@ class UltralyticsDetector(Detector):
     def classes(self) -> Sequence[str]:
         return self._classes
 
+    def unload(self) -> None:
+        self._model = None
+
     def infer_batch(self, images: Sequence[Image]) -> list[list[Box]]:
         if self._model is None:
             raise DetectorError(f"model {self.name} used before load()")

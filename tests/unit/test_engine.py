@@ -269,3 +269,50 @@ def test_a_source_is_due_a_snapshot_when_its_frame_shows_more_than_the_last_one(
     assert taker.due("cam-1", start + timedelta(seconds=2), seen(2, 1, (8,)))  # someone new
     assert not taker.due("cam-1", start + timedelta(seconds=0.5), seen(0.5, 3))  # within the gap
     assert taker.due("cam-1", start + timedelta(seconds=30), seen(30, 1, (7,)))  # the interval
+
+
+class CountingModel(FakeModel):
+    """A FakeModel that counts its loads and unloads; `unknown` hides its classes until loaded."""
+
+    def __init__(self, name: str, label: str, unknown: bool = False) -> None:
+        super().__init__(name, label)
+        self.loads = self.unloads = 0
+        self.unknown = unknown
+
+    def load(self) -> None:
+        self.loads += 1
+
+    def unload(self) -> None:
+        self.unloads += 1
+
+    def known_classes(self) -> Sequence[str] | None:
+        return None if self.unknown else super().known_classes()
+
+
+async def test_a_model_no_rule_needs_is_not_loaded_until_one_does_and_freed_after() -> None:
+    from rules.loader import parse_rules
+    from rules.requirements import detection_needs
+
+    rule = ("- {{id: {0}, title: T, sources: {{ids: [cam-1]}}, "
+            "condition: {{type: detection, classes: [{1}]}}}}\n")
+    crowd, falls = rule.format("crowd", "person"), rule.format("falls", "Fall")
+    rules = parse_rules(crowd, "rules.yaml")
+    person, fall, mystery = (CountingModel("person", "person"), CountingModel("fall", "Fall"),
+                             CountingModel("mystery", "thing", unknown=True))
+    engine = DetectionEngine(
+        {"person": ModelRuntime(person), "fall": ModelRuntime(fall), "mystery": ModelRuntime(mystery)},
+        lambda _: [StepSpec(model="person"), StepSpec(model="fall"), StepSpec(model="mystery")],
+        demand_for=lambda source: detection_needs(rules, source, "camera"), sources=lambda: ["cam-1"])
+    engine.load()
+    assert engine.loaded == {"person", "mystery"}  # mystery: its classes are unknown until it loads
+    assert (person.loads, fall.loads) == (1, 0)
+    _, freed = engine.retarget()  # mystery turned out to report "thing": no rule wants it
+    assert freed == {"mystery"} and mystery.unloads == 1
+    rules = parse_rules(crowd + falls, "rules.yaml")  # a rule that needs the fall model is published
+    found = await engine.run([frame("cam-1", seconds=0)])
+    assert fall.loads == 1 and sorted(d.model for d in found.detections) == ["fall", "person"]
+    rules = parse_rules(crowd, "rules.yaml")
+    kept, freed = engine.retarget()
+    assert (kept, freed, fall.unloads) == ({"person"}, {"fall"}, 1)
+    again = await engine.run([frame("cam-1", seconds=1)])
+    assert [d.model for d in again.detections] == ["person"] and fall.loads == 1
