@@ -4,6 +4,8 @@
 - engine: the same frames as JPEG through DetectionEngine (decode, schedule, filter, track, events),
   four sources feeding it at once so batches can fill, at batch size 1, 4 and 8;
 - multi-model: two and three models per frame, against the sum of their bare times;
+- per model: CPU seconds per frame everywhere, and joules per frame where the machine exposes
+  them (RAPL on x86 hosts, nvidia-smi on a GPU; bench/energy.py);
 - per-model inference ms p50/p99 (each frame's share of its batch) and frames skipped by
   motion gating (static vs busy video) and by a cascade (fall model only where persons are).
 
@@ -19,10 +21,12 @@ import os
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
+from bench.energy import measure
 from detectors.base import Detector, Image
 from detectors.config import OnnxYoloModel, OpenCvHogModel, StepSpec, UltralyticsModel, WhenSpec
 from detectors.engine import DetectionEngine, ModelRuntime
@@ -106,6 +110,7 @@ async def main(count: int) -> dict[str, object]:
     images = video_frames(count)
     frames = as_frames(images)
     bare = {d.name: round(bare_fps(d, images), 2) for d in (yolo, hog, fall)}
+    cost = {d.name: measure(partial(bare_fps, d, images)).per(len(images)) for d in (yolo, hog, fall)}
     by_batch = {}
     for batch in (1, 4, 8):
         by_batch[str(batch)] = await engine_run({"yolov8n": ModelRuntime(yolo, batch, 50)}, frames)
@@ -127,6 +132,9 @@ async def main(count: int) -> dict[str, object]:
         "frames": count,
         "sources": SOURCES,
         "bare_fps": bare,
+        "cost_per_frame": cost,
+        "energy_exposed": any(c["cpu_joules_per_frame"] is not None or c["gpu_joules_per_frame"] is not None
+                              for c in cost.values()),
         "engine_by_batch_size": by_batch,
         "engine_vs_bare_best": round(best / bare["yolov8n"], 3),
         "two_models": {**two, "bare_serial_fps": serial_fps("yolov8n", "hog")},
