@@ -78,7 +78,7 @@ def test_opencv_dnn_runs_the_same_export_to_the_same_boxes(yolo: OnnxYoloDetecto
                                                             bus_jpg: Path) -> None:
     """A second backend for the same file, as a plugin adds one: its module and its spec."""
     from detectors.config import OpenCvDnnYoloModel
-    from detectors.opencv_dnn import onnx_metadata
+    from detectors.model_file import onnx_metadata
     from detectors.registry import build_detector
 
     dnn = build_detector(OpenCvDnnYoloModel(name="yolov8n-dnn", path=yolo_onnx, sha256=SHA, device="cpu"))
@@ -95,7 +95,8 @@ def test_opencv_dnn_runs_the_same_export_to_the_same_boxes(yolo: OnnxYoloDetecto
 
 def test_opencv_dnn_refuses_a_file_that_is_not_onnx(tmp_path: Path) -> None:
     from detectors.config import OpenCvDnnYoloModel
-    from detectors.opencv_dnn import OpenCvDnnYoloDetector, onnx_metadata
+    from detectors.model_file import onnx_metadata
+    from detectors.opencv_dnn import OpenCvDnnYoloDetector
 
     fake = tmp_path / "fake.onnx"
     fake.write_bytes(b"\xff" * 64)
