@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from citywatch.demo_console import accounts_file, ensure_demo_accounts, start_console, wait_healthy
 from citywatch.devservers.serve import local_devservers
 from citywatch.devservers.smtp import LocalSmtpServer
 from citywatch.devservers.twilio import LocalTwilioEndpoint
@@ -60,6 +61,8 @@ class Demo:
         self.out = out
         self.started_infra = False
         self.worker: subprocess.Popen[bytes] | None = None
+        self.console: subprocess.Popen[bytes] | None = None
+        self.console_url: str | None = None
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -90,14 +93,17 @@ class Demo:
             connection = await asyncpg.connect(s.storage.dsn)
             try:
                 await migrate(connection)
+                accounts = await ensure_demo_accounts(connection, s.infra.state_dir)
             finally:
                 await connection.close()
             await watcher.start()
             self._start_worker()
+            await self._start_console(accounts)
             self._where_to_look(smtp.address, twilio.base_url)
             await self._wait(duration, watcher, smtp, twilio, mail_before, sms_before)
         finally:
             self._stop_worker()
+            self._stop_console()
             await watcher.stop()
             rows = await self._rows()
             await twilio.stop()
@@ -120,6 +126,8 @@ class Demo:
             "mail_dir": str(s.devservers.mail_dir),
             "sms_file": str(s.devservers.sms_file),
             "worker_log": str(self.worker_log),
+            "console_url": self.console_url,
+            "console_accounts": str(accounts_file(s.infra.state_dir)),
         }
 
     @property
@@ -137,6 +145,32 @@ class Demo:
         )
         log.close()
         self.say(f"worker started (pid {self.worker.pid})")
+
+    async def _start_console(self, accounts: dict[str, str]) -> None:
+        """The console beside the worker, and where to sign in (see citywatch/demo_console.py)."""
+        s = self.settings
+        url = f"http://{s.console.host}:{s.console.port}"
+        log = s.infra.state_dir / "logs" / "console.log"
+        self.console = start_console(self.config, log)
+        if not await wait_healthy(url, self.console):
+            self.say(f"the console did not start (port {s.console.port} taken?); see {log}. "
+                     "The pipeline runs on without it")
+            self._stop_console()
+            return
+        self.console_url = url
+        operator, editor = accounts["demo-operator"], accounts["demo-editor"]
+        self.say(f"open the console: {url}  (sign in as demo-operator / {operator}, or demo-editor / "
+                 f"{editor} to edit rules; kept in {accounts_file(s.infra.state_dir)})")
+
+    def _stop_console(self) -> None:
+        if self.console is None or self.console.poll() is not None:
+            return
+        self.console.send_signal(signal.SIGTERM)
+        try:
+            self.console.wait(WORKER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.console.kill()
+            self.console.wait()
 
     def _stop_worker(self) -> None:
         if self.worker is None or self.worker.poll() is not None:

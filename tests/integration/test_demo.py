@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_runs_everything_and_reports_counts(tmp_path: Path) -> None:
-    broker, db, smtp, twilio = (free_port() for _ in range(4))
+    broker, db, smtp, twilio, console = (free_port() for _ in range(5))
     state = tmp_path / "state"
     env = {
         **os.environ,
@@ -32,6 +32,7 @@ def test_demo_runs_everything_and_reports_counts(tmp_path: Path) -> None:
         "CITYWATCH_DEVSERVERS__SMS_FILE": str(tmp_path / "sms.jsonl"),
         "CITYWATCH_CHANNELS__EMAIL__PORT": str(smtp),
         "CITYWATCH_CHANNELS__SMS__API_BASE_URL": f"http://127.0.0.1:{twilio}",
+        "CITYWATCH_CONSOLE__PORT": str(console),
     }
     result = subprocess.run(
         [sys.executable, "-m", "citywatch", "--config", str(ROOT / "citywatch.yaml"), "demo",
@@ -48,4 +49,10 @@ def test_demo_runs_everything_and_reports_counts(tmp_path: Path) -> None:
     assert summary["dead_letters"] == 0
     assert len((tmp_path / "sms.jsonl").read_text().splitlines()) == summary["sms_received"]
     assert "stopped the local infrastructure" in result.stderr
+    # the product itself: the console ran beside the worker, with two demo accounts to sign in as
+    assert summary["console_url"] == f"http://127.0.0.1:{console}"
+    accounts = json.loads(Path(summary["console_accounts"]).read_text())
+    assert set(accounts) == {"demo-operator", "demo-editor"}
+    assert f"demo-operator / {accounts['demo-operator']}" in result.stderr  # printed once, at the start
+    assert accounts["demo-operator"] not in result.stdout  # never in the JSON summary
     assert not list(state.glob("*.pid")) or all(not p.read_text().strip() for p in state.glob("*.pid"))
