@@ -53,7 +53,8 @@ def start_console(config: Path, log_file: Path) -> subprocess.Popen[bytes]:
     with log_file.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "citywatch", "--config", str(config), "console"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=dict(os.environ),
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "CITYWATCH_CONSOLE__DEV_PAGES": "true"},  # the demo's outbox page
             start_new_session=True)
 
 

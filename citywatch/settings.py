@@ -166,6 +166,8 @@ class ConsoleSettings(Strict):
         default=None, description="signs acknowledgement links (CITYWATCH_CONSOLE__ACK_SECRET)")
     session_secret: SigningKey = Field(
         default=None, description="signs session cookies (CITYWATCH_CONSOLE__SESSION_SECRET)")
+    dev_pages: bool = Field(
+        default=False, description="show the local SMTP server's mailbox and SMS log (the demo turns it on)")
 
 
 class WatchdogSettings(Strict):

@@ -40,6 +40,7 @@ from citywatch.console.history_api import history_router
 from citywatch.console.live import LiveFeed, sse
 from citywatch.console.logs import install as install_log_redaction
 from citywatch.console.notify_api import notify_router
+from citywatch.console.outbox_page import outbox_router
 from citywatch.console.pages import pages_router
 from citywatch.console.problems import conforming_errors
 from citywatch.console.rules_api import rules_router
@@ -110,6 +111,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(rules_router(settings.rules.allowed_lateness, against(settings)))
     app.include_router(pages_router(settings, TEMPLATES))
     app.include_router(deadletters_router(TEMPLATES, Topics(settings.broker.topic_prefix)))
+    TEMPLATES.env.globals["dev_pages"] = settings.console.dev_pages
+    if settings.console.dev_pages:
+        dev = settings.devservers
+        app.include_router(outbox_router(dev.mail_dir, dev.sms_file, TEMPLATES))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, str]:

@@ -340,3 +340,34 @@ notify: {schedules: {ops: {calendar: {path: oncall.ics}}}}
         assert client.get("/api/oncall", params={"at": "2026-04-07T12:00:00Z"}).json() == {"ops": "cy"}
         page = client.get("/oncall")
         assert page.status_code == 200 and "<td>ops</td>" in page.text and " UTC</span>" in page.text
+
+
+async def test_the_demos_outbox_page_shows_the_local_mailbox_and_sms_log(
+    client: TestClient, pg_pool: asyncpg.Pool, console_settings: Settings, tmp_path: Path,
+) -> None:
+    from citywatch.devservers.smtp import MailStore
+    from citywatch.devservers.twilio import SmsStore
+
+    assert client.get("/dev/outbox", follow_redirects=False).status_code == 404  # off unless dev mode
+    dev = console_settings.model_copy(update={
+        "console": console_settings.console.model_copy(update={"dev_pages": True}),
+        "devservers": console_settings.devservers.model_copy(update={
+            "mail_dir": tmp_path / "mail", "sms_file": tmp_path / "sms.jsonl"})})
+    saved = MailStore(tmp_path / "mail").save(
+        "citywatch@localhost", ["ops@example.org"],
+        b"From: citywatch@localhost\r\nTo: ops@example.org\r\nSubject: Crowd forming\r\n\r\n"
+        b"Three people.\r\n")
+    SmsStore(tmp_path / "sms.jsonl").save({"to": "+447700900123", "body": "CRITICAL smoke at cam-1",
+                                           "date_created": "Wed, 02 Dec 2026 03:00:00 +0000"})
+    name = f"otto-{uuid4().hex[:6]}"
+    await make_user(pg_pool, name, "viewer")
+    with TestClient(create_app(dev)) as dev_client:
+        assert dev_client.get("/dev/outbox", follow_redirects=False).headers["location"] == "/login"
+        sign_in(dev_client, name)
+        page = dev_client.get("/dev/outbox")
+        assert page.status_code == 200 and "Crowd forming" in page.text
+        assert "CRITICAL smoke at cam-1" in page.text
+        assert 'href="/dev/outbox"' in page.text  # in the navigation
+        mail = dev_client.get(f"/dev/outbox/mail/{saved.name}")
+        assert mail.status_code == 200 and "Three people." in mail.text
+        assert dev_client.get("/dev/outbox/mail/..%2F..%2Fetc%2Fpasswd").status_code == 404
