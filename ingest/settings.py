@@ -8,12 +8,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import Field, model_validator
 
 from ingest.aq_formats import PUSH_FORMATS
 from ingest.backpressure import Policy
 from ingest.corrections import PmCorrection
-from ingest.settings_base import Secret, Strict
+from ingest.settings_base import Registered, Secret, Strict
 from ingest.source_types import SourceEntry, SourceType
 
 
@@ -148,14 +148,7 @@ class HttpReceiverSettings(Strict):
         default=300.0, ge=0, description="a reading dated further ahead of this clock is refused")
 
 
-def _known_format(name: str) -> str:
-    if name not in PUSH_FORMATS:
-        raise ValueError(f"unknown payload format {name!r} (formats: {', '.join(PUSH_FORMATS)})")
-    return name
-
-
-PayloadFormat = Annotated[str, AfterValidator(_known_format),
-                          WithJsonSchema({"enum": list(PUSH_FORMATS), "type": "string"})]
+PayloadFormat = Annotated[str, Registered("payload format", "formats", lambda: PUSH_FORMATS)]
 """A push format of ingest/aq_formats.py (`PUSH_FORMATS`)."""
 
 

@@ -11,10 +11,20 @@ rather than a silently ignored default. Secrets are SecretStr, so they never pri
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    SecretStr,
+)
+from pydantic_core import CoreSchema, core_schema
 
 PLACEHOLDERS = ("change-me", "changeme", "change_me", "your-", "placeholder", "example", "xxxx", "todo")
 MIN_KEY_CHARS = 32
@@ -22,6 +32,30 @@ MIN_KEY_CHARS = 32
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """`Annotated[str, Registered(...)]`: a string that must name an entry of a registry (a
+    source kind, a push format), refused otherwise with the names there are, and listed as
+    an enum in the JSON Schema. `names` is asked at each validation, so an entry registered
+    later is accepted."""
+
+    what: str
+    plural: str
+    names: Callable[[], Iterable[str]]
+
+    def check(self, name: str) -> str:
+        present = list(self.names())
+        if name not in present:
+            raise ValueError(f"unknown {self.what} {name!r} ({self.plural}: {', '.join(present)})")
+        return name
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> Any:
+        return {"enum": list(self.names()), "type": "string"}
 
 
 def _not_placeholder(value: SecretStr | None) -> SecretStr | None:

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, WithJsonSchema, field_validator
+from pydantic import Field, field_validator
 
-from ingest.source_registry import SOURCE_KINDS, source_kinds
+from ingest.settings_base import Registered
+from ingest.source_registry import source_kinds
 from rules import geo
 from rules.base import Seen, SourceInfo, StrictModel
 
 NO_INFO = SourceInfo()
 
 
-def _known_kind(kind: str) -> str:
-    kinds = source_kinds()
-    if kind not in kinds:
-        raise ValueError(f"unknown source kind {kind!r} (kinds: {', '.join(kinds)})")
-    return kind
-
-
-KnownKind = Annotated[str, AfterValidator(_known_kind),
-                      WithJsonSchema({"enum": list(SOURCE_KINDS), "type": "string"})]
+KnownKind = Annotated[str, Registered("source kind", "kinds", source_kinds)]
 """A kind some registered source type has."""
 
 
