@@ -16,8 +16,8 @@ import onnxruntime as ort
 from detectors.base import Detector, DetectorError, Image
 from detectors.config import Device, OnnxYoloModel
 from detectors.events import Box
-from detectors.model_file import onnx_metadata, verify_model_file
-from detectors.yolo_head import Letterbox, class_names, decode, letterbox
+from detectors.model_file import verify_model_file
+from detectors.yolo_head import Letterbox, class_names, decode, export_classes, letterbox
 
 
 def select_providers(device: Device) -> list[str]:
@@ -65,10 +65,7 @@ class OnnxYoloDetector(Detector):
         return self._classes
 
     def known_classes(self) -> Sequence[str] | None:
-        try:
-            return class_names(onnx_metadata(self.config.path)) or None
-        except (OSError, DetectorError):
-            return None
+        return export_classes(self.config.path)
 
     def unload(self) -> None:
         self._session = None

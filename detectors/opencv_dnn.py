@@ -19,7 +19,7 @@ from detectors.base import Detector, DetectorError, Image
 from detectors.config import OpenCvDnnYoloModel
 from detectors.events import Box
 from detectors.model_file import onnx_metadata, verify_model_file
-from detectors.yolo_head import class_names, decode, letterbox
+from detectors.yolo_head import class_names, decode, export_classes, letterbox
 
 
 class OpenCvDnnYoloDetector(Detector):
@@ -57,12 +57,7 @@ class OpenCvDnnYoloDetector(Detector):
         return self._classes
 
     def known_classes(self) -> Sequence[str] | None:
-        if self.spec.classes:
-            return list(self.spec.classes)
-        try:
-            return class_names(onnx_metadata(self.spec.path)) or None
-        except (OSError, DetectorError):
-            return None
+        return list(self.spec.classes) if self.spec.classes else export_classes(self.spec.path)
 
     def unload(self) -> None:
         self._net = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -14,6 +15,7 @@ import numpy as np
 
 from detectors.base import DetectorError, Image
 from detectors.events import Box
+from detectors.model_file import onnx_metadata
 
 MAX_BOXES = 300
 
@@ -84,3 +86,12 @@ def class_names(metadata: dict[str, str]) -> list[str]:
     if not isinstance(names, dict):
         raise DetectorError("model metadata 'names' is not a mapping")
     return [str(names[i]) for i in sorted(names)]
+
+
+def export_classes(path: Path) -> list[str] | None:
+    """The class names an export keeps in its metadata, read without loading the model;
+    None where the file cannot be read or names none (loading it will tell)."""
+    try:
+        return class_names(onnx_metadata(path)) or None
+    except (OSError, DetectorError):
+        return None
