@@ -163,25 +163,14 @@ class Demo:
                  f"{editor} to edit rules; kept in {accounts_file(s.infra.state_dir)})")
 
     def _stop_console(self) -> None:
-        if self.console is None or self.console.poll() is not None:
-            return
-        self.console.send_signal(signal.SIGTERM)
-        try:
-            self.console.wait(WORKER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.console.kill()
-            self.console.wait()
+        if self.console is not None:
+            stop_process(self.console)
 
     def _stop_worker(self) -> None:
         if self.worker is None or self.worker.poll() is not None:
             return
-        self.worker.send_signal(signal.SIGTERM)
-        try:
-            self.worker.wait(WORKER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.say("worker did not stop in time; killing it")
-            self.worker.kill()
-            self.worker.wait()
+        if not stop_process(self.worker):
+            self.say("worker did not stop in time; killed it")
         self.say("worker stopped")
 
     def _where_to_look(self, smtp_address: str, twilio_url: str) -> None:
@@ -217,6 +206,20 @@ class Demo:
             finally:
                 await connection.close()
         return {}
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = WORKER_STOP_TIMEOUT_S) -> bool:
+    """SIGTERM, then kill -9 after `timeout_s`; whether it stopped by itself (or had already)."""
+    if process.poll() is not None:
+        return True
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+        return True
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
 
 
 def run_demo(config: Path, settings: Settings, duration: float | None, as_json: bool) -> int:
