@@ -99,6 +99,21 @@ class LocalTwilioEndpoint:
         return secrets.compare_digest(user, self.account_sid or user) and secrets.compare_digest(
             password, self.auth_token)
 
+    async def _checked(self, request: web.Request,
+                       no_sender_code: int) -> tuple[str, Any, str, str] | web.Response:
+        """What Messages and Calls both refuse as Twilio does: a wrong account or token, a
+        `To` that is not E.164, no `From`. Else (account sid, form, to, from)."""
+        sid = request.match_info["sid"]
+        if not self._authorised(request) or (self.account_sid and sid != self.account_sid):
+            return _error(401, 20003, "Authenticate")
+        form = await request.post()
+        to, sender = str(form.get("To", "")), str(form.get("From", ""))
+        if not E164.match(to):
+            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if not sender:
+            return _error(400, no_sender_code, "A 'From' phone number is required.")
+        return sid, form, to, sender
+
     async def _create_message(self, request: web.Request) -> web.Response:
         faults = self.faults
         if faults.delay_s:
@@ -106,15 +121,11 @@ class LocalTwilioEndpoint:
         if faults.count > 0:
             faults.count -= 1
             return _error(faults.status, faults.code, "injected failure")
-        sid = request.match_info["sid"]
-        if not self._authorised(request) or (self.account_sid and sid != self.account_sid):
-            return _error(401, 20003, "Authenticate")
-        form = await request.post()
-        to, sender, body = (str(form.get(k, "")) for k in ("To", "From", "Body"))
-        if not E164.match(to):
-            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if not sender:
-            return _error(400, 21603, "A 'From' phone number is required.")
+        checked = await self._checked(request, no_sender_code=21603)
+        if isinstance(checked, web.Response):
+            return checked
+        sid, form, to, sender = checked
+        body = str(form.get("Body", ""))
         if not body:
             return _error(400, 21602, "Message body is required.")
         now = datetime.now(UTC)
@@ -132,15 +143,11 @@ class LocalTwilioEndpoint:
         return web.json_response(message, status=201)
 
     async def _create_call(self, request: web.Request) -> web.Response:
-        sid = request.match_info["sid"]
-        if not self._authorised(request) or (self.account_sid and sid != self.account_sid):
-            return _error(401, 20003, "Authenticate")
-        form = await request.post()
-        to, sender, twiml = (str(form.get(k, "")) for k in ("To", "From", "Twiml"))
-        if not E164.match(to):
-            return _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if not sender:
-            return _error(400, 21213, "A 'From' phone number is required.")
+        checked = await self._checked(request, no_sender_code=21213)
+        if isinstance(checked, web.Response):
+            return checked
+        sid, form, to, sender = checked
+        twiml = str(form.get("Twiml", ""))
         if not twiml.lstrip().startswith("<"):
             return _error(400, 21205, "Twiml (or Url) is required.")
         now = format_datetime(datetime.now(UTC))
