@@ -70,9 +70,11 @@ class CsvReplaySensor:
         self._position = config.position.point() if config.position else None
         self.rolling = RollingAqi()
         self.nowcast = NowCastTracker()
-        with self._open() as handle:
+        with self._open() as handle:  # one look at the start: the dialect, then the header in it
             self.dialect = sniff_dialect(handle.read(SNIFF_BYTES), config.delimiter)
-        self.time_column = self._time_column()
+            handle.seek(0)
+            header = next(csv.reader(handle, self.dialect), [])
+        self.time_column = self._time_column([name.strip() for name in header])
         try:
             self.time_format = config.time_format or infer_time_format(
                 (line, row.get(self.time_column) or "") for line, row in self.rows() if isinstance(row, dict))
@@ -85,13 +87,10 @@ class CsvReplaySensor:
         assert isinstance(handle, io.TextIOBase)
         return handle
 
-    def _time_column(self) -> str:
+    def _time_column(self, names: list[str]) -> str:
         """The configured time column, found in the header (case-insensitively where not exact);
         a header without it, or without a configured value column, is an error naming them."""
         cfg = self.config
-        with self._open() as handle:
-            header = next(csv.reader(handle, self.dialect), [])
-        names = [name.strip() for name in header]
         found = cfg.time_column if cfg.time_column in names else next(
             (name for name in names if name.lower() == cfg.time_column.lower()), None)
         missing = [column for column in cfg.columns if column not in names]
