@@ -37,7 +37,6 @@ def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list,
     engine: DetectionEngine
 
     def on_batch(model: str, size: int, seconds: float) -> None:
-        metrics.MODEL_LOADED.labels(model).set(1)  # loaded for the frame in hand, if it was not
         metrics.BATCH_SIZE.labels(model).observe(size)
         metrics.INFERENCE_SECONDS.labels(model).observe(seconds)
         metrics.FRAMES_INFERRED.labels(model).inc(size)
@@ -45,6 +44,9 @@ def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list,
 
     def on_skip(model: str, reason: str) -> None:
         metrics.FRAMES_SKIPPED.labels(model, reason).inc()
+
+    def on_loaded(model: str, loaded: bool) -> None:
+        metrics.MODEL_LOADED.labels(model).set(int(loaded))
 
     def on_shadow(model: str, candidate: str, agreement: float) -> None:
         metrics.SHADOW_AGREEMENT.labels(model, candidate).observe(agreement)
@@ -64,5 +66,8 @@ def build_engine(settings: Settings, rules: Callable[[], Sequence[Rule]] = list,
                              demand_for=demand_for, snapshots=snapshots, on_shadow=on_shadow,
                              max_pixels=pipelines.max_frame_pixels,
                              sources=(lambda: [c.id for c in settings.sources.cameras])
-                             if pipelines.prune_by_rules else None)
+                             if pipelines.prune_by_rules else None,
+                             on_loaded=on_loaded)
+    for name in models:
+        metrics.MODEL_LOADED.labels(name).set(0)  # until loaded
     return engine

@@ -97,13 +97,6 @@ async def set_up_community_features(pool: asyncpg.Pool) -> None:
         log.exception("setting up TimescaleDB's community features failed; running without them")
 
 
-def report_loaded(engine: DetectionEngine) -> None:
-    from citywatch import metrics
-
-    for name in engine.models:
-        metrics.MODEL_LOADED.labels(name).set(1 if name in engine.loaded else 0)
-
-
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -147,7 +140,6 @@ class Runtime:
                 engine = build_engine(self.settings, self.rules, self.snapshot_sink())
                 await asyncio.to_thread(engine.load)
                 waiting = sorted(set(engine.models) - engine.loaded)
-                report_loaded(engine)
                 later = f" (no rule needs {', '.join(waiting)} yet: loaded when one does)" if waiting else ""
                 log.info("loaded models: %s%s", ", ".join(sorted(engine.loaded)) or "none", later)
                 self._engine = engine
@@ -176,7 +168,6 @@ class Runtime:
             engine.set_silences(library.silences.values())
         if self._engine is not None and change.rules_changed:
             kept, freed = self._engine.retarget()
-            report_loaded(self._engine)
             if freed:
                 log.info("no rule needs %s any more: freed (loaded: %s)", ", ".join(sorted(freed)),
                          ", ".join(sorted(kept)) or "none")

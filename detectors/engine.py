@@ -94,11 +94,14 @@ class DetectionEngine:
         on_shadow: ShadowObserver | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         sources: Callable[[], Iterable[str]] | None = None,
+        on_loaded: Callable[[str, bool], None] | None = None,
     ) -> None:
         """`sources`: the sources that send frames; with it, a model that none of their rules
         needs is not loaded (see `needed_models`), without it every model is."""
         self.models = dict(models)
         self._sources = sources
+        self._on_loaded = on_loaded or (lambda _model, _loaded: None)
+        """Told each time a model is loaded (True) or freed (False)."""
         self.loaded: set[str] = set()
         self._classes_seen: dict[str, list[str]] = {}
         self._loading: asyncio.Lock | None = None
@@ -134,6 +137,7 @@ class DetectionEngine:
         if warm:
             detector.warm_up()
         self.loaded.add(name)
+        self._on_loaded(name, True)
         self._classes_seen[name] = list(detector.classes)  # known from now on, loaded or not
 
     def needed_models(self) -> set[str]:
@@ -157,6 +161,7 @@ class DetectionEngine:
         for name in freed:
             self.models[name].detector.unload()
             self.loaded.discard(name)
+            self._on_loaded(name, False)
         return set(self.loaded), freed
 
     async def _ensure_loaded(self, names: Iterable[str]) -> None:

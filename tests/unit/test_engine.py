@@ -297,12 +297,14 @@ async def test_a_model_no_rule_needs_is_not_loaded_until_one_does_and_freed_afte
             "condition: {{type: detection, classes: [{1}]}}}}\n")
     crowd, falls = rule.format("crowd", "person"), rule.format("falls", "Fall")
     rules = parse_rules(crowd, "rules.yaml")
+    told: list[tuple[str, bool]] = []
     person, fall, mystery = (CountingModel("person", "person"), CountingModel("fall", "Fall"),
                              CountingModel("mystery", "thing", unknown=True))
     engine = DetectionEngine(
         {"person": ModelRuntime(person), "fall": ModelRuntime(fall), "mystery": ModelRuntime(mystery)},
         lambda _: [StepSpec(model="person"), StepSpec(model="fall"), StepSpec(model="mystery")],
-        demand_for=lambda source: detection_needs(rules, source, "camera"), sources=lambda: ["cam-1"])
+        demand_for=lambda source: detection_needs(rules, source, "camera"), sources=lambda: ["cam-1"],
+        on_loaded=lambda model, loaded: told.append((model, loaded)))
     engine.load()
     assert engine.loaded == {"person", "mystery"}  # mystery: its classes are unknown until it loads
     assert (person.loads, fall.loads) == (1, 0)
@@ -316,3 +318,4 @@ async def test_a_model_no_rule_needs_is_not_loaded_until_one_does_and_freed_afte
     assert (kept, freed, fall.unloads) == ({"person"}, {"fall"}, 1)
     again = await engine.run([frame("cam-1", seconds=1)])
     assert [d.model for d in again.detections] == ["person"] and fall.loads == 1
+    assert told == [("mystery", True), ("person", True), ("mystery", False), ("fall", True), ("fall", False)]
