@@ -197,6 +197,9 @@ class Runtime:
         shows the scene; best effort within EVIDENCE_LOOKUP_S, never holding a notification."""
         if alert.evidence.snapshot is not None or self.settings.pipelines.snapshot_store == "folder":
             return alert
+        known = self.sources.get(alert.source_id)
+        if known is not None and known.kind not in ("camera", "drone"):
+            return alert  # a sensor's alert: no camera took a picture of it, no query to ask
         interval = max(self.settings.pipelines.snapshot_min_interval_s, 1.0)
         since = alert.started_at - timedelta(seconds=interval)
         try:

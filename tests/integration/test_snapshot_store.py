@@ -160,3 +160,13 @@ async def test_an_alert_without_its_own_picture_takes_its_sources_nearest_in_its
     assert (await runtime.with_evidence(late)).evidence.snapshot is None  # nothing in its window
     own = alert_with("snapshot:its-own")
     assert (await runtime.with_evidence(own)).evidence.snapshot == "snapshot:its-own"
+    from rules.base import SourceInfo
+
+    class NotAsked:
+        async def nearest(self, *args: object) -> str:
+            raise AssertionError("a sensor's alert asked for a snapshot")
+
+    runtime.sources = {"aq-1": SourceInfo(kind="sensor")}
+    runtime._snapshots = NotAsked()  # type: ignore[assignment]
+    sensor_alert = alert_with(None).model_copy(update={"source_id": "aq-1"})
+    assert (await runtime.with_evidence(sensor_alert)).evidence.snapshot is None
