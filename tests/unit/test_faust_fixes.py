@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from faust.types.tuples import Message
+from intervaltree import IntervalTree  # type: ignore[import-untyped]
 from mode.utils.queues import FlowControlEvent, ThrowableQueue
 
 from citywatch import faust_fixes
@@ -168,7 +169,7 @@ class CommittingConsumer:
     _unacked_messages: weakref.WeakSet[Any] = field(default_factory=weakref.WeakSet)
     _acked: defaultdict[Any, list[int]] = field(default_factory=lambda: defaultdict(list))
     _acked_index: defaultdict[Any, set[int]] = field(default_factory=lambda: defaultdict(set))
-    _gap: defaultdict[Any, list[Any]] = field(default_factory=lambda: defaultdict(list))  # no compaction gaps
+    _gap: defaultdict[Any, IntervalTree] = field(default_factory=lambda: defaultdict(IntervalTree))
     _committed_offset: defaultdict[Any, int | None] = field(default_factory=lambda: defaultdict(lambda: None))
 
     def __hash__(self) -> int:
@@ -201,6 +202,25 @@ def test_nothing_is_committed_past_a_released_offset_until_it_is_read_again() ->
     consumer._acked[tp] = [3, 4]
     consumer._committed_offset[tp] = 3
     assert consumer.new_offset(tp) == 5  # before the floor, Faust's answer
+
+
+def test_the_record_at_the_committed_offset_is_waited_for() -> None:
+    """Faust's commit took finished offsets starting one past the committed offset (the next
+    record to read) for a run without a gap at its head, and committed past that record."""
+    consumer = CommittingConsumer()
+    tp = TP
+    consumer._committed_offset[tp], consumer._acked[tp] = 5, [6, 7]  # 5 still with an agent
+    assert consumer.new_offset(tp) is None  # Faust alone: 8
+    consumer._acked[tp] = [5, 6, 7]
+    assert consumer.new_offset(tp) == 8
+
+
+def test_a_compaction_gap_at_the_committed_offset_is_passed() -> None:
+    consumer = CommittingConsumer()
+    tp = TP
+    consumer._committed_offset[tp], consumer._acked[tp] = 5, [6, 7]
+    consumer._gap[tp].addi(5, 6)  # offset 5 was compacted away
+    assert consumer.new_offset(tp) == 8
 
 
 async def test_a_seek_to_the_committed_offsets_lifts_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -286,3 +306,73 @@ async def test_what_a_stream_takes_while_the_flow_is_stopped_is_released() -> No
     app.flow_control.suspend()
     assert faust_fixes._get_nowait_releasing_skipped(queue).message is skipped
     assert stale.acked and skipped.acked
+
+
+@dataclass
+class FetchingConsumer:
+    """A consumer whose Faust getmany hands on one fetched batch; `seek_during` names the
+    record after which a seek to the committed offsets completes (a rebalance's recovery)."""
+
+    batch: list[int]
+    seek_during: int | None = None
+    flow_active: bool = True
+    calls: list[str] = field(default_factory=list)
+    app: App = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.app = App(self.calls)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    async def perform_seek(self) -> None:
+        self.calls.append("seek")
+        faust_fixes._seeks[self] = faust_fixes._seeks.get(self, 0) + 1
+        faust_fixes._floors.pop(self, None)
+
+
+@pytest.fixture
+def faust_getmany(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def getmany(self: FetchingConsumer, timeout: float) -> Any:  # noqa: ASYNC109 (Faust's signature)
+        for offset in self.batch:
+            yield TP, offset
+            if offset == self.seek_during:
+                await self.perform_seek()
+
+    monkeypatch.setattr(faust_fixes, "_faust_getmany", getmany)
+
+
+async def handed_on(consumer: FetchingConsumer) -> list[int]:
+    return [offset async for _, offset in faust_fixes._getmany_within_one_seek(consumer, 1.0)]
+
+
+async def test_a_batch_fetched_before_a_seek_ends_at_it(faust_getmany: None) -> None:
+    """Faust's fetch loop marks every record it hands on as read and drops what comes later
+    below that mark: records of a batch fetched before a seek, handed on after it, made the
+    records read again from the committed offset look read (the churn tests lost 25)."""
+    consumer = FetchingConsumer(batch=[40, 41, 42, 43], seek_during=41)
+    assert await handed_on(consumer) == [40, 41]
+    assert consumer.calls == ["seek", "seek"]  # the recovery's, then ours: the read mark back at the commit
+
+
+async def test_a_batch_without_a_seek_is_handed_on_whole(faust_getmany: None) -> None:
+    consumer = FetchingConsumer(batch=[40, 41, 42])
+    assert await handed_on(consumer) == [40, 41, 42]
+    assert consumer.calls == []
+
+
+async def test_released_copies_are_read_again_at_the_next_fetch(faust_getmany: None) -> None:
+    """A rebalance's recovery clears the agents' queues after its seek: what they held was
+    delivered and marked read, and was read again only at the next rebalance."""
+    consumer = FetchingConsumer(batch=[44, 45])
+    faust_fixes._floors[consumer] = {Topic(TP): 41}
+    assert await handed_on(consumer) == [44, 45]
+    assert consumer.calls == ["seek"] and consumer not in faust_fixes._floors
+
+
+async def test_released_copies_wait_for_the_rebalance_s_own_seek(faust_getmany: None) -> None:
+    consumer = FetchingConsumer(batch=[44])
+    consumer.app.rebalancing = True
+    faust_fixes._floors[consumer] = {Topic(TP): 41}
+    assert await handed_on(consumer) == [44]
+    assert consumer.calls == []
