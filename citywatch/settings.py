@@ -136,10 +136,10 @@ class WorkerSettings(Strict):
         description="SIGTERM/SIGINT: exit after this long even if something is stuck (what was not "
                     "acknowledged is read again by the partitions' next owner)")
     table_store: Literal["memory", "rocksdb"] = Field(
-        default="memory",
-        description="memory: every start and every newly assigned partition replays its changelog from "
-                    "the beginning; rocksdb (not yet the default, docs/scaling.md): table files kept in "
-                    "the state folder across restarts, so a worker reads only the changelogs' tail")
+        default="rocksdb",
+        description="rocksdb: table files kept in the state folder across restarts (trusted only after a "
+                    "clean stop), so a worker reads only the changelogs' tail; memory: every start and every "
+                    "newly assigned partition replays its changelog from the beginning (docs/scaling.md)")
 
 
 class MetricsSettings(Strict):

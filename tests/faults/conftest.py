@@ -33,10 +33,11 @@ QUICK_NOTIFY = "attempts: 2, base_delay_s: 0.1, max_delay_s: 0.2, outbox_retry_e
 
 def worker_config(tmp: Path, run: str, bootstrap: str, dsn: str, smtp_port: int, *, sms: str = "",
                   recipients: str = "ops: {email: ops@example.org}", notify: str = "", name: str = "",
-                  partitions: int = 2) -> Path:
+                  partitions: int = 2, table_store: str = "memory") -> Path:
     """A worker's settings: email to the local SMTP server (and SMS where `sms` says how),
     quick retries, and whatever `notify` adds (policies, outbox limits). `name`: one of
-    several workers of the group, each with its own file and state folder."""
+    several workers of the group, each with its own file and state folder; `table_store`:
+    where the worker keeps its tables (memory, or RocksDB files kept across restarts)."""
     config = tmp / f"{name or 'citywatch'}.yaml"
     config.write_text(f"""
 broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}, app_id: {run}, partitions: {partitions}}}
@@ -48,6 +49,7 @@ channels:
   {sms}
 recipients: {{{recipients}}}
 notify: {{{QUICK_NOTIFY}{", " + notify if notify else ""}}}
+worker: {{table_store: {table_store}}}
 """)
     return config
 

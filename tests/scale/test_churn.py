@@ -101,12 +101,15 @@ def mailed_transitions(smtp: LocalSmtpServer) -> Counter[tuple[str, str]]:
 
 
 async def assert_exactly_once(pool: asyncpg.Pool, city: City, run: str, smtp: LocalSmtpServer,
-                              workers: list[Worker]) -> None:
+                              workers: list[Worker], bootstrap: str) -> None:
     async def stored() -> bool:
         return bool(await pool.fetchval(
             "SELECT count(*) = $2 FROM readings WHERE source_id LIKE $1", f"%-{run}", city.sent))
 
-    await wait_for(f"all {city.sent} readings stored", stored, workers)
+    try:
+        await wait_for(f"all {city.sent} readings stored", stored, workers)
+    except AssertionError as exc:
+        raise AssertionError(f"{await unstored_readings(pool, bootstrap, run)}\n{exc}") from None
     assert await pool.fetchval(
         "SELECT count(DISTINCT event_id) = count(*) FROM readings WHERE source_id LIKE $1", f"%-{run}")
     seen: dict[str, Counter[tuple[str, str]]] = {}
@@ -135,6 +138,31 @@ async def assert_exactly_once(pool: asyncpg.Pool, city: City, run: str, smtp: Lo
         "SELECT alert_id, state, array_agg(time ORDER BY time) AS times FROM alerts WHERE rule_id = $1"
         " GROUP BY alert_id, state HAVING count(*) > 1", f"pm-{run}")
     assert not twice_in_history, [dict(r) for r in twice_in_history[:4]]
+
+
+async def unstored_readings(pool: asyncpg.Pool, bootstrap: str, run: str) -> str:
+    """Which published readings are not stored, as offset ranges per partition of the topic."""
+    stored = {str(r["event_id"]) for r in await pool.fetch(
+        "SELECT event_id FROM readings WHERE source_id LIKE $1", f"%-{run}")}
+    missing: dict[int, list[int]] = defaultdict(list)
+    published = 0
+    for partition, records in (await read_topic(bootstrap, Topics(run).name("readings"))).items():
+        for record in records:
+            published += 1
+            if json.loads(record.value or b"{}")["event_id"] not in stored:
+                missing[partition].append(record.offset)
+    ranges = {p: ranges_of(offsets) for p, offsets in sorted(missing.items())}
+    return f"{published} readings published, {len(stored)} stored; not stored (partition: offsets): {ranges}"
+
+
+def ranges_of(offsets: list[int]) -> str:
+    spans: list[list[int]] = []
+    for offset in sorted(offsets):
+        if spans and offset == spans[-1][1] + 1:
+            spans[-1][1] = offset
+        else:
+            spans.append([offset, offset])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
 
 
 async def unsent(pool: asyncpg.Pool, run: str) -> str:
@@ -207,16 +235,19 @@ def stop_in_bounded_time(worker: Worker) -> None:
     assert stopped, f"SIGTERM did not stop the worker in {STOP_BOUND_S} s\n{worker.log.read_text()[-3000:]}"
 
 
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
 @pytest.mark.parametrize("churn", ["join", "crash", "leave", "rolling"])
 async def test_workers_join_crash_and_leave_without_losing_or_repeating(
-    churn: str, tmp_path: Path, bootstrap: str, dsn: str, pg_pool: asyncpg.Pool, smtp: LocalSmtpServer,
-    city: tuple[City, str],
+    churn: str, store: str, tmp_path: Path, bootstrap: str, dsn: str, pg_pool: asyncpg.Pool,
+    smtp: LocalSmtpServer, city: tuple[City, str],
 ) -> None:
     """Three workers: a third joins two; one of three is killed with -9; one of three leaves
-    with SIGTERM; or all three are restarted one after another (a rolling deploy)."""
+    with SIGTERM; or all three are restarted one after another (a rolling deploy). With the
+    tables in memory, and in RocksDB files that a restarted worker keeps."""
     sensors, run = city
     port = int(smtp.address.rsplit(":", 1)[1])
-    workers = [Worker(worker_config(tmp_path, run, bootstrap, dsn, port, name=name, partitions=PARTITIONS),
+    workers = [Worker(worker_config(tmp_path, run, bootstrap, dsn, port, name=name, partitions=PARTITIONS,
+                                    table_store=store),
                       tmp_path / f"{name}.log") for name in ("w1", "w2", "w3")]
     for worker in workers[:2] if churn == "join" else workers:
         worker.start()
@@ -234,7 +265,7 @@ async def test_workers_join_crash_and_leave_without_losing_or_repeating(
                 worker.start()
                 await sensors.report(8)
         await sensors.report(20)
-        await assert_exactly_once(pg_pool, sensors, run, smtp, workers)
+        await assert_exactly_once(pg_pool, sensors, run, smtp, workers, bootstrap)
         await assert_one_tick_per_partition_per_interval(bootstrap, run)
         await assert_each_transition_decided_once(bootstrap, run)
         for worker in workers:
