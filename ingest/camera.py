@@ -25,7 +25,7 @@ import cv2
 
 from ingest.backoff import Backoff
 from ingest.backpressure import BoundedBuffer
-from ingest.capture import EndOfStream, FrameReader, Image, SourceError, open_reader
+from ingest.capture import EndOfStream, FrameReader, Image, KeyframeFirst, SourceError, open_reader
 from ingest.events import DataQuality, DroneTelemetry, FrameHeader, GeoPoint, QualityIssue, SourceHealth
 from ingest.frame_codec import Frame
 from ingest.geofence import Geofence, GeofenceMonitor
@@ -111,11 +111,13 @@ class CameraSource:
         self._fences = GeofenceMonitor([Geofence(name, tuple(points))
                                         for name, points in config.geofences.items()])
         self._identity = recording_identity(config, telemetry)
+        self._keyframes_when_idle = config.keyframes_when_idle and config.motion.enabled
+        self._seen_static = False  # the last frame compared showed no motion
         # A recorded flight plays once: played again, its frames would repeat their ids and
         # their video times, behind what the rules have seen (late, not new data).
         looping = config.loop and self._identity is None
         self._open = reader_factory or (
-            lambda c: open_reader(c.url, loop=looping, stall_timeout_s=c.stall_timeout_s))
+            lambda c: open_reader(c.url, loop=looping, stall_timeout_s=c.stall_timeout_s, decoder=c.decoder))
 
     @property
     def source_id(self) -> str:
@@ -172,7 +174,13 @@ class CameraSource:
         cfg = self.config
         next_due = self._clock()
         while True:
-            interval = self.rate.interval(self._clock())
+            now = self._clock()
+            interval = self.rate.interval(now)
+            if isinstance(reader, KeyframeFirst):
+                # a scene seen static: look for motion on keyframes alone; motion or a boost decodes
+                # all again. Not before a frame was compared: a new camera's scene is not known yet.
+                reader.keyframes_only = (self._keyframes_when_idle and self._seen_static
+                                         and not self.rate.active(now))
             image = await asyncio.to_thread(reader.read, interval)
             if cfg.realtime:
                 delay = next_due - self._clock()
@@ -205,6 +213,7 @@ class CameraSource:
         decision = self._gate.decide(thumb, now)
         if decision.reason == "motion":
             self.rate.boost(now)
+        self._seen_static = decision.reason in ("static", "heartbeat")
         if decision.send:
             await self._buffer.put(pending)
         else:

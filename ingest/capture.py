@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -36,10 +36,25 @@ class FrameReader(Protocol):
     def close(self) -> None: ...
 
 
-def open_reader(url: str, loop: bool = True, stall_timeout_s: float = 10.0) -> FrameReader:
-    """Blocking: opens the capture. Raises SourceError when it cannot."""
+@runtime_checkable
+class KeyframeFirst(Protocol):
+    """A reader that can decode only keyframes while the scene is static (ingest.av_capture)."""
+
+    keyframes_only: bool
+
+
+def open_reader(url: str, loop: bool = True, stall_timeout_s: float = 10.0,
+                decoder: str = "opencv") -> FrameReader:
+    """Blocking: opens the capture. Raises SourceError when it cannot. `decoder`: pyav (files
+    and streams, keyframes only while idle), opencv, or auto (PyAV except for usb:N)."""
     if url.startswith("usb:"):
         return StreamReader(int(url.removeprefix("usb:")), url, stall_timeout_s)
+    if decoder in ("auto", "pyav"):
+        from ingest.av_capture import AvFileReader, AvStreamReader
+
+        if url.startswith(LIVE_SCHEMES):
+            return AvStreamReader(url, stall_timeout_s)
+        return AvFileReader(Path(url.removeprefix("file://")), loop)
     if url.startswith(LIVE_SCHEMES):
         return StreamReader(url, url, stall_timeout_s)
     return FileReader(Path(url.removeprefix("file://")), loop)

@@ -26,8 +26,11 @@ class AdaptiveRate:
     def boost(self, now: float, seconds: float | None = None) -> None:
         self._active_until = max(self._active_until, now + (seconds or self.config.hold_s))
 
+    def active(self, now: float) -> bool:
+        return now < self._active_until
+
     def fps(self, now: float) -> float:
-        return self.config.active_fps if now < self._active_until else self.config.idle_fps
+        return self.config.active_fps if self.active(now) else self.config.idle_fps
 
     def interval(self, now: float) -> float:
         return 1.0 / self.fps(now)

@@ -72,6 +72,10 @@ class CameraSourceSettings(SourceEntry):
     quality: ImageQualitySettings = Field(default_factory=ImageQualitySettings)
     loop: bool = Field(default=True, description="files: start again at the end")
     realtime: bool = Field(default=True, description="files: pace like a live camera")
+    decoder: Literal["auto", "pyav", "opencv"] = Field(
+        default="auto", description="auto: PyAV (FFmpeg) for files and streams, OpenCV for usb:N")
+    keyframes_when_idle: bool = Field(
+        default=True, description="PyAV: decode only keyframes while the scene is static (motion gating on)")
     jpeg_quality: int = Field(default=85, ge=10, le=100)
     max_width: int | None = Field(default=None, ge=32)
     buffer_size: int = Field(default=4, ge=1)

@@ -1,5 +1,5 @@
-"""A live HTTP MJPEG camera (served here from vtest.avi frames) read by OpenCV's FFmpeg client:
-the stream reader, reconnect after the camera drops, offline/online events."""
+"""A live HTTP MJPEG camera (served here from vtest.avi frames) read by PyAV's and by OpenCV's
+FFmpeg client: the stream reader, reconnect after the camera drops, offline/online events."""
 
 import asyncio
 from pathlib import Path
@@ -46,14 +46,15 @@ async def start(app: web.Application, port: int) -> web.AppRunner:
     return runner
 
 
-async def test_mjpeg_camera_streams_drops_and_reconnects(vtest_avi: Path) -> None:
+@pytest.mark.parametrize("decoder", ["pyav", "opencv"])
+async def test_mjpeg_camera_streams_drops_and_reconnects(vtest_avi: Path, decoder: str) -> None:
     reader = FileReader(vtest_avi, loop=False)
     frames = [encode_jpeg(cv2.resize(reader.read(0.1), (384, 288)), 80) for _ in range(40)]
     reader.close()
     port = free_port()
     runner = await start(mjpeg_app(frames, fps=10), port)
     camera = CameraSource(CameraSourceSettings(
-        id="cam-live", url=f"http://127.0.0.1:{port}/video.mjpg", realtime=True,
+        id="cam-live", url=f"http://127.0.0.1:{port}/video.mjpg", realtime=True, decoder=decoder,
         fps=4, idle_fps=4, stall_timeout_s=2, reconnect_initial_s=0.2,
         reconnect_max_s=0.5, health_every_s=1))
     sink = MemorySink()

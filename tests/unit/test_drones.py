@@ -111,7 +111,7 @@ async def test_drone_frames_carry_the_interpolated_position(vtest_avi: Path) -> 
     await camera.run(sink)
     frame = sink.frames[2]
     assert frame.header.kind == "drone" and frame.header.position is not None
-    expected = track.at(1.4)  # third sample: frame 14 of the 10 fps video
+    expected = track.at(1.0)  # third sample at 2 fps: frame 10 of the 10 fps video (0, 5, 10)
     position = frame.header.position
     assert (position.lat, position.lon) == pytest.approx((expected.lat, expected.lon))
     assert frame.header.altitude_m == pytest.approx(expected.altitude_m)

@@ -1,0 +1,232 @@
+"""Frame readers over PyAV (FFmpeg) that decode only keyframes while the scene is static.
+
+An idle camera still sends every frame, and a reader that decodes each one to look for
+motion spent about half a busy camera's CPU on a scene where nothing happens (bench.ingest).
+Demuxing a packet costs next to nothing; decoding it is the cost. So while the camera source
+says it is idle (`keyframes_only`), packets that are not keyframes are read and dropped
+undecoded, and motion is looked for on the keyframes alone. A frame between two keyframes
+needs every frame since the last one, so when the camera becomes active again (motion, a
+rule's or an operator's boost) full decoding starts at the next keyframe: the first
+full-rate frame comes at most one keyframe interval (the camera's GOP, often 1-4 s) after
+the switch. `skipped` counts the packets never decoded.
+
+Files are read strided like `capture.FileReader` (the next frame at least `interval_s` of
+video time after the last one); live streams (RTSP, UDP, TCP, HTTP) are drained by a thread
+that keeps only the newest frame, like `capture.StreamReader`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ingest.capture import EndOfStream, Image, SourceError
+
+RTSP_OPTIONS = {"rtsp_transport": "tcp"}  # UDP loses packets on busy networks: a whole GOP smeared
+
+
+class KeyframeGate:
+    """Which packets to decode: all while active; keyframes only while idle; after idling, none
+    until the next keyframe (the frames in between reference frames never decoded). A packet
+    the decoder refuses (damaged on the wire or on disk) costs the frames up to the next
+    keyframe, never the camera."""
+
+    def __init__(self) -> None:
+        self.keyframes_only = False
+        self.synced = True  # the decoder has had every packet since its last keyframe
+        self.skipped = 0
+        self.damaged = 0
+
+    def frames(self, packet: Any) -> list[Any]:
+        """The frames of a packet the gate lets through; none for one the decoder refuses."""
+        if packet.size and not self.decode(packet):
+            return []
+        try:
+            return list(packet.decode())  # the last, empty packet of a file flushes the decoder
+        except av.FFmpegError:
+            self.damaged += 1
+            self.synced = False
+            return []
+
+    def decode(self, packet: Any) -> bool:
+        if packet.is_keyframe:
+            self.synced = True  # a keyframe needs no frame before it
+            return True
+        if self.keyframes_only or not self.synced:
+            self.synced = False
+            self.skipped += 1
+            return False
+        return True
+
+
+def _video_stream(container: Any, name: str) -> Any:
+    if not container.streams.video:
+        container.close()
+        raise SourceError(f"{name}: no video stream")
+    stream = container.streams.video[0]
+    # Slice threads only: frame threads hold each frame back until later packets come, and
+    # while idle the packets after a keyframe are never decoded, so its frame came a GOP late.
+    stream.thread_type = "SLICE"
+    return stream
+
+
+def _seconds(frame: Any, time_base: Fraction | None) -> float | None:
+    if frame.pts is None or time_base is None:
+        return None
+    return float(frame.pts * time_base)
+
+
+class AvFileReader:
+    """A video file, read strided; keyframes only while `keyframes_only` is set."""
+
+    def __init__(self, path: Path, loop: bool) -> None:
+        if not path.is_file():
+            raise SourceError(f"video file not found: {path}")
+        try:
+            self._container = av.open(str(path))
+        except (av.FFmpegError, OSError) as exc:
+            raise SourceError(f"FFmpeg cannot open {path}: {exc}") from exc
+        self._stream = _video_stream(self._container, str(path))
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.native_fps = float(rate) if rate else 25.0
+        self.path, self.loop = path, loop
+        self._gate = KeyframeGate()
+        self._frames = self._decoded()
+        self.position_s: float | None = None  # video time of the frame last returned
+        self._elapsed_s: float | None = None  # the same, counting every loop before this one
+        self._loop_start_s = 0.0
+        self._last_decoded_s = 0.0  # video time of the last frame decoded, returned or not
+
+    @property
+    def keyframes_only(self) -> bool:
+        return self._gate.keyframes_only
+
+    @keyframes_only.setter
+    def keyframes_only(self, value: bool) -> None:
+        self._gate.keyframes_only = value
+
+    @property
+    def skipped(self) -> int:
+        return self._gate.skipped
+
+    def _decoded(self) -> Iterator[Any]:
+        for packet in self._container.demux(self._stream):
+            yield from self._gate.frames(packet)
+
+    def read(self, interval_s: float) -> Image:
+        half_frame = 0.5 / self.native_fps
+        due = None if self._elapsed_s is None else self._elapsed_s + interval_s - half_frame
+        empty_passes = 0  # passes through the file that decoded nothing
+        while True:
+            try:
+                frame = next(self._frames, None)
+            except (av.FFmpegError, OSError) as exc:  # the container itself is unreadable here
+                raise SourceError(f"{self.path}: {exc}") from exc
+            if frame is None:
+                if not self.loop:
+                    raise EndOfStream(str(self.path))
+                empty_passes += 1
+                if empty_passes > 1:
+                    raise SourceError(f"no frames in {self.path}")
+                self._rewind()
+                continue
+            empty_passes = 0
+            at = _seconds(frame, self._stream.time_base)
+            position = at if at is not None else self._last_decoded_s + 1 / self.native_fps
+            self._last_decoded_s = position
+            elapsed = self._loop_start_s + position
+            if due is None or elapsed >= due:
+                self.position_s, self._elapsed_s = position, elapsed
+                image: Image = frame.to_ndarray(format="bgr24")
+                return image
+
+    def _rewind(self) -> None:
+        """Loop: the video again from its start, its times following on from this pass."""
+        self._loop_start_s += self._last_decoded_s + 1 / self.native_fps
+        self._last_decoded_s = 0.0
+        self._container.seek(0, stream=self._stream)
+        self._stream.codec_context.flush_buffers()
+        self._gate.synced = True  # a seek lands on a keyframe
+        self._frames = self._decoded()
+
+    def close(self) -> None:
+        self._container.close()
+
+
+class AvStreamReader:
+    """A live stream drained by a background thread; read() returns the newest frame."""
+
+    def __init__(self, url: str, stall_timeout_s: float) -> None:
+        self.name = url
+        self.stall_timeout_s = stall_timeout_s
+        options = RTSP_OPTIONS if url.startswith(("rtsp://", "rtsps://")) else {}
+        try:  # (open, read) timeouts: a silent camera ends the read instead of hanging it
+            self._container = av.open(url, options=options, timeout=(stall_timeout_s, stall_timeout_s))
+        except (av.FFmpegError, OSError) as exc:
+            raise SourceError(f"cannot connect to {url}: {exc}") from exc
+        self._stream = _video_stream(self._container, url)
+        self._gate = KeyframeGate()
+        self._latest: Any = None
+        self._latest_seq = 0
+        self._returned_seq = 0
+        self._error: str | None = None
+        self._closed = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._drain, name=f"av-capture-{url}", daemon=True)
+        self._thread.start()
+
+    @property
+    def keyframes_only(self) -> bool:
+        return self._gate.keyframes_only
+
+    @keyframes_only.setter
+    def keyframes_only(self, value: bool) -> None:
+        self._gate.keyframes_only = value
+
+    @property
+    def skipped(self) -> int:
+        return self._gate.skipped
+
+    def _drain(self) -> None:
+        reason = f"{self.name}: stream ended"
+        try:
+            for packet in self._container.demux(self._stream):
+                if self._closed:
+                    return
+                if not packet.size:
+                    continue
+                for frame in self._gate.frames(packet):
+                    with self._cond:
+                        self._latest, self._latest_seq = frame, self._latest_seq + 1
+                        self._cond.notify_all()
+        except (av.FFmpegError, OSError) as exc:
+            reason = f"{self.name}: read failed: {exc}"
+        with self._cond:
+            self._error = reason
+            self._cond.notify_all()
+
+    def read(self, interval_s: float) -> Image:
+        deadline = time.monotonic() + self.stall_timeout_s
+        with self._cond:
+            while self._latest_seq == self._returned_seq and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise SourceError(f"{self.name}: no frame for {self.stall_timeout_s:.0f} s")
+                self._cond.wait(remaining)
+            if self._error is not None and self._latest_seq == self._returned_seq:
+                raise SourceError(self._error)
+            self._returned_seq = self._latest_seq
+            frame = self._latest
+        image: Image = frame.to_ndarray(format="bgr24")  # only the frames sampled are converted
+        return image
+
+    def close(self) -> None:
+        self._closed = True
+        self._thread.join(timeout=2.0)
+        self._container.close()
