@@ -113,6 +113,8 @@ class CameraSource:
         self._identity = recording_identity(config, telemetry)
         self._keyframes_when_idle = config.keyframes_when_idle and config.motion.enabled
         self._seen_static = False  # the last frame compared showed no motion
+        self._reader: FrameReader | None = None  # the open one, for its decoding state in health
+        self._skipped_before = 0  # packets never decoded by the readers closed since start
         # A recorded flight plays once: played again, its frames would repeat their ids and
         # their video times, behind what the rules have seen (late, not new data).
         looping = config.loop and self._identity is None
@@ -158,6 +160,7 @@ class CameraSource:
                 continue
             backoff.reset()
             await self._came_online(sink)
+            self._reader = reader
             try:
                 await self._sample(reader, sink)
                 return
@@ -168,6 +171,8 @@ class CameraSource:
                 await asyncio.sleep(backoff.next_delay())
                 self.stats.reconnects += 1
             finally:
+                self._reader = None
+                self._skipped_before += int(getattr(reader, "skipped", 0))
                 await asyncio.to_thread(reader.close)
 
     async def _sample(self, reader: FrameReader, sink: EventSink) -> None:
@@ -275,6 +280,8 @@ class CameraSource:
             reconnects=s.reconnects, frames_captured=s.captured, frames_sent=s.sent,
             frames_gated=s.gated, frames_dropped=self.dropped,
             sample_fps=self.rate.fps(self._clock()),
+            keyframes_only=bool(getattr(self._reader, "keyframes_only", False)),
+            packets_skipped=self._skipped_before + int(getattr(self._reader, "skipped", 0)),
         )
 
     def _quality_event(self, issue: QualityIssue, active: bool, detail: str) -> DataQuality:

@@ -156,6 +156,9 @@ class SourceHealth(Event):
     frames_gated: int = Field(default=0, ge=0, description="skipped by motion gating")
     frames_dropped: int = Field(default=0, ge=0, description="dropped by back-pressure")
     sample_fps: float = Field(default=0.0, ge=0, description="the current adaptive sampling rate")
+    keyframes_only: bool = Field(
+        default=False, description="the scene is static: only keyframes are decoded (ingest/av_capture.py)")
+    packets_skipped: int = Field(default=0, ge=0, description="video packets never decoded while idle")
 
 
 QualityIssue = Literal[

@@ -20,6 +20,11 @@ from citywatch.settings import Settings
 from storage.snapshots import PgSnapshots, event_id_of
 
 
+def _json(value: Any) -> Any:
+    """A jsonb column as asyncpg returns it (text) read as the object the templates expect: the
+    sources page read fields of a string, and showed every camera offline."""
+    return json.loads(value) if isinstance(value, str) else value
+
 def _evidence_file(folder: Path, path: str) -> Path | None:
     """The file, when it is a JPEG inside the snapshot folder (no path tricks)."""
     base, resolved = folder.resolve(), Path(path).resolve()
@@ -75,7 +80,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
         if user is None:
             return RedirectResponse("/login", status_code=303)
         pool = request.app.state.pool
-        health = {r["source_id"]: dict(r) for r in await pool.fetch(
+        health = {r["source_id"]: {**r, "body": _json(r["body"])} for r in await pool.fetch(
             "SELECT DISTINCT ON (source_id) source_id, time, body FROM source_events WHERE kind = 'health'"
             " ORDER BY source_id, time DESC")}
         snapshots = {r["source_id"]: r["snapshot"] for r in await pool.fetch(

@@ -22,6 +22,7 @@ from citywatch.console.app import create_app
 from citywatch.settings import Settings, load_settings
 from citywatch.topics import Topics, ensure_topics
 from detectors.events import Detection
+from ingest.events import SourceHealth
 from rules.events import Alert
 from storage.snapshots import PgSnapshots
 from storage.writer import EventWriter
@@ -183,6 +184,35 @@ async def test_every_page_renders_for_a_signed_in_user(
     assert from_database.status_code == 200 and from_database.content == image.content
     assert from_database.headers["content-type"] == "image/jpeg"
     assert client.get("/snapshot", params={"path": f"snapshot:{uuid4()}"}).status_code == 404
+
+
+async def test_the_sources_page_says_how_each_camera_decodes(
+    tmp_path: Path, bootstrap: str, dsn: str, pg_pool: asyncpg.Pool, vtest_avi: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A camera on a static scene decodes keyframes only; the operator sees it and what it saved."""
+    run = f"src{uuid4().hex[:8]}"
+    monkeypatch.setenv("CITYWATCH_CONSOLE__SESSION_SECRET", uuid4().hex)
+    (tmp_path / "citywatch.yaml").write_text(
+        f'broker: {{url: "kafka://{bootstrap}", topic_prefix: {run}}}\nstorage: {{dsn: "{dsn}"}}\n'
+        f'sources: {{cameras: [{{id: still-{run}, url: "{vtest_avi}"}},'
+        f' {{id: busy-{run}, url: "{vtest_avi}"}}]}}\n')
+    await ensure_topics(bootstrap, Topics(run), partitions=1)
+    now = datetime.now(UTC)
+    await EventWriter(pg_pool).write([
+        SourceHealth(source_id=f"still-{run}", time=now, connected=True, keyframes_only=True,
+                     packets_skipped=570),
+        SourceHealth(source_id=f"busy-{run}", time=now, connected=True, measured_fps=2.0)])
+    name = f"sol-{run}"
+    await make_user(pg_pool, name, "viewer")
+    with TestClient(create_app(load_settings(tmp_path / "citywatch.yaml"))) as client:
+        sign_in(client, name)
+        page = client.get("/sources")
+    assert page.status_code == 200
+    still, busy = (page.text.split(f"<tr><td>{camera}-{run}")[1].split("</tr>")[0]
+                   for camera in ("still", "busy"))
+    assert "<td>yes</td>" in still and "keyframes only (static scene), 570 packets not decoded" in still
+    assert "<td>yes</td>" in busy and "every frame" in busy and "<td>2.0</td>" in busy
 
 
 async def test_rule_editing_needs_the_rule_editor_role_and_valid_yaml(

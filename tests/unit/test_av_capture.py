@@ -154,6 +154,7 @@ async def test_the_camera_reads_keyframes_while_static_and_everything_on_motion(
     assert not any(modes[first_full:])  # motion seen on a keyframe: every frame from then on
     assert reader.skipped >= 2 * (2 * FPS - 1)  # the static part's frames between keyframes
     assert camera.stats.captured > first_full + 20  # full rate after the motion (5 per s)
+    assert camera.health().packets_skipped == reader.skipped  # reported to the console
 
 
 def test_damaged_bytes_cost_frames_never_the_reader(tmp_path: Path) -> None:
