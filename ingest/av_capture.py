@@ -33,36 +33,45 @@ RTSP_OPTIONS = {"rtsp_transport": "tcp"}  # UDP loses packets on busy networks: 
 
 class KeyframeGate:
     """Which packets to decode: all while active; keyframes only while idle; after idling, none
-    until the next keyframe (the frames in between reference frames never decoded). A packet
-    the decoder refuses (damaged on the wire or on disk) costs the frames up to the next
-    keyframe, never the camera."""
+    until the next keyframe (the frames in between reference frames never decoded). A decoder
+    that reorders frames (B-frames) gives a keyframe's picture only after one or two more
+    packets: those are decoded too, or the keyframe would come a whole keyframe interval late.
+    A packet the decoder refuses (damaged on the wire or on disk) costs the frames up to the
+    next keyframe, never the camera."""
 
     def __init__(self) -> None:
         self.keyframes_only = False
         self.synced = True  # the decoder has had every packet since its last keyframe
+        self.awaiting_keyframe_picture = False
+        self._keyframe_pts: int | None = None
         self.skipped = 0
         self.damaged = 0
+
+    def decode(self, packet: Any) -> bool:
+        if packet.is_keyframe:
+            self.synced = True  # a keyframe needs no frame before it
+            self.awaiting_keyframe_picture = self.keyframes_only
+            self._keyframe_pts = packet.pts
+            return True
+        if self.synced and (not self.keyframes_only or self.awaiting_keyframe_picture):
+            return True
+        self.synced = False
+        self.skipped += 1
+        return False
 
     def frames(self, packet: Any) -> list[Any]:
         """The frames of a packet the gate lets through; none for one the decoder refuses."""
         if packet.size and not self.decode(packet):
             return []
         try:
-            return list(packet.decode())  # the last, empty packet of a file flushes the decoder
+            frames = list(packet.decode())  # the last, empty packet of a file flushes the decoder
         except av.FFmpegError:
             self.damaged += 1
             self.synced = False
             return []
-
-    def decode(self, packet: Any) -> bool:
-        if packet.is_keyframe:
-            self.synced = True  # a keyframe needs no frame before it
-            return True
-        if self.keyframes_only or not self.synced:
-            self.synced = False
-            self.skipped += 1
-            return False
-        return True
+        if any(f.pts is None or self._keyframe_pts is None or f.pts >= self._keyframe_pts for f in frames):
+            self.awaiting_keyframe_picture = False  # not a picture from before it, held back until now
+        return frames
 
 
 def _video_stream(container: Any, name: str) -> Any:
