@@ -18,7 +18,6 @@ that keeps only the newest frame, like `capture.StreamReader`.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import av
 
-from ingest.capture import EndOfStream, Image, SourceError
+from ingest.capture import EndOfStream, Image, NewestFrame, SourceError
 
 RTSP_OPTIONS = {"rtsp_transport": "tcp"}  # UDP loses packets on busy networks: a whole GOP smeared
 
@@ -91,7 +90,25 @@ def _seconds(frame: Any, time_base: Fraction | None) -> float | None:
     return float(frame.pts * time_base)
 
 
-class AvFileReader:
+class _Gated:
+    """A PyAV reader's decoding mode, as the camera source sets it, and what it saved."""
+
+    _gate: KeyframeGate
+
+    @property
+    def keyframes_only(self) -> bool:
+        return self._gate.keyframes_only
+
+    @keyframes_only.setter
+    def keyframes_only(self, value: bool) -> None:
+        self._gate.keyframes_only = value
+
+    @property
+    def skipped(self) -> int:
+        return self._gate.skipped
+
+
+class AvFileReader(_Gated):
     """A video file, read strided; keyframes only while `keyframes_only` is set."""
 
     def __init__(self, path: Path, loop: bool) -> None:
@@ -111,18 +128,6 @@ class AvFileReader:
         self._elapsed_s: float | None = None  # the same, counting every loop before this one
         self._loop_start_s = 0.0
         self._last_decoded_s = 0.0  # video time of the last frame decoded, returned or not
-
-    @property
-    def keyframes_only(self) -> bool:
-        return self._gate.keyframes_only
-
-    @keyframes_only.setter
-    def keyframes_only(self, value: bool) -> None:
-        self._gate.keyframes_only = value
-
-    @property
-    def skipped(self) -> int:
-        return self._gate.skipped
 
     def _decoded(self) -> Iterator[Any]:
         for packet in self._container.demux(self._stream):
@@ -168,12 +173,11 @@ class AvFileReader:
         self._container.close()
 
 
-class AvStreamReader:
+class AvStreamReader(_Gated):
     """A live stream drained by a background thread; read() returns the newest frame."""
 
     def __init__(self, url: str, stall_timeout_s: float) -> None:
         self.name = url
-        self.stall_timeout_s = stall_timeout_s
         options = RTSP_OPTIONS if url.startswith(("rtsp://", "rtsps://")) else {}
         try:  # (open, read) timeouts: a silent camera ends the read instead of hanging it
             self._container = av.open(url, options=options, timeout=(stall_timeout_s, stall_timeout_s))
@@ -181,26 +185,10 @@ class AvStreamReader:
             raise SourceError(f"cannot connect to {url}: {exc}") from exc
         self._stream = _video_stream(self._container, url)
         self._gate = KeyframeGate()
-        self._latest: Any = None
-        self._latest_seq = 0
-        self._returned_seq = 0
-        self._error: str | None = None
+        self._newest = NewestFrame(url, stall_timeout_s)
         self._closed = False
-        self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._drain, name=f"av-capture-{url}", daemon=True)
         self._thread.start()
-
-    @property
-    def keyframes_only(self) -> bool:
-        return self._gate.keyframes_only
-
-    @keyframes_only.setter
-    def keyframes_only(self, value: bool) -> None:
-        self._gate.keyframes_only = value
-
-    @property
-    def skipped(self) -> int:
-        return self._gate.skipped
 
     def _drain(self) -> None:
         reason = f"{self.name}: stream ended"
@@ -211,28 +199,13 @@ class AvStreamReader:
                 if not packet.size:
                     continue
                 for frame in self._gate.frames(packet):
-                    with self._cond:
-                        self._latest, self._latest_seq = frame, self._latest_seq + 1
-                        self._cond.notify_all()
+                    self._newest.put(frame)
         except (av.FFmpegError, OSError) as exc:
             reason = f"{self.name}: read failed: {exc}"
-        with self._cond:
-            self._error = reason
-            self._cond.notify_all()
+        self._newest.fail(reason)
 
     def read(self, interval_s: float) -> Image:
-        deadline = time.monotonic() + self.stall_timeout_s
-        with self._cond:
-            while self._latest_seq == self._returned_seq and self._error is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise SourceError(f"{self.name}: no frame for {self.stall_timeout_s:.0f} s")
-                self._cond.wait(remaining)
-            if self._error is not None and self._latest_seq == self._returned_seq:
-                raise SourceError(self._error)
-            self._returned_seq = self._latest_seq
-            frame = self._latest
-        image: Image = frame.to_ndarray(format="bgr24")  # only the frames sampled are converted
+        image: Image = self._newest.take().to_ndarray(format="bgr24")  # only the frames sampled are converted
         return image
 
     def close(self) -> None:

@@ -97,36 +97,31 @@ class FileReader:
         self._capture.release()
 
 
-class StreamReader:
-    """A live source drained by a background thread; read() returns the newest frame."""
+class NewestFrame:
+    """What a drain thread decoded last, for a sampler slower than the camera: each take waits
+    for a frame newer than the one taken before (or the stall timeout), never for a backlog."""
 
-    def __init__(self, target: str | int, name: str, stall_timeout_s: float) -> None:
+    def __init__(self, name: str, stall_timeout_s: float) -> None:
         self.name = name
         self.stall_timeout_s = stall_timeout_s
-        self._capture = cv2.VideoCapture(target)
-        if not self._capture.isOpened():
-            raise SourceError(f"cannot connect to {name}")
-        self._latest: Image | None = None
+        self._latest: Any = None
         self._latest_seq = 0
         self._returned_seq = 0
         self._error: str | None = None
-        self._closed = False
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._drain, name=f"capture-{name}", daemon=True)
-        self._thread.start()
 
-    def _drain(self) -> None:
-        while not self._closed:
-            ok, image = self._capture.read()
-            with self._cond:
-                if not ok:
-                    self._error = f"{self.name}: stream ended or read failed"
-                    self._cond.notify_all()
-                    return
-                self._latest, self._latest_seq = image, self._latest_seq + 1
-                self._cond.notify_all()
+    def put(self, frame: Any) -> None:
+        with self._cond:
+            self._latest, self._latest_seq = frame, self._latest_seq + 1
+            self._cond.notify_all()
 
-    def read(self, interval_s: float) -> Image:
+    def fail(self, reason: str) -> None:
+        """The stream ended: takes raise once the frames before it are taken."""
+        with self._cond:
+            self._error = reason
+            self._cond.notify_all()
+
+    def take(self) -> Any:
         deadline = time.monotonic() + self.stall_timeout_s
         with self._cond:
             while self._latest_seq == self._returned_seq and self._error is None:
@@ -137,8 +132,33 @@ class StreamReader:
             if self._error is not None and self._latest_seq == self._returned_seq:
                 raise SourceError(self._error)
             self._returned_seq = self._latest_seq
-            assert self._latest is not None
             return self._latest
+
+
+class StreamReader:
+    """A live source drained by a background thread; read() returns the newest frame."""
+
+    def __init__(self, target: str | int, name: str, stall_timeout_s: float) -> None:
+        self.name = name
+        self._capture = cv2.VideoCapture(target)
+        if not self._capture.isOpened():
+            raise SourceError(f"cannot connect to {name}")
+        self._newest = NewestFrame(name, stall_timeout_s)
+        self._closed = False
+        self._thread = threading.Thread(target=self._drain, name=f"capture-{name}", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._closed:
+            ok, image = self._capture.read()
+            if not ok:
+                self._newest.fail(f"{self.name}: stream ended or read failed")
+                return
+            self._newest.put(image)
+
+    def read(self, interval_s: float) -> Image:
+        image: Image = self._newest.take()
+        return image
 
     def close(self) -> None:
         self._closed = True
