@@ -17,6 +17,7 @@ that keeps only the newest frame, like `capture.StreamReader`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from fractions import Fraction
@@ -28,6 +29,11 @@ import av
 from ingest.capture import EndOfStream, Image, NewestFrame, SourceError
 
 RTSP_OPTIONS = {"rtsp_transport": "tcp"}  # UDP loses packets on busy networks: a whole GOP smeared
+MAX_PACKETS_WITHOUT_KEYFRAME = 1500
+"""A stream that marks no keyframe in this many packets (a minute at 25 fps) is decoded whole:
+waiting for a keyframe that never comes would leave an idle camera with no picture at all."""
+
+log = logging.getLogger(__name__)
 
 
 class KeyframeGate:
@@ -43,6 +49,8 @@ class KeyframeGate:
         self.synced = True  # the decoder has had every packet since its last keyframe
         self.awaiting_keyframe_picture = False
         self._keyframe_pts: int | None = None
+        self._since_keyframe = 0
+        self.unmarked = False  # no keyframe marked in MAX_PACKETS_WITHOUT_KEYFRAME: everything decoded
         self.skipped = 0
         self.damaged = 0
 
@@ -51,8 +59,13 @@ class KeyframeGate:
             self.synced = True  # a keyframe needs no frame before it
             self.awaiting_keyframe_picture = self.keyframes_only
             self._keyframe_pts = packet.pts
+            self._since_keyframe = 0
             return True
-        if self.synced and (not self.keyframes_only or self.awaiting_keyframe_picture):
+        self._since_keyframe += 1
+        if self._since_keyframe > MAX_PACKETS_WITHOUT_KEYFRAME and not self.unmarked:
+            self.unmarked = True
+            log.warning("a stream marked no keyframe in %d packets: decoding all of it", self._since_keyframe)
+        if self.unmarked or (self.synced and (not self.keyframes_only or self.awaiting_keyframe_picture)):
             return True
         self.synced = False
         self.skipped += 1
@@ -198,8 +211,11 @@ class AvStreamReader(_Gated):
                     return
                 if not packet.size:
                     continue
-                for frame in self._gate.frames(packet):
+                frames = self._gate.frames(packet)
+                for frame in frames:
                     self._newest.put(frame)
+                if not frames:
+                    self._newest.alive()
         except (av.FFmpegError, OSError) as exc:
             reason = f"{self.name}: read failed: {exc}"
         self._newest.fail(reason)

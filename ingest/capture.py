@@ -99,7 +99,10 @@ class FileReader:
 
 class NewestFrame:
     """What a drain thread decoded last, for a sampler slower than the camera: each take waits
-    for a frame newer than the one taken before (or the stall timeout), never for a backlog."""
+    for a frame newer than the one taken before, never for a backlog. The camera has stalled
+    when nothing at all came for the stall timeout: a reader that decodes only keyframes gets
+    no picture for a whole keyframe interval (10 s and more on some cameras) while the stream
+    flows, and calls `alive` for what it drops."""
 
     def __init__(self, name: str, stall_timeout_s: float) -> None:
         self.name = name
@@ -108,11 +111,17 @@ class NewestFrame:
         self._latest_seq = 0
         self._returned_seq = 0
         self._error: str | None = None
+        self._heard_at = time.monotonic()
         self._cond = threading.Condition()
+
+    def alive(self) -> None:
+        """Data came from the camera that gave no frame (a packet dropped undecoded)."""
+        self._heard_at = time.monotonic()
 
     def put(self, frame: Any) -> None:
         with self._cond:
             self._latest, self._latest_seq = frame, self._latest_seq + 1
+            self._heard_at = time.monotonic()
             self._cond.notify_all()
 
     def fail(self, reason: str) -> None:
@@ -122,13 +131,14 @@ class NewestFrame:
             self._cond.notify_all()
 
     def take(self) -> Any:
-        deadline = time.monotonic() + self.stall_timeout_s
+        asked_at = time.monotonic()
         with self._cond:
             while self._latest_seq == self._returned_seq and self._error is None:
-                remaining = deadline - time.monotonic()
+                silent_until = max(self._heard_at, asked_at) + self.stall_timeout_s
+                remaining = silent_until - time.monotonic()
                 if remaining <= 0:
-                    raise SourceError(f"{self.name}: no frame for {self.stall_timeout_s:.0f} s")
-                self._cond.wait(remaining)
+                    raise SourceError(f"{self.name}: nothing received for {self.stall_timeout_s:.0f} s")
+                self._cond.wait(min(remaining, 1.0))
             if self._error is not None and self._latest_seq == self._returned_seq:
                 raise SourceError(self._error)
             self._returned_seq = self._latest_seq

@@ -8,6 +8,8 @@ vtest.avi. The live stream reader is tested against a live MJPEG camera
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +17,9 @@ import av
 import numpy as np
 import pytest
 
-from ingest.av_capture import AvFileReader, KeyframeGate
+from ingest.av_capture import MAX_PACKETS_WITHOUT_KEYFRAME, AvFileReader, KeyframeGate
 from ingest.camera import CameraSource
-from ingest.capture import EndOfStream, FileReader, Image, SourceError
+from ingest.capture import EndOfStream, FileReader, Image, NewestFrame, SourceError
 from ingest.settings import CameraSourceSettings
 from ingest.sink import MemorySink
 
@@ -105,6 +107,37 @@ def test_a_live_stream_decodes_again_from_the_next_keyframe() -> None:
     gate.keyframes_only = False  # motion, mid-GOP
     assert [gate.decode(p) for p in (delta, delta, key, delta)] == [False, False, True, True]
     assert gate.skipped == 4
+
+
+def test_a_stream_that_marks_no_keyframe_is_decoded_whole() -> None:
+    """Waiting for a keyframe that never comes would leave an idle camera without a picture."""
+    gate = KeyframeGate()
+    gate.keyframes_only = True
+    gate.synced = False
+    delta = Packet(is_keyframe=False)
+    decided = [gate.decode(delta) for _ in range(MAX_PACKETS_WITHOUT_KEYFRAME + 2)]
+    assert not any(decided[:MAX_PACKETS_WITHOUT_KEYFRAME]) and all(decided[MAX_PACKETS_WITHOUT_KEYFRAME:])
+    assert gate.unmarked
+
+
+def test_a_stream_that_flows_without_a_new_picture_has_not_stalled() -> None:
+    """An idle camera with a long keyframe interval: packets come, no picture for a while."""
+    newest = NewestFrame("cam", stall_timeout_s=0.3)
+    newest.put("first")
+    assert newest.take() == "first"
+    feeding = threading.Event()
+
+    def stream() -> None:
+        for _ in range(8):  # 0.4 s of packets, longer than the stall timeout, then a picture
+            newest.alive()
+            time.sleep(0.05)
+        newest.put("keyframe")
+        feeding.set()
+
+    threading.Thread(target=stream, daemon=True).start()
+    assert newest.take() == "keyframe" and feeding.is_set()
+    with pytest.raises(SourceError, match="nothing received"):
+        newest.take()  # and then silence
 
 
 def test_keyframes_are_the_frames_a_full_decode_gives(tmp_path: Path) -> None:
