@@ -215,20 +215,42 @@ async def _seek_forgets_released(self: Any) -> None:
 _faust_getmany = Consumer.getmany
 
 
+_owed: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Consumers whose seek back to the committed offsets failed: they fetch nothing until it is done."""
+SEEK_RETRY_S = 1.0
+
+
+async def _seek_back(consumer: Any) -> bool:
+    """Seek to the committed offsets; a failure (the broker away) is owed, not raised: raised,
+    it would stop Faust's fetch loop, and fetching on would drop what the seek was for."""
+    try:
+        await consumer.perform_seek()
+    except Exception as exc:
+        _owed.add(consumer)
+        log.warning("could not seek back to the committed offsets (%s: %s); fetching waits for it",
+                    type(exc).__name__, exc)
+        return False
+    _owed.discard(consumer)
+    return True
+
+
 async def _getmany_within_one_seek(self: Any, timeout: float) -> Any:  # noqa: ASYNC109 (Faust's signature)
     """Faust's getmany (one fetched batch), ended at a seek (see correction 6)."""
-    if _floors.get(self) and self.flow_active and not self.app.rebalancing:
+    released = bool(_floors.get(self)) and self.flow_active and not self.app.rebalancing
+    if released:
         log.info("reading again from the committed offsets: copies of %s were released",
                  ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(_floors[self])))
-        await self.perform_seek()
+    if (released or self in _owed) and not await _seek_back(self):
+        await asyncio.sleep(SEEK_RETRY_S)
+        return
     fetched_after = _seeks.get(self, 0)
     async for tp, message in _faust_getmany(self, timeout):
         if _seeks.get(self, 0) != fetched_after:  # a seek came while this batch was fetched
-            await self.perform_seek()
+            await _seek_back(self)
             return
         yield tp, message
         if _seeks.get(self, 0) != fetched_after:  # ... or while this record was handed on
-            await self.perform_seek()
+            await _seek_back(self)
             return
 
 

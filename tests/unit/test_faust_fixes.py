@@ -325,8 +325,13 @@ class FetchingConsumer:
     def __hash__(self) -> int:
         return id(self)
 
+    seeks_fail: int = 0
+
     async def perform_seek(self) -> None:
         self.calls.append("seek")
+        if self.seeks_fail:
+            self.seeks_fail -= 1
+            raise ConnectionError("broker away")
         faust_fixes._seeks[self] = faust_fixes._seeks.get(self, 0) + 1
         faust_fixes._floors.pop(self, None)
 
@@ -376,3 +381,16 @@ async def test_released_copies_wait_for_the_rebalance_s_own_seek(faust_getmany: 
     faust_fixes._floors[consumer] = {Topic(TP): 41}
     assert await handed_on(consumer) == [44]
     assert consumer.calls == []
+
+
+async def test_a_seek_that_fails_is_owed_and_nothing_is_fetched_until_it_is_done(
+    faust_getmany: None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised, it would stop Faust's fetch loop; fetching on would drop what it was for."""
+    monkeypatch.setattr(faust_fixes, "SEEK_RETRY_S", 0.0)
+    consumer = FetchingConsumer(batch=[40, 41, 42], seeks_fail=2)
+    faust_fixes._floors[consumer] = {Topic(TP): 38}  # copies released: a seek back is due
+    assert await handed_on(consumer) == []  # the seek failed: nothing fetched
+    assert await handed_on(consumer) == []  # owed, and failed again
+    assert await handed_on(consumer) == [40, 41, 42]  # done: fetching goes on
+    assert consumer.calls == ["seek", "seek", "seek"] and consumer not in faust_fixes._owed
