@@ -52,7 +52,6 @@ class KeyframeGate:
         self._since_keyframe = 0
         self.unmarked = False  # no keyframe marked in MAX_PACKETS_WITHOUT_KEYFRAME: everything decoded
         self.skipped = 0
-        self.damaged = 0
 
     def decode(self, packet: Any) -> bool:
         if packet.is_keyframe:
@@ -78,7 +77,6 @@ class KeyframeGate:
         try:
             frames = list(packet.decode())  # the last, empty packet of a file flushes the decoder
         except av.FFmpegError:
-            self.damaged += 1
             self.synced = False
             return []
         if any(f.pts is None or self._keyframe_pts is None or f.pts >= self._keyframe_pts for f in frames):

@@ -4,7 +4,6 @@ Each needs a signed-in user; what a page lets one do follows the role."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,16 @@ from fastapi.templating import Jinja2Templates
 from citywatch.catalog import source_catalog
 from citywatch.console.auth import User, csrf_token, session_user
 from citywatch.settings import Settings
+from storage.search import fetch_decoded
 from storage.snapshots import PgSnapshots, event_id_of
 
 
-def _json(value: Any) -> Any:
-    """A jsonb column as asyncpg returns it (text) read as the object the templates expect: the
-    sources page read fields of a string, and showed every camera offline."""
-    return json.loads(value) if isinstance(value, str) else value
+async def _decoded(pool: Any, text: str, *args: Any) -> list[dict[str, Any]]:
+    """Rows with their json and jsonb columns as objects (storage.search.fetch_decoded): asyncpg
+    gives their text, and the sources page read the health's fields off a string (every camera
+    showed offline)."""
+    async with pool.acquire() as connection:
+        return await fetch_decoded(connection, text, list(args))
 
 def _evidence_file(folder: Path, path: str) -> Path | None:
     """The file, when it is a JPEG inside the snapshot folder (no path tricks)."""
@@ -80,9 +82,9 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
         if user is None:
             return RedirectResponse("/login", status_code=303)
         pool = request.app.state.pool
-        health = {r["source_id"]: {**r, "body": _json(r["body"])} for r in await pool.fetch(
-            "SELECT DISTINCT ON (source_id) source_id, time, body FROM source_events WHERE kind = 'health'"
-            " ORDER BY source_id, time DESC")}
+        health = {r["source_id"]: r for r in await _decoded(
+            pool, "SELECT DISTINCT ON (source_id) source_id, time, body FROM source_events"
+            " WHERE kind = 'health' ORDER BY source_id, time DESC")}
         snapshots = {r["source_id"]: r["snapshot"] for r in await pool.fetch(
             "SELECT DISTINCT ON (source_id) source_id, snapshot FROM detections"
             " WHERE snapshot IS NOT NULL AND time > now() - interval '1 day' ORDER BY source_id, time DESC")}
@@ -98,8 +100,7 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
         if user is None:
             return RedirectResponse("/login", status_code=303)
         pool = request.app.state.pool
-        transitions = [dict(r) for r in await pool.fetch(
-            "SELECT * FROM alerts WHERE alert_id = $1 ORDER BY time", alert_id)]
+        transitions = await _decoded(pool, "SELECT * FROM alerts WHERE alert_id = $1 ORDER BY time", alert_id)
         if not transitions:
             raise HTTPException(404, f"no alert {alert_id}")
         timeline = [dict(r) for r in await pool.fetch(
@@ -108,9 +109,6 @@ def pages_router(settings: Settings, templates: Jinja2Templates) -> APIRouter:
             " status || CASE WHEN error IS NULL THEN '' ELSE ': ' || error END"
             " FROM notifications WHERE alert_id = $1 ORDER BY 1", alert_id)]
         first = transitions[0]
-        for row in transitions:  # jsonb arrives as text
-            if isinstance(row["evidence"], str):
-                row["evidence"] = json.loads(row["evidence"])
         place = places.get(first["source_id"])
         evidence = transitions[-1]["evidence"]
         if isinstance(evidence, dict) and not evidence.get("snapshot"):  # the nearest picture in its window
