@@ -178,14 +178,15 @@ class CameraSource:
     async def _sample(self, reader: FrameReader, sink: EventSink) -> None:
         cfg = self.config
         next_due = self._clock()
+        gated = reader if isinstance(reader, KeyframeFirst) else None  # a Protocol check: once, not per frame
         while True:
             now = self._clock()
             interval = self.rate.interval(now)
-            if isinstance(reader, KeyframeFirst):
+            if gated is not None:
                 # a scene seen static: look for motion on keyframes alone; motion or a boost decodes
                 # all again. Not before a frame was compared: a new camera's scene is not known yet.
-                reader.keyframes_only = (self._keyframes_when_idle and self._seen_static
-                                         and not self.rate.active(now))
+                gated.keyframes_only = (self._keyframes_when_idle and self._seen_static
+                                        and not self.rate.active(now))
             image = await asyncio.to_thread(reader.read, interval)
             if cfg.realtime:
                 delay = next_due - self._clock()
